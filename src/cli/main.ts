@@ -1,0 +1,168 @@
+/**
+ * The shahn CLI. Names and flags are a public interface: scripts depend on them.
+ *   shahn serve
+ *   shahn merchant create --username +213… [--balance N] [--json]
+ *   shahn merchant credit --username +213… --amount N [--note TEXT]
+ *   shahn topup send --key K --plan P --phone 07… [--amount N] [--ref R]
+ *   shahn topup status ID --key K
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { isAppError } from '../contract/index.js';
+import { CatalogueError } from '../catalogue/load-catalogue-file.js';
+import { createMerchant } from '../domain/create-merchant.js';
+import { creditMerchant } from '../domain/credit-merchant.js';
+import { buildDeps, openStore, prepareStore, StoreConfigError } from '../domain/open-deps.js';
+import { centimesToDzd } from '../lib/money.js';
+import { SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
+import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
+import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
+
+/** Errors a person can act on: print the message, no stack. */
+class UsageError extends Error {}
+
+function configFrom(opts: { db?: string; port?: string; host?: string }): Config {
+  const env = { ...process.env };
+  if (opts.db) env.SHAHN_DB = opts.db;
+  if (opts.port) env.PORT = opts.port;
+  if (opts.host) env.HOST = opts.host;
+  return loadConfig(env);
+}
+
+async function withStore<T>(config: Config, fn: (deps: ReturnType<typeof buildDeps>) => Promise<T>): Promise<T> {
+  const store = openStore(config);
+  try {
+    await prepareStore(store, config.catalogue);
+    return await fn(buildDeps(config, store));
+  } finally {
+    await store.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('shahn').description('shahn (شحن): mobile top-up platform, OneClickDz Flexy API v3').exitOverride();
+
+  program
+    .command('serve')
+    .description('Run the API (and, from the next issue, the order processor) on the configured store')
+    .option('--port <port>', 'port (env PORT, default 3000)')
+    .option('--host <host>', 'host (env HOST, default 127.0.0.1)')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB, default ./data/shahn.db)')
+    .action(async (opts: { port?: string; host?: string; db?: string }) => {
+      const config = configFrom(opts);
+      const server = await startServer(config);
+      handleSignals(server, config.shutdownGraceMs);
+      const base = server.url.replace('://127.0.0.1', '://localhost');
+      const lines = [
+        '',
+        `shahn is listening on ${server.url}   (store: ${config.db})`,
+        `  API reference: ${base}/docs   OpenAPI: ${base}/openapi.json`,
+      ];
+      if (server.demo) {
+        lines.push(
+          '',
+          `Demo merchant ${server.demo.username} created (balance ${DEMO_BALANCE_DZD} DZD). Its keys are shown only now:`,
+          `  sandbox key:    ${server.demo.sandboxKey}`,
+          `  production key: ${server.demo.productionKey}`,
+          '',
+          'Try a sandbox top-up:',
+          `  curl -s -X POST ${base}/v3/mobile/send -H 'X-Access-Token: ${server.demo.sandboxKey}' -H 'Content-Type: application/json' \\`,
+          `    -d '{"plan_code":"PREPAID_DJEZZY","MSSIDN":"0778037340","amount":500}'`,
+          `  curl -s ${base}/v3/mobile/check-id/<topupId> -H 'X-Access-Token: ${server.demo.sandboxKey}'`,
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\n\n`);
+    });
+
+  const merchant = program.command('merchant').description('Merchants and their balances');
+  merchant
+    .command('create')
+    .description('Create a merchant with a SANDBOX and a PRODUCTION key (printed once)')
+    .requiredOption('--username <phone>', 'the account phone number, +213…')
+    .option('--balance <dzd>', 'opening balance in DZD (recorded as a DEPOSIT)', '0')
+    .option('--json', 'print one JSON object { id, username, sandboxKey, productionKey }')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (opts: { username: string; balance: string; json?: boolean; db?: string }) => {
+      const created = await withStore(configFrom(opts), (deps) => createMerchant(deps, { username: opts.username, balance: opts.balance }));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(created)}\n`);
+      } else {
+        process.stdout.write(
+          `Merchant ${created.username} created (id ${created.id}). Keys, shown only now:\n` +
+            `  sandbox key:    ${created.sandboxKey}\n  production key: ${created.productionKey}\n`,
+        );
+      }
+    });
+
+  merchant
+    .command('credit')
+    .description("Credit a merchant's balance (a DEPOSIT ledger entry)")
+    .requiredOption('--username <phone>', 'the account phone number, +213…')
+    .requiredOption('--amount <dzd>', 'amount in DZD, at most two decimals')
+    .option('--note <text>', 'a note for the transaction list', 'Deposit')
+    .option('--json', 'print the ledger entry as JSON')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (opts: { username: string; amount: string; note: string; json?: boolean; db?: string }) => {
+      const entry = await withStore(configFrom(opts), (deps) =>
+        creditMerchant(deps, { username: opts.username, amount: opts.amount, note: opts.note }),
+      );
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ _id: entry.id, amount: centimesToDzd(entry.amount), oldBalance: centimesToDzd(entry.oldBalance), newBalance: centimesToDzd(entry.newBalance) })}\n`,
+        );
+      } else {
+        process.stdout.write(
+          `Credited ${centimesToDzd(entry.amount)} DZD to ${opts.username}: balance ${centimesToDzd(entry.oldBalance)} → ${centimesToDzd(entry.newBalance)} DZD\n`,
+        );
+      }
+    });
+
+  const topup = program.command('topup').description('Send a top-up and watch it, as a merchant would (talks HTTP to a running shahn)');
+  topup
+    .command('send')
+    .description('Send a top-up, then show its status live until a final state')
+    .requiredOption('--key <key>', 'an API key (sandbox or production)')
+    .requiredOption('--plan <code>', 'plan code, e.g. PREPAID_DJEZZY')
+    .requiredOption('--phone <mssidn>', 'the number to top up, e.g. 0778037340')
+    .option('--amount <dzd>', 'amount in DZD (dynamic plans)')
+    .option('--ref <ref>', 'your reference (generated when absent)')
+    .option('--url <url>', 'the server (env SHAHN_URL, default http://127.0.0.1:$PORT)')
+    .option('--no-wait', 'print the topupId and return at once')
+    .option('--interval <ms>', 'poll interval while watching', '1000')
+    .option('--json', 'print the final top-up as JSON')
+    .action(topupSend);
+
+  topup
+    .command('status')
+    .description('Show a top-up status, live until a final state')
+    .argument('<id>', 'the topupId')
+    .requiredOption('--key <key>', 'an API key of the same environment')
+    .option('--url <url>', 'the server (env SHAHN_URL, default http://127.0.0.1:$PORT)')
+    .option('--no-wait', 'show the current status once')
+    .option('--interval <ms>', 'poll interval while watching', '1000')
+    .option('--json', 'print the final top-up as JSON')
+    .action(topupStatus);
+
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (isAppError(err) || err instanceof UsageError || err instanceof CliHttpError || err instanceof ConfigError || err instanceof CatalogueError ||
+        err instanceof SchemaVersionError || err instanceof StoreConfigError) {
+      process.stderr.write(`shahn: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`shahn: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Configuration: read once from the environment, validated, frozen and typed.
+ * Nothing else in src/ reads process.env (the lint rule enforces it).
+ */
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** SQLite file path (or, later, a postgres:// URL). */
+  readonly db: string;
+  /** The plan catalogue file loaded into a fresh store (default: catalogue/default.json). */
+  readonly catalogue: string | undefined;
+  /** Requests per second per key; 0 disables the limiter. */
+  readonly rateLimit: number;
+  /** Burst size of the per-key token bucket. */
+  readonly rateLimitBurst: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** One log line per request (method, url, status, time, requestId). */
+  readonly accessLog: boolean;
+  /** How long a key lookup is cached in one process (ms). A disabled key stops working within this bound. */
+  readonly keyCacheMs: number;
+  /** Sandbox: when an UNKNOWN_ERROR order resolves to REFUNDED on its own (ms after creation). */
+  readonly sandboxUnknownResolveMs: number;
+  /** Trust X-Forwarded-For (behind a reverse proxy). */
+  readonly trustProxy: boolean;
+  /** Create a demo merchant on a fresh store. */
+  readonly demo: boolean;
+  /** Graceful shutdown: how long in-flight requests may take before the process exits anyway (ms). */
+  readonly shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const DEFAULTS = Object.freeze({
+  port: 3000,
+  host: '127.0.0.1',
+  db: './data/shahn.db',
+  rateLimit: 100,
+  keyCacheMs: 5_000,
+  sandboxUnknownResolveMs: 12 * 60 * 60 * 1000,
+  shutdownGraceMs: 10_000,
+});
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const level = (env.SHAHN_LOG_LEVEL ?? 'info').trim();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError(`SHAHN_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  }
+  const rateLimit = int(env, 'SHAHN_RATE_LIMIT', DEFAULTS.rateLimit, 0, 10_000_000);
+  const config: Config = {
+    port: int(env, 'PORT', DEFAULTS.port, 0, 65535),
+    host: env.HOST?.trim() || DEFAULTS.host,
+    db: env.SHAHN_DB?.trim() || DEFAULTS.db,
+    catalogue: env.SHAHN_CATALOGUE?.trim() || undefined,
+    rateLimit,
+    rateLimitBurst: int(env, 'SHAHN_RATE_LIMIT_BURST', Math.max(rateLimit, 1), 1, 10_000_000),
+    logLevel: level as Config['logLevel'],
+    accessLog: bool(env, 'SHAHN_ACCESS_LOG', true),
+    keyCacheMs: int(env, 'SHAHN_KEY_CACHE_MS', DEFAULTS.keyCacheMs, 0, 3_600_000),
+    sandboxUnknownResolveMs: int(env, 'SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS', DEFAULTS.sandboxUnknownResolveMs, 0, 30 * 86_400_000),
+    trustProxy: bool(env, 'SHAHN_TRUST_PROXY', false),
+    demo: bool(env, 'SHAHN_DEMO', true),
+    shutdownGraceMs: int(env, 'SHAHN_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 600_000),
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,35 @@
+/**
+ * The key check every authenticated request goes through, in the contract's order:
+ * missing key → blocked IP → unknown key (counts toward the block) → disabled → IP allow-list.
+ */
+import { AppError } from '../contract/errors.js';
+import { hashApiKey } from '../lib/ids.js';
+import type { KeyRecord } from '../store/store.js';
+import type { Deps } from './deps.js';
+
+export async function authenticateKey(
+  deps: Pick<Deps, 'keys' | 'bruteForce'>,
+  options: { key: string | undefined; ip: string },
+): Promise<KeyRecord> {
+  const { key, ip } = options;
+  if (key === undefined || key === '') throw new AppError('MISSING_ACCESS_TOKEN');
+  const blocked = deps.bruteForce.blockedFor(ip);
+  if (blocked > 0) throw new AppError('IP_BLOCKED', undefined, { retryAfter: blocked }, { 'retry-after': String(blocked) });
+
+  const record = key.length <= 256 ? await deps.keys.find(hashApiKey(key)) : undefined;
+  if (!record) {
+    const attemptsLeft = deps.bruteForce.recordFailure(ip);
+    throw new AppError('INVALID_ACCESS_TOKEN', undefined, { attemptsLeft });
+  }
+  if (!record.isEnabled) throw new AppError('ACCESS_TOKEN_DISABLED');
+  if (record.allowedIps.length > 0 && !ipAllowed(record.allowedIps, ip)) {
+    throw new AppError('IP_NOT_ALLOWED', undefined, { ip });
+  }
+  return record;
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) match their IPv4 form. */
+export function ipAllowed(allowed: readonly string[], ip: string): boolean {
+  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return allowed.includes(ip) || allowed.includes(plain);
+}

@@ -1,0 +1,12 @@
+import { AppError } from '../contract/errors.js';
+import type { BalanceDataOut } from '../contract/schemas.js';
+import { centimesToDzd } from '../lib/money.js';
+import type { KeyRecord } from '../store/store.js';
+import type { Deps } from './deps.js';
+
+/** GET /v3/account/balance. Sandbox activity never changes it. */
+export async function getBalance(deps: Pick<Deps, 'store'>, options: { key: KeyRecord }): Promise<BalanceDataOut> {
+  const merchant = await deps.store.findMerchantById(options.key.merchantId);
+  if (!merchant) throw new AppError('NOT_FOUND', 'Account not found');
+  return { balance: centimesToDzd(merchant.balance), currency: 'DZD' };
+}

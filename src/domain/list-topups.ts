@@ -1,0 +1,13 @@
+import type { PageQueryInput } from '../contract/schemas.js';
+import type { KeyRecord } from '../store/store.js';
+import type { Deps } from './deps.js';
+import { toPage, toPageRequest } from './pagination.js';
+import { presentTopup } from './present.js';
+
+/** GET /v3/mobile/list: the calling key's environment only, newest first. */
+export async function listTopups(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; query: PageQueryInput }) {
+  const { req, info } = toPageRequest(options.query);
+  const result = await deps.store.listOrders(options.key.merchantId, options.key.type, req);
+  const now = deps.clock.now();
+  return toPage(result, info, (o) => presentTopup(o, now, deps.config.sandboxUnknownResolveMs));
+}

@@ -1,0 +1,83 @@
+/**
+ * The sandbox, exactly as the contract's section 5. A sandbox order's status is not stored and
+ * moved by timers: it is derived from its age at read time, so 100,000 open sandbox orders cost
+ * nothing between reads. Support may still resolve one (its stored status then wins).
+ */
+import type { TopupStatus } from '../contract/schemas.js';
+import { MESSAGES } from '../contract/messages.js';
+import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
+
+export const SANDBOX_PENDING_MS = 5_000;
+export const SANDBOX_HANDLING_UNTIL_MS = 15_000;
+
+export const TEST_NUMBERS = Object.freeze({
+  REFUND: '0600000001',
+  SUGGEST: '0600000002',
+  UNKNOWN: '0600000003',
+});
+
+/** The 06000000xx numbers: accepted with any plan in the sandbox. */
+export function isSandboxTestNumber(mssidn: string): boolean {
+  return /^06000000[0-9]{2}$/.test(mssidn);
+}
+
+export function sandboxScenarioFor(mssidn: string, plan: PlanRecord): SandboxScenario {
+  if (mssidn === TEST_NUMBERS.REFUND) return 'REFUND';
+  if (mssidn === TEST_NUMBERS.SUGGEST) return 'SUGGEST';
+  if (mssidn === TEST_NUMBERS.UNKNOWN) return 'UNKNOWN';
+  if (plan.isMenu) return 'MENU';
+  return 'FULFILLED';
+}
+
+export interface SandboxView {
+  status: TopupStatus;
+  refundMessage: string | null;
+}
+
+function finalOf(scenario: SandboxScenario, age: number, unknownResolveMs: number): SandboxView {
+  switch (scenario) {
+    case 'FULFILLED':
+      return { status: 'FULFILLED', refundMessage: null };
+    case 'REFUND':
+      return { status: 'REFUNDED', refundMessage: MESSAGES.BALANCE_UNAVAILABLE };
+    case 'SUGGEST':
+    case 'MENU':
+      return { status: 'REFUNDED', refundMessage: MESSAGES.OFFER_NOT_ACCEPTED };
+    case 'UNKNOWN':
+      // Decision (contract §5): resolves to REFUNDED on its own after unknownResolveMs; the notice stays.
+      return { status: age >= unknownResolveMs ? 'REFUNDED' : 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE };
+  }
+}
+
+export function sandboxView(order: OrderRecord, now: number, unknownResolveMs: number): SandboxView {
+  // A support decision is stored and final.
+  if (order.status === 'FULFILLED') return { status: 'FULFILLED', refundMessage: null };
+  if (order.status === 'REFUNDED') return { status: 'REFUNDED', refundMessage: order.refundMessage ?? MESSAGES.UNKNOWN_NOTICE };
+  const age = now - order.createdAt;
+  if (age < SANDBOX_PENDING_MS) return { status: 'PENDING', refundMessage: null };
+  if (age < SANDBOX_HANDLING_UNTIL_MS) return { status: 'HANDLING', refundMessage: null };
+  return finalOf(order.sandboxScenario ?? 'FULFILLED', age, unknownResolveMs);
+}
+
+/** Offers a sandbox order will carry once it is REFUNDED (stored at send time). */
+export function sandboxOffersFor(
+  scenario: SandboxScenario,
+  plan: PlanRecord,
+  amountCentimes: number,
+  plans: Iterable<PlanRecord>,
+): SuggestedOfferRecord[] | null {
+  if (scenario === 'SUGGEST') {
+    return [{ typename: MESSAGES.FACTURE_TYPENAME, plan_code: 'FACTURE_DJEZZY', amount: amountCentimes }];
+  }
+  if (scenario === 'MENU') {
+    // The operator's menu for this number: its enabled, non-menu plans.
+    const offers: SuggestedOfferRecord[] = [];
+    for (const p of plans) {
+      if (p.operator !== plan.operator || p.isMenu || !p.isEnabled) continue;
+      const amount = p.kind === 'fixed' ? (p.amount ?? 0) * 100 : amountCentimes;
+      offers.push({ typename: p.name, plan_code: p.code, amount });
+    }
+    return offers.length > 0 ? offers : null;
+  }
+  return null;
+}

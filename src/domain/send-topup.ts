@@ -1,0 +1,88 @@
+/**
+ * POST /v3/mobile/send. Checks the plan, the amount and the operator prefix, then records the
+ * order in one store transaction (ref uniqueness and, in production, the charge).
+ */
+import { AppError, validationError } from '../contract/errors.js';
+import type { SendBodyInput, SendDataOut } from '../contract/schemas.js';
+import { newObjectId, randomToken } from '../lib/ids.js';
+import { chargeCentimes, CENTIMES_PER_DZD, centimesToDzd } from '../lib/money.js';
+import type { KeyRecord, OrderRecord } from '../store/store.js';
+import type { Deps } from './deps.js';
+import { isSandboxTestNumber, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
+
+export async function sendTopup(
+  deps: Pick<Deps, 'store' | 'clock' | 'catalogue'>,
+  options: { key: KeyRecord; body: SendBodyInput },
+): Promise<SendDataOut> {
+  const { key, body } = options;
+  const sandbox = key.type === 'SANDBOX';
+  const catalogue = await deps.catalogue.get();
+
+  const plan = catalogue.plans.get(body.plan_code);
+  if (!plan) throw validationError('body', 'plan_code', 'must be one of the plans of /v3/mobile/plans', body.plan_code, 'unknown_plan');
+  if (!plan.isEnabled) throw new AppError('PLAN_DISABLED', undefined, { plan_code: plan.code });
+
+  let amountDzd: number;
+  if (plan.kind === 'fixed') {
+    amountDzd = plan.amount ?? 0;
+  } else {
+    if (body.amount === undefined) throw validationError('body', 'amount', `is required for the dynamic plan ${plan.code}`, undefined, 'required');
+    const min = plan.minAmount ?? 0;
+    const max = plan.maxAmount ?? 0;
+    if (body.amount < min) throw validationError('body', 'amount', `must be >= ${min}`, body.amount, 'minimum');
+    if (body.amount > max) throw validationError('body', 'amount', `must be <= ${max}`, body.amount, 'maximum');
+    amountDzd = body.amount;
+  }
+
+  const operator = catalogue.operators.get(plan.operator);
+  const prefix = body.MSSIDN.slice(0, 2);
+  const prefixRuleApplies = !(sandbox && isSandboxTestNumber(body.MSSIDN));
+  if (prefixRuleApplies && operator && !operator.prefixes.includes(prefix)) {
+    throw validationError(
+      'body',
+      'MSSIDN',
+      `must be a ${plan.operator} number (starting with ${operator.prefixes.join(' or ')}) for plan ${plan.code}`,
+      body.MSSIDN,
+      'operator_mismatch',
+    );
+  }
+
+  const now = deps.clock.now();
+  const id = newObjectId(now);
+  const ref = body.ref ?? `API-${key.username}-${sandbox ? 'test-' : ''}${now}-${randomToken(3)}`;
+  const topupAmount = amountDzd * CENTIMES_PER_DZD;
+  const charge = chargeCentimes(topupAmount, plan.costPpm);
+  const scenario = sandbox ? sandboxScenarioFor(body.MSSIDN, plan) : null;
+
+  const order: OrderRecord = {
+    id,
+    merchantId: key.merchantId,
+    env: key.type,
+    ref,
+    status: 'PENDING',
+    planCode: plan.code,
+    mssidn: body.MSSIDN,
+    topupAmount,
+    charge,
+    createdAt: now,
+    updatedAt: now,
+    refundMessage: null,
+    suggestedOffers: scenario ? sandboxOffersFor(scenario, plan, topupAmount, catalogue.plans.values()) : null,
+    followOrderId: null,
+    retryOrderId: null,
+    sandboxScenario: scenario,
+  };
+
+  const result = await deps.store.insertOrder(
+    order,
+    sandbox ? null : { entryId: newObjectId(now), note: `${plan.code} ${body.MSSIDN} ${amountDzd} DZD` },
+  );
+  if (!result.ok) {
+    if (result.reason === 'DUPLICATED_REF') throw new AppError('DUPLICATED_REF', undefined, { ref, topupId: result.existingId });
+    throw new AppError('INSUFFICIENT_BALANCE', undefined, {
+      required: centimesToDzd(charge),
+      available: centimesToDzd(result.available),
+    });
+  }
+  return { topupId: id, topupRef: ref };
+}

@@ -1,0 +1,165 @@
+/**
+ * buildApp() makes the Fastify app; listen() is separate (serve.ts), so tests drive it with inject()
+ * or a real listener. The flow of a request: onRequest (request id, shutdown, key, rate limit,
+ * scope) → body parse (16 KiB) → schema validation → thin route → one domain call → envelope.
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AppError, isAppError } from '../contract/index.js';
+import { authenticateKey } from '../domain/authenticate-key.js';
+import type { Deps } from '../domain/deps.js';
+import { RateLimiter } from '../domain/rate-limiter.js';
+import { newRequestId } from '../lib/ids.js';
+import type { KeyRecord } from '../store/store.js';
+import { errorBody, sendError } from './envelope.js';
+import { accountRoutes } from './routes/account-routes.js';
+import { coreRoutes } from './routes/core-routes.js';
+import { mobileRoutes } from './routes/mobile-routes.js';
+import { ajvToAppError, validatorCompiler } from './validation.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: KeyRecord | null;
+    presentedKey: string;
+  }
+  interface FastifyContextConfig {
+    /** 'read': any valid key; 'write': a READ-WRITE key. Absent: no key needed. */
+    auth?: 'read' | 'write';
+  }
+}
+
+export const BODY_LIMIT = 16 * 1024;
+
+export interface BuildAppOptions {
+  /** A pino logger to use; by default one is made from config.logLevel. */
+  logger?: Logger;
+}
+
+export interface ShahnApp extends FastifyInstance {
+  /** Stop taking new requests (503) before close(). */
+  beginShutdown(): void;
+}
+
+function appErrorFrom(err: FastifyError & { validation?: unknown; validationContext?: string }, request: FastifyRequest): AppError {
+  if (isAppError(err)) return err;
+  if (Array.isArray(err.validation)) {
+    const part = err.validationContext ?? 'body';
+    const input = part === 'querystring' ? request.query : part === 'params' ? request.params : part === 'headers' ? request.headers : request.body;
+    return ajvToAppError(err.validation, part, input);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', `Request body is larger than ${BODY_LIMIT} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('ERR_VALIDATION', 'body must be sent with Content-Type: application/json', { field: '', reason: 'content_type' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('ERR_VALIDATION', 'body must be a JSON object, got an empty body', { field: '', reason: 'empty_body' });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError('ERR_VALIDATION', 'body is not valid JSON', { field: '', reason: 'malformed_json' });
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) {
+    return new AppError('ERR_VALIDATION', 'body is not valid JSON', { field: '', reason: 'malformed_json' });
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    if (err.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE');
+    if (err.statusCode === 404) return new AppError('NOT_FOUND', 'Route not found');
+    return new AppError('ERR_VALIDATION', 'The request could not be read', { field: '', reason: 'bad_request' });
+  }
+  return new AppError('INTERNAL_ERROR');
+}
+
+export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promise<ShahnApp> {
+  const { config } = deps;
+  const limiter = new RateLimiter(deps.clock, config.rateLimit, config.rateLimitBurst);
+  let closing = false;
+
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.logLevel } }),
+    genReqId: () => newRequestId(),
+    requestIdHeader: false,
+    // Fastify's own per-request lines are off; config.accessLog adds one line per request instead.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 512 },
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      const err =
+        error.code === 'FST_ERR_BAD_URL'
+          ? new AppError('NOT_FOUND', 'Route not found', { reason: 'malformed_url' })
+          : new AppError('ERR_VALIDATION', 'The request could not be read', { field: '', reason: 'bad_request' });
+      void sendError(reply, err);
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.decorateRequest('apiKey', null);
+  app.decorateRequest('presentedKey', '');
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const err = appErrorFrom(error, request);
+    if (err.code === 'INTERNAL_ERROR') request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('NOT_FOUND', 'Route not found')));
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('x-request-id', request.id);
+    if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'The server is shutting down', { retryAfter: 5 }, { 'retry-after': '5' });
+    const auth = request.routeOptions.config.auth;
+    if (!auth) return;
+    const header = request.headers['x-access-token'];
+    const presented = Array.isArray(header) ? header[0] : header;
+    const key = await authenticateKey(deps, { key: presented, ip: request.ip });
+    const wait = limiter.take(key.id);
+    if (wait > 0) throw new AppError('RATE_LIMITED', undefined, { retryAfter: wait }, { 'retry-after': String(wait) });
+    if (auth === 'write' && key.scope === 'READ-ONLY') throw new AppError('READ_ONLY_KEY');
+    request.apiKey = key;
+    request.presentedKey = presented ?? '';
+  });
+
+  if (config.accessLog) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+        'request completed',
+      );
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'shahn: OneClickDz Flexy API v3 (mobile)',
+        description:
+          'The v3 mobile top-up contract. Authenticate with the X-Access-Token header. A SANDBOX key selects the sandbox. Every response carries requestId (body) and X-Request-Id (header).',
+        version: '3.0.0',
+      },
+      servers: [{ url: '/' }],
+      components: { securitySchemes: { accessToken: { type: 'apiKey', in: 'header', name: 'X-Access-Token' } } },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(coreRoutes, { deps });
+  await app.register(accountRoutes, { deps });
+  await app.register(mobileRoutes, { deps });
+
+  const shahn = app as unknown as ShahnApp;
+  shahn.beginShutdown = () => {
+    closing = true;
+  };
+  return shahn;
+}
+
+export { errorBody };

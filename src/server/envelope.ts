@@ -1,0 +1,18 @@
+/** The contract's envelopes. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type ErrorEnvelopeBody } from '../contract/index.js';
+
+export function success<T>(request: FastifyRequest, data: T) {
+  return { success: true as const, data, meta: { timestamp: new Date().toISOString() }, requestId: request.id };
+}
+
+export function errorBody(requestId: string, err: AppError): ErrorEnvelopeBody {
+  const error: ErrorEnvelopeBody['error'] = { code: err.code, message: err.message };
+  if (err.details !== undefined) error.details = err.details;
+  return { success: false, error, requestId };
+}
+
+export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
+  if (err.headers) reply.headers(err.headers);
+  return reply.code(err.status).send(errorBody(reply.request.id, err));
+}

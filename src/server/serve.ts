@@ -1,0 +1,68 @@
+/**
+ * `shahn serve`: open and migrate the store, create a demo merchant on a fresh store, listen,
+ * and drain in-flight requests on SIGTERM/SIGINT.
+ */
+import type { Config } from '../config.js';
+import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.js';
+import { buildDeps, openStore, prepareStore } from '../domain/open-deps.js';
+import type { Deps } from '../domain/deps.js';
+import { buildApp, type ShahnApp } from './build-app.js';
+
+export const DEMO_USERNAME = '+213555000000';
+export const DEMO_BALANCE_DZD = 10_000;
+
+export interface RunningServer {
+  app: ShahnApp;
+  deps: Deps;
+  url: string;
+  demo: CreatedMerchant | undefined;
+  /** Drain in-flight requests, then close the store. */
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const store = openStore(config);
+  await prepareStore(store, config.catalogue);
+  const deps = buildDeps(config, store);
+
+  let demo: CreatedMerchant | undefined;
+  if (config.demo && (await store.countMerchants()) === 0) {
+    demo = await createMerchant(deps, { username: DEMO_USERNAME, balance: DEMO_BALANCE_DZD });
+  }
+
+  const app = await buildApp(deps);
+  const url = await app.listen({ port: config.port, host: config.host });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      app.beginShutdown();
+      await app.close();
+      await store.close();
+    })());
+  return { app, deps, url, demo, stop };
+}
+
+/** Exit cleanly on SIGTERM/SIGINT; exit anyway after the grace period. */
+export function handleSignals(server: RunningServer, graceMs: number): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    server.app.log.info({ signal }, 'shutting down: draining in-flight requests');
+    const timer = setTimeout(() => {
+      server.app.log.error('shutdown grace period over; exiting with requests still open');
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    server.stop().then(
+      () => {
+        server.app.log.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        server.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
