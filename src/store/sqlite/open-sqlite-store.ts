@@ -14,7 +14,6 @@ import type {
   InsertOrderResult,
   KeyRecord,
   LedgerEntryRecord,
-  MerchantRecord,
   NewKey,
   OperatorRecord,
   OrderRecord,

@@ -1,0 +1,139 @@
+/**
+ * End to end through the built CLI: `shahn serve` in a child process on a real SQLite file and a
+ * real port; the seed's own polling client; `shahn merchant …` next to the running server;
+ * `shahn topup send` watching a sandbox top-up; graceful shutdown.
+ */
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+import { BASE_URL, pollTopupStatus } from './seed/poll-topup-status.js';
+import { runCli, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
+
+async function api(base: string, key: string, path: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { 'X-Access-Token': key, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, requestIdHeader: res.headers.get('x-request-id'), body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+describe('shahn serve, the seed client and the CLI', () => {
+  let server: ServeProcess;
+  let db: string;
+
+  beforeAll(async () => {
+    db = join(tempDir(), 'shahn.db');
+    server = await startServe({ SHAHN_DB: db });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('a fresh store gets a demo merchant whose keys and curl line are printed', async () => {
+    expect(server.sandboxKey).toMatch(/^[0-9a-f-]{36}$/);
+    expect(server.productionKey).toMatch(/^[0-9a-f-]{36}$/);
+    expect(server.stdout()).toContain('curl -s -X POST');
+    const v = await api(server.url, server.sandboxKey!, '/v3/validate');
+    expect(v.body.data.username).toBe('+213555000000');
+    expect(v.requestIdHeader).toBe(v.body.requestId);
+    const bal = await api(server.url, server.productionKey!, '/v3/account/balance');
+    expect(bal.body.data.balance).toBe(10000);
+  });
+
+  it(
+    "the seed's pollTopupStatus reaches FULFILLED for a normal number and UNKNOWN_ERROR for 0600000003, and the CLI watches one to FULFILLED",
+    async () => {
+      const key = server.sandboxKey!;
+      BASE_URL.value = server.url;
+      process.env.API_KEY = key;
+      const normal = await api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+      const unknown = await api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000003', amount: 500 });
+      expect(normal.status).toBe(200);
+      expect(unknown.status).toBe(200);
+      const cli = runCliAsync(['topup', 'send', '--key', key, '--plan', 'PREPAID_MOBILIS', '--phone', '0661234567', '--amount', '100', '--url', server.url, '--interval', '500']);
+      const [a, b] = await Promise.all([pollTopupStatus(normal.body.data.topupId), pollTopupStatus(unknown.body.data.topupId)]);
+      expect(a.status).toBe('FULFILLED');
+      expect(b.status).toBe('UNKNOWN_ERROR');
+      expect(b.refund_message).toContain('هذه العملية حالتها غير معروفة');
+      const c = await cli;
+      expect(c.status).toBe(0);
+      expect(c.stdout).toMatch(/sent: topupId [0-9a-f]{24}/);
+      expect(c.stdout).toMatch(/PENDING/);
+      expect(c.stdout).toMatch(/FULFILLED/);
+    },
+    90_000,
+  );
+
+  it('merchant create --json prints exactly one JSON object while serve runs on the same store', async () => {
+    const r = runCli(['merchant', 'create', '--username', '+213661111111', '--balance', '2500', '--json'], { SHAHN_DB: db });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const created = JSON.parse(lines[0]!);
+    expect(Object.keys(created).sort()).toEqual(['id', 'productionKey', 'sandboxKey', 'username']);
+    expect(created.username).toBe('+213661111111');
+    // The running server sees the new merchant and its keys at once.
+    const bal = await api(server.url, created.productionKey, '/v3/account/balance');
+    expect(bal.body.data).toEqual({ balance: 2500, currency: 'DZD' });
+
+    const dup = runCli(['merchant', 'create', '--username', '+213661111111', '--json'], { SHAHN_DB: db });
+    expect(dup.status).toBe(1);
+    expect(dup.stderr).toContain('username is already taken');
+    const bad = runCli(['merchant', 'create', '--username', '0661111111'], { SHAHN_DB: db });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('+213');
+
+    const credit = runCli(['merchant', 'credit', '--username', '+213661111111', '--amount', '100.50'], { SHAHN_DB: db });
+    expect(credit.status).toBe(0);
+    expect(credit.stdout).toContain('2500 → 2600.5 DZD');
+    const tx = await api(server.url, created.productionKey, '/v3/account/transactions');
+    expect(tx.body.data.items[0]).toMatchObject({ type: 'DEPOSIT', operation: 'INCREMENT', amount: 100.5, oldBalance: 2500, newBalance: 2600.5 });
+    for (const amount of ['0', '-5', '1.234', 'abc']) {
+      const r2 = runCli(['merchant', 'credit', '--username', '+213661111111', '--amount', amount], { SHAHN_DB: db });
+      expect(r2.status, amount).toBe(1);
+    }
+  });
+
+  it('topup status shows a final state once, and errors are clear', async () => {
+    const key = server.sandboxKey!;
+    const sent = await api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000001', amount: 300 });
+    const once = runCli(['topup', 'status', sent.body.data.topupId, '--key', key, '--url', server.url, '--no-wait', '--json']);
+    expect(once.status).toBe(0);
+    expect(JSON.parse(once.stdout.trim()).status).toMatch(/PENDING|HANDLING/);
+    const wrong = runCli(['topup', 'status', sent.body.data.topupId, '--key', 'bad-key', '--url', server.url]);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toContain('INVALID_ACCESS_TOKEN');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
+    const db = join(tempDir(), 'shahn.db');
+    const server = await startServe({ SHAHN_DB: db });
+    const body = JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'in-flight' });
+    const url = new URL('/v3/mobile/send', server.url);
+    const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'x-access-token': server.productionKey!, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      // Half the body now, SIGTERM, the rest after.
+      req.write(body.slice(0, 20));
+      setTimeout(() => {
+        server.child.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(20)), 300);
+      }, 200);
+    });
+    const r = await reply;
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).data.topupRef).toBe('in-flight');
+    expect(await server.exited).toBe(0);
+  }, 30_000);
+});
