@@ -3,6 +3,8 @@
  * Nothing else in src/ reads process.env (the lint rule enforces it).
  */
 
+import { hostname } from 'node:os';
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -27,6 +29,29 @@ export interface Config {
   readonly demo: boolean;
   /** Graceful shutdown: how long in-flight requests may take before the process exits anyway (ms). */
   readonly shutdownGraceMs: number;
+
+  /** Run the order processor inside `shahn serve`. */
+  readonly processor: boolean;
+  /** Gateway calls at once per processor. */
+  readonly processorConcurrency: number;
+  /** A claimed order's lease (ms); longer than the gateway timeout. */
+  readonly leaseMs: number;
+  /** How long a gateway call may take before its outcome is UNKNOWN_ERROR (ms). */
+  readonly gatewayTimeoutMs: number;
+  /** How often an idle processor looks for orders queued by other processes (ms). */
+  readonly processorPollMs: number;
+  /** How often expired leases are recovered (ms). */
+  readonly recoveryEveryMs: number;
+  /** An order for an operator that is down waits this long before it is tried again (ms). */
+  readonly downRetryMs: number;
+  /** This process's name in leases. */
+  readonly workerId: string;
+  /** The operator simulator's JSON config file. */
+  readonly simulatorConfig: string | undefined;
+  /** Append each simulated operator call (the order id) to this file, before the call. */
+  readonly simulatorCallLog: string | undefined;
+  /** POST support alerts (UNKNOWN_ERROR) here, retried until a 2xx. */
+  readonly alertUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -60,7 +85,13 @@ export const DEFAULTS = Object.freeze({
   rateLimit: 100,
   keyCacheMs: 5_000,
   sandboxUnknownResolveMs: 12 * 60 * 60 * 1000,
-  shutdownGraceMs: 10_000,
+  shutdownGraceMs: 40_000,
+  processorConcurrency: 64,
+  leaseMs: 120_000,
+  gatewayTimeoutMs: 60_000,
+  processorPollMs: 250,
+  recoveryEveryMs: 10_000,
+  downRetryMs: 30_000,
 });
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
@@ -83,7 +114,24 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustProxy: bool(env, 'SHAHN_TRUST_PROXY', false),
     demo: bool(env, 'SHAHN_DEMO', true),
     shutdownGraceMs: int(env, 'SHAHN_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 600_000),
+    processor: bool(env, 'SHAHN_PROCESSOR', true),
+    processorConcurrency: int(env, 'SHAHN_PROCESSOR_CONCURRENCY', DEFAULTS.processorConcurrency, 1, 100_000),
+    leaseMs: int(env, 'SHAHN_LEASE_MS', DEFAULTS.leaseMs, 100, 86_400_000),
+    gatewayTimeoutMs: int(env, 'SHAHN_GATEWAY_TIMEOUT_MS', DEFAULTS.gatewayTimeoutMs, 10, 86_400_000),
+    processorPollMs: int(env, 'SHAHN_PROCESSOR_POLL_MS', DEFAULTS.processorPollMs, 1, 60_000),
+    recoveryEveryMs: int(env, 'SHAHN_RECOVERY_EVERY_MS', DEFAULTS.recoveryEveryMs, 10, 3_600_000),
+    downRetryMs: int(env, 'SHAHN_DOWN_RETRY_MS', DEFAULTS.downRetryMs, 0, 3_600_000),
+    workerId: env.SHAHN_WORKER_ID?.trim() || `${hostname()}-${process.pid}`,
+    simulatorConfig: env.SHAHN_SIMULATOR_CONFIG?.trim() || undefined,
+    simulatorCallLog: env.SHAHN_SIMULATOR_CALL_LOG?.trim() || undefined,
+    alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
     ...overrides,
   };
+  if (config.leaseMs <= config.gatewayTimeoutMs) {
+    throw new ConfigError(`SHAHN_LEASE_MS (${config.leaseMs}) must be longer than SHAHN_GATEWAY_TIMEOUT_MS (${config.gatewayTimeoutMs})`);
+  }
+  if (config.alertUrl !== undefined && !/^https?:\/\//.test(config.alertUrl)) {
+    throw new ConfigError(`SHAHN_ALERT_URL must be an http(s) URL, got "${config.alertUrl}"`);
+  }
   return Object.freeze(config);
 }

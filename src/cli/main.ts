@@ -5,6 +5,9 @@
  *   shahn merchant credit --username +213… --amount N [--note TEXT]
  *   shahn topup send --key K --plan P --phone 07… [--amount N] [--ref R]
  *   shahn topup status ID --key K
+ *   shahn worker
+ *   shahn admin create --name N
+ *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" | resend ID --reason "…"
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
@@ -17,6 +20,12 @@ import { centimesToDzd } from '../lib/money.js';
 import { SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
 import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
+import { runWorker } from '../processor/run-worker.js';
+import { createAdmin } from '../support/admins.js';
+import { listUncertainOrders } from '../support/list-uncertain-orders.js';
+import { resendOrder } from '../support/resend-order.js';
+import { resolveOrder } from '../support/resolve-order.js';
+import { SimulatorConfigError } from '../gateways/operator-simulator.js';
 
 /** Errors a person can act on: print the message, no stack. */
 class UsageError extends Error {}
@@ -72,7 +81,91 @@ export function buildProgram(): Command {
           `  curl -s ${base}/v3/mobile/check-id/<topupId> -H 'X-Access-Token: ${server.demo.sandboxKey}'`,
         );
       }
+      if (server.demoAdminToken) {
+        lines.push('', `Support (admin API) token for agent "support", shown only now:`, `  admin token:    ${server.demoAdminToken}`);
+      }
+      lines.push('', config.processor ? `Order processor: running in this process (${config.processorConcurrency} calls at once, operator simulator).` : 'Order processor: off (SHAHN_PROCESSOR=false); run `shahn worker`.');
       process.stdout.write(`${lines.join('\n')}\n\n`);
+    });
+
+  program
+    .command('worker')
+    .description('Run an order processor (and alert delivery) without the HTTP API, on the configured store')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (opts: { db?: string }) => {
+      const config = configFrom(opts);
+      const worker = await runWorker(config);
+      handleSignals(worker, config.shutdownGraceMs);
+    });
+
+  program
+    .command('admin')
+    .description('Support agents and admins')
+    .command('create')
+    .description('Create an admin token (for the admin/support API and console); printed once')
+    .requiredOption('--name <name>', 'the agent name recorded in the audit trail')
+    .option('--json', 'print { name, token }')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (opts: { name: string; json?: boolean; db?: string }) => {
+      const created = await withStore(configFrom(opts), (deps) => createAdmin(deps, { name: opts.name }));
+      process.stdout.write(opts.json ? `${JSON.stringify(created)}\n` : `Admin "${created.name}" created. Token (shown only now):\n  ${created.token}\n`);
+    });
+
+  const support = program.command('support').description('Review UNKNOWN_ERROR orders (works on the store directly, next to a running server)');
+  support
+    .command('list')
+    .description('UNKNOWN_ERROR orders, oldest first')
+    .option('--page <n>', 'page', '1')
+    .option('--page-size <n>', 'orders per page (1-100)', '50')
+    .option('--json', 'print the page as JSON')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (opts: { page: string; pageSize: string; json?: boolean; db?: string }) => {
+      const page = await withStore(configFrom(opts), (deps) =>
+        listUncertainOrders(deps, { page: Number(opts.page) || 1, pageSize: Math.min(100, Math.max(1, Number(opts.pageSize) || 50)) }),
+      );
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(page)}\n`);
+        return;
+      }
+      if (page.items.length === 0) {
+        process.stdout.write('No UNKNOWN_ERROR orders.\n');
+        return;
+      }
+      process.stdout.write(`${page.pagination.totalResults} UNKNOWN_ERROR order(s), oldest first:\n`);
+      for (const o of page.items) {
+        const age = o.ageSeconds >= 3600 ? `${(o.ageSeconds / 3600).toFixed(1)} h` : `${Math.floor(o.ageSeconds / 60)} min`;
+        process.stdout.write(`  ${o._id}  ${age.padStart(8)}  ${o.merchant.username}  ${o.plan_code} ${o.MSSIDN} ${o.topup_amount} DZD (charge ${o.balance_amount})  ref ${o.ref}\n`);
+      }
+    });
+  support
+    .command('resolve')
+    .description('Resolve an UNKNOWN_ERROR order, exactly once')
+    .argument('<id>', 'the order id')
+    .option('--fulfilled', 'the top-up reached the customer')
+    .option('--refunded', 'it did not: return the charge to the merchant')
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--actor <name>', 'who decides (default: cli:$USER)')
+    .option('--json', 'print the order as JSON')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (id: string, opts: { fulfilled?: boolean; refunded?: boolean; reason: string; actor?: string; json?: boolean; db?: string }) => {
+      if (Boolean(opts.fulfilled) === Boolean(opts.refunded)) throw new UsageError('say exactly one of --fulfilled or --refunded');
+      const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
+      const order = await withStore(configFrom(opts), (deps) =>
+        resolveOrder(deps, { actor, orderId: id, to: opts.fulfilled ? 'FULFILLED' : 'REFUNDED', reason: opts.reason }),
+      );
+      process.stdout.write(opts.json ? `${JSON.stringify(order)}\n` : `Order ${order._id} is now ${order.status} (by ${actor}).\n`);
+    });
+  support
+    .command('resend')
+    .description('Re-send a REFUNDED order as a new order linked to it')
+    .argument('<id>', 'the order id')
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--actor <name>', 'who decides (default: cli:$USER)')
+    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .action(async (id: string, opts: { reason: string; actor?: string; db?: string }) => {
+      const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
+      const sent = await withStore(configFrom(opts), (deps) => resendOrder(deps, { actor, orderId: id, reason: opts.reason }));
+      process.stdout.write(`Re-sent as ${sent.topupId} (ref ${sent.topupRef}); a running processor picks it up.\n`);
     });
 
   const merchant = program.command('merchant').description('Merchants and their balances');
@@ -157,7 +250,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     if (isAppError(err) || err instanceof UsageError || err instanceof CliHttpError || err instanceof ConfigError || err instanceof CatalogueError ||
-        err instanceof SchemaVersionError || err instanceof StoreConfigError) {
+        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError) {
       process.stderr.write(`shahn: ${err.message}\n`);
       process.exitCode = 1;
       return;

@@ -69,6 +69,16 @@ export const ERROR_CODES = {
     message: 'Too many requests',
     fix: 'Wait Retry-After seconds (also details.retryAfter) before the next request with this key.',
   },
+  ADMIN_UNAUTHORIZED: {
+    status: 401,
+    message: 'Admin credentials are required',
+    fix: 'Admin and support endpoints take `Authorization: Bearer <admin token>` (create one with `shahn admin create`). Merchant keys never work here.',
+  },
+  CONFLICT: {
+    status: 409,
+    message: 'The resource changed; the action does not apply any more',
+    fix: 'Reload it: someone else (or the processor) acted first. details.status says where it is now.',
+  },
   INTERNAL_ERROR: {
     status: 500,
     message: 'Internal server error',

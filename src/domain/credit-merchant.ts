@@ -5,20 +5,24 @@ import { dzdToCentimes } from '../lib/money.js';
 import type { LedgerEntryRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { parseDzdAmount } from './parse-dzd-amount.js';
+import { auditRecord } from '../support/audit.js';
 
 export async function creditMerchant(
   deps: Pick<Deps, 'store' | 'clock'>,
-  options: { username: string; amount: number | string; note?: string },
+  options: { username: string; amount: number | string; note?: string; actor?: string; reason?: string },
 ): Promise<LedgerEntryRecord> {
   const amount = dzdToCentimes(parseDzdAmount(options.amount, 'amount'));
   const merchant = await deps.store.findMerchantByUsername(options.username.trim());
   if (!merchant) throw validationError('body', 'username', 'is not a merchant', options.username, 'unknown_merchant');
   const now = deps.clock.now();
-  return deps.store.credit({
-    id: newObjectId(now),
+  const id = newObjectId(now);
+  const note = options.note?.slice(0, 500) ?? 'Deposit';
+  return deps.store.creditWithAudit({
+    id,
     merchantId: merchant.id,
     amount,
-    note: options.note?.slice(0, 500) ?? 'Deposit',
+    note,
     time: now,
+    audit: auditRecord(now, options.actor ?? 'cli', 'merchant.credit', merchant.id, options.reason ?? note, { amount, entryId: id }),
   });
 }

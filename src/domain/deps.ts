@@ -15,4 +15,6 @@ export interface Deps {
   keys: KeyCache;
   bruteForce: BruteForceGuard;
   gatewayHealth: GatewayHealth;
+  /** Called after a production order is queued (wakes the in-process order processor). */
+  notifyQueued?: () => void;
 }

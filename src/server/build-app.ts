@@ -13,21 +13,27 @@ import { authenticateKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { RateLimiter } from '../domain/rate-limiter.js';
 import { newRequestId } from '../lib/ids.js';
-import type { KeyRecord } from '../store/store.js';
+import type { AdminRecord, KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import { authenticateAdmin } from '../support/admins.js';
+import type { OperatorSimulator } from '../gateways/operator-simulator.js';
 import { ajvToAppError, validatorCompiler } from './validation.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     apiKey: KeyRecord | null;
+    admin: AdminRecord | null;
     presentedKey: string;
   }
   interface FastifyContextConfig {
     /** 'read': any valid key; 'write': a READ-WRITE key. Absent: no key needed. */
     auth?: 'read' | 'write';
+    /** Admin and support routes: an admin token in `Authorization: Bearer …`. */
+    admin?: boolean;
   }
 }
 
@@ -36,6 +42,8 @@ export const BODY_LIMIT = 16 * 1024;
 export interface BuildAppOptions {
   /** A pino logger to use; by default one is made from config.logLevel. */
   logger?: Logger;
+  /** The operator simulator, for the admin API's runtime configuration. */
+  simulator?: OperatorSimulator;
 }
 
 export interface ShahnApp extends FastifyInstance {
@@ -102,6 +110,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   app.setValidatorCompiler(validatorCompiler);
   app.decorateRequest('apiKey', null);
   app.decorateRequest('presentedKey', '');
+  app.decorateRequest('admin', null);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const err = appErrorFrom(error, request);
@@ -113,6 +122,10 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('x-request-id', request.id);
     if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'The server is shutting down', { retryAfter: 5 }, { 'retry-after': '5' });
+    if (request.routeOptions.config.admin) {
+      request.admin = await authenticateAdmin(deps, request.headers.authorization);
+      return;
+    }
     const auth = request.routeOptions.config.auth;
     if (!auth) return;
     const header = request.headers['x-access-token'];
@@ -144,7 +157,12 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
         version: '3.0.0',
       },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { accessToken: { type: 'apiKey', in: 'header', name: 'X-Access-Token' } } },
+      components: {
+        securitySchemes: {
+          accessToken: { type: 'apiKey', in: 'header', name: 'X-Access-Token' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'An admin token from `shahn admin create` (admin and support API only)' },
+        },
+      },
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
@@ -154,6 +172,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(coreRoutes, { deps });
   await app.register(accountRoutes, { deps });
   await app.register(mobileRoutes, { deps });
+  await app.register(adminRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
 
   const shahn = app as unknown as ShahnApp;
   shahn.beginShutdown = () => {

@@ -7,6 +7,8 @@ import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.
 import { buildDeps, openStore, prepareStore } from '../domain/open-deps.js';
 import type { Deps } from '../domain/deps.js';
 import { buildApp, type ShahnApp } from './build-app.js';
+import { createAdmin } from '../support/admins.js';
+import { attachSimulator, startProcessing, type Processing } from '../processor/start-processing.js';
 
 export const DEMO_USERNAME = '+213555000000';
 export const DEMO_BALANCE_DZD = 10_000;
@@ -16,7 +18,10 @@ export interface RunningServer {
   deps: Deps;
   url: string;
   demo: CreatedMerchant | undefined;
-  /** Drain in-flight requests, then close the store. */
+  /** The demo support agent's admin token (fresh store only). */
+  demoAdminToken: string | undefined;
+  processing: Processing;
+  /** Drain in-flight requests and gateway calls, then close the store. */
   stop(): Promise<void>;
 }
 
@@ -26,11 +31,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const deps = buildDeps(config, store);
 
   let demo: CreatedMerchant | undefined;
+  let demoAdminToken: string | undefined;
   if (config.demo && (await store.countMerchants()) === 0) {
     demo = await createMerchant(deps, { username: DEMO_USERNAME, balance: DEMO_BALANCE_DZD });
+    demoAdminToken = (await createAdmin(deps, { name: 'support' })).token;
   }
 
-  const app = await buildApp(deps);
+  const simulator = attachSimulator(config, deps);
+  const app = await buildApp(deps, { simulator });
+  const processing = await startProcessing(config, deps, app.log, { runProcessor: config.processor, simulator });
   const url = await app.listen({ port: config.port, host: config.host });
 
   let stopping: Promise<void> | undefined;
@@ -38,13 +47,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     (stopping ??= (async () => {
       app.beginShutdown();
       await app.close();
+      await processing.stop();
       await store.close();
     })());
-  return { app, deps, url, demo, stop };
+  return { app, deps, url, demo, demoAdminToken, processing, stop };
 }
 
 /** Exit cleanly on SIGTERM/SIGINT; exit anyway after the grace period. */
-export function handleSignals(server: RunningServer, graceMs: number): void {
+export function handleSignals(server: { app: { log: ShahnApp['log'] }; stop(): Promise<void> }, graceMs: number): void {
   const onSignal = (signal: NodeJS.Signals) => {
     server.app.log.info({ signal }, 'shutting down: draining in-flight requests');
     const timer = setTimeout(() => {

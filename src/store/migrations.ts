@@ -141,6 +141,94 @@ BEGIN
 END;
 `,
   },
+  {
+    version: 2,
+    name: 'order-processor-and-support',
+    sqlite: `
+-- The order processor: a claim is a lease; "call started" is recorded before the gateway is called.
+ALTER TABLE orders ADD COLUMN lease_owner TEXT;
+ALTER TABLE orders ADD COLUMN lease_expires_at INTEGER;
+ALTER TABLE orders ADD COLUMN call_started_at INTEGER;
+ALTER TABLE orders ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN final_at INTEGER;
+CREATE INDEX orders_claimable ON orders(not_before, created_at) WHERE status = 'PENDING' AND env = 'PRODUCTION';
+CREATE INDEX orders_leased ON orders(lease_expires_at) WHERE status = 'HANDLING';
+
+-- Transitions only along the lifecycle graph.
+--   PENDING → HANDLING (claim); HANDLING → PENDING only if the call never started (recovery, or the
+--   gateway said it did not send); HANDLING → FULFILLED | REFUNDED | UNKNOWN_ERROR;
+--   UNKNOWN_ERROR → FULFILLED | REFUNDED; FULFILLED and REFUNDED are final.
+--   A sandbox order is stored PENDING (its status is derived from its age): support may resolve it.
+CREATE TRIGGER order_transitions_follow_the_lifecycle BEFORE UPDATE OF status ON orders
+WHEN NEW.status IS NOT OLD.status AND NOT (
+     (OLD.status = 'PENDING' AND NEW.status = 'HANDLING' AND OLD.env = 'PRODUCTION')
+  OR (OLD.status = 'HANDLING' AND NEW.status = 'PENDING' AND OLD.call_started_at IS NULL)
+  OR (OLD.status = 'HANDLING' AND NEW.status IN ('FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'))
+  OR (OLD.status = 'UNKNOWN_ERROR' AND NEW.status IN ('FULFILLED', 'REFUNDED'))
+  OR (OLD.status = 'PENDING' AND OLD.env = 'SANDBOX' AND NEW.status IN ('FULFILLED', 'REFUNDED'))
+)
+BEGIN
+  SELECT RAISE(ABORT, 'illegal order transition');
+END;
+
+-- A production order that ends REFUNDED has had its charge returned, in the same transaction.
+CREATE TRIGGER refunded_order_has_its_refund AFTER UPDATE OF status ON orders
+WHEN NEW.status = 'REFUNDED' AND NEW.env = 'PRODUCTION' AND NEW.charge > 0
+BEGIN
+  SELECT RAISE(ABORT, 'a refunded production order needs its REFUND-FLEXY entry')
+  WHERE NOT EXISTS (SELECT 1 FROM ledger_entries WHERE objid = NEW.id AND type = 'REFUND-FLEXY' AND amount = NEW.charge);
+END;
+
+-- A refund returns exactly the order's charge, and only for a production order of the same merchant.
+CREATE TRIGGER refund_matches_its_order BEFORE INSERT ON ledger_entries
+WHEN NEW.type = 'REFUND-FLEXY'
+BEGIN
+  SELECT RAISE(ABORT, 'a refund must return exactly the charge of a production order of the merchant')
+  WHERE NOT EXISTS (
+    SELECT 1 FROM orders WHERE id = NEW.objid AND merchant_id = NEW.merchant_id AND env = 'PRODUCTION' AND charge = NEW.amount
+  ) OR NOT EXISTS (SELECT 1 FROM ledger_entries WHERE objid = NEW.objid AND type = 'FLEXY');
+END;
+
+-- Support and admin actions: who, when, what, why.
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_by_time ON audit_log(at DESC, id DESC);
+CREATE INDEX audit_by_target ON audit_log(target);
+CREATE TRIGGER audit_is_append_only_u BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_is_append_only_d BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- Alerts to support, written in the same transaction as the UNKNOWN_ERROR (an outbox), then delivered with retries.
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  delivered_at INTEGER,
+  last_error TEXT
+);
+CREATE INDEX alerts_due ON alerts(next_attempt_at) WHERE delivered_at IS NULL;
+
+-- Support agents and admins: tokens stored as hashes.
+CREATE TABLE admins (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  token_hash TEXT NOT NULL UNIQUE,
+  is_enabled INTEGER NOT NULL DEFAULT 1 CHECK (is_enabled IN (0, 1)),
+  created_at INTEGER NOT NULL
+);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -86,6 +86,60 @@ export interface OrderRecord {
   followOrderId: string | null;
   retryOrderId: string | null;
   sandboxScenario: SandboxScenario | null;
+  /** When the processor recorded that the gateway call was about to start (production). */
+  callStartedAt?: number | null;
+  /** When the order reached FULFILLED or REFUNDED (or UNKNOWN_ERROR). */
+  finalAt?: number | null;
+  attempts?: number;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  reason: string;
+  details: Record<string, unknown>;
+}
+
+export interface AlertRecord {
+  id: string;
+  orderId: string;
+  kind: 'UNKNOWN_ERROR';
+  payload: Record<string, unknown>;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  deliveredAt: number | null;
+  lastError: string | null;
+}
+
+export interface AdminRecord {
+  id: string;
+  name: string;
+  tokenHash: string;
+  isEnabled: boolean;
+  createdAt: number;
+}
+
+/** What a gateway call ended in, as the processor records it. */
+export type RecordedOutcome =
+  | { status: 'FULFILLED' }
+  | { status: 'REFUNDED'; refundMessage: string; suggestedOffers: SuggestedOfferRecord[] | null; refundEntryId: string }
+  | { status: 'UNKNOWN_ERROR'; refundMessage: string; alert: AlertRecord }
+  /** The gateway did not send (operator down): back to the queue, not before `notBefore`. */
+  | { status: 'PENDING'; notBefore: number };
+
+export type ResolveResult =
+  | { ok: true; order: OrderRecord }
+  | { ok: false; reason: 'NOT_FOUND' }
+  | { ok: false; reason: 'CONFLICT'; status: TopupStatus };
+
+export interface MoneyViolation {
+  merchantId?: string;
+  orderId?: string;
+  problem: string;
 }
 
 export interface LedgerEntryRecord {
@@ -168,4 +222,66 @@ export interface Store {
   findOrderById(merchantId: string, env: Env, id: string): Promise<OrderRecord | undefined>;
   findOrderByRef(merchantId: string, env: Env, ref: string): Promise<OrderRecord | undefined>;
   listOrders(merchantId: string, env: Env, page: PageRequest): Promise<PageResult<OrderRecord>>;
+
+  // the order processor
+  /** Claim up to `limit` due PENDING production orders, oldest first: HANDLING, leased to `owner` until now + leaseMs. */
+  claimOrders(input: { owner: string; now: number; leaseMs: number; limit: number }): Promise<OrderRecord[]>;
+  /** Record that the gateway call is about to start. False when the lease was lost (then the call must not be made). */
+  markCallStarted(input: { orderId: string; owner: string; now: number }): Promise<boolean>;
+  /**
+   * Record a gateway outcome and its ledger effect in one transaction. 'applied': the owner's lease
+   * held; 'late': the order had meanwhile become UNKNOWN_ERROR and this definitive answer resolved it;
+   * 'ignored': nothing changed (lease lost and no definitive answer to apply).
+   */
+  recordOutcome(input: { orderId: string; owner: string; now: number; outcome: RecordedOutcome }): Promise<'applied' | 'late' | 'ignored'>;
+  /**
+   * Orders whose lease expired: if the call never started, back to PENDING; if it started, UNKNOWN_ERROR
+   * with an alert (never a refund, never a second send).
+   */
+  recoverExpiredLeases(input: { now: number; refundMessage: string; makeAlert: (order: OrderRecord) => AlertRecord }): Promise<{
+    requeued: string[];
+    uncertain: OrderRecord[];
+  }>;
+
+  // support
+  findOrderAnywhere(id: string): Promise<OrderRecord | undefined>;
+  /** Production UNKNOWN_ERROR orders, oldest first. */
+  listUncertainOrders(page: PageRequest): Promise<PageResult<OrderRecord>>;
+  /** Resolve an UNKNOWN_ERROR order exactly once (a REFUNDED production order gets its refund entry). */
+  resolveOrder(input: {
+    orderId: string;
+    to: 'FULFILLED' | 'REFUNDED';
+    /** The stored status the caller saw: UNKNOWN_ERROR (production) or PENDING (a sandbox order, whose status is derived). */
+    expectStatus: 'UNKNOWN_ERROR' | 'PENDING';
+    now: number;
+    refundEntryId: string;
+    audit: AuditRecord;
+  }): Promise<ResolveResult>;
+  /** Re-send a REFUNDED order as a new one (charged again in production), linked both ways. */
+  resendOrder(input: { originalId: string; order: OrderRecord; chargeEntryId: string; audit: AuditRecord }): Promise<
+    InsertOrderResult | { ok: false; reason: 'NOT_FOUND' } | { ok: false; reason: 'CONFLICT'; status: TopupStatus; retryOrderId: string | null }
+  >;
+  creditWithAudit(input: { id: string; merchantId: string; amount: number; note: string; time: number; audit: AuditRecord }): Promise<LedgerEntryRecord>;
+  insertAudit(audit: AuditRecord): Promise<void>;
+  listAudit(page: PageRequest & { target?: string }): Promise<PageResult<AuditRecord>>;
+
+  // alerts outbox
+  dueAlerts(now: number, limit: number): Promise<AlertRecord[]>;
+  markAlertDelivered(id: string, now: number): Promise<void>;
+  markAlertFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
+
+  // admins, keys, plans, merchants
+  createAdmin(admin: AdminRecord): Promise<void>;
+  findAdminByTokenHash(tokenHash: string): Promise<AdminRecord | undefined>;
+  listMerchants(page: PageRequest): Promise<PageResult<MerchantRecord>>;
+  listKeys(merchantId: string): Promise<KeyRecord[]>;
+  findKeyById(id: string): Promise<KeyRecord | undefined>;
+  updateKey(id: string, patch: { isEnabled?: boolean; allowedIps?: string[]; scope?: KeyRecord['scope'] }, audit: AuditRecord): Promise<boolean>;
+  /** Disable a key and add its replacement, in one transaction. */
+  rotateKey(oldId: string, replacement: NewKey, now: number, audit: AuditRecord): Promise<boolean>;
+  insertKeyWithAudit(merchantId: string, key: NewKey, now: number, audit: AuditRecord): Promise<void>;
+  updatePlan(code: string, patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>>, audit: AuditRecord): Promise<PlanRecord | undefined>;
+
+  /** Check the money invariants over the whole store; an empty list means they hold. */
+  checkMoney(): Promise<MoneyViolation[]>;
 }

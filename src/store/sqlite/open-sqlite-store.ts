@@ -9,7 +9,10 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { ACCOUNTS } from '../store.js';
+import { MESSAGES } from '../../contract/messages.js';
 import type {
+  AlertRecord,
+  AuditRecord,
   Env,
   InsertOrderResult,
   KeyRecord,
@@ -20,8 +23,14 @@ import type {
   PageRequest,
   PageResult,
   PlanRecord,
+  RecordedOutcome,
+  ResolveResult,
   Store,
+  MoneyViolation,
+  MerchantRecord,
 } from '../store.js';
+
+const MESSAGES_UNKNOWN = MESSAGES.UNKNOWN_NOTICE;
 
 export class SchemaVersionError extends Error {}
 
@@ -47,6 +56,9 @@ interface OrderRow {
   follow_orderid: string | null;
   retry_orderid: string | null;
   sandbox_scenario: OrderRecord['sandboxScenario'];
+  call_started_at?: number | null;
+  final_at?: number | null;
+  attempts?: number;
 }
 
 interface LedgerRow {
@@ -81,6 +93,9 @@ function toOrder(r: OrderRow): OrderRecord {
     followOrderId: r.follow_orderid,
     retryOrderId: r.retry_orderid,
     sandboxScenario: r.sandbox_scenario,
+    callStartedAt: r.call_started_at ?? null,
+    finalAt: r.final_at ?? null,
+    attempts: r.attempts ?? 0,
   };
 }
 
@@ -185,41 +200,270 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     VALUES (@id, @merchantId, @env, @ref, @status, @planCode, @mssidn, @topupAmount, @charge, @createdAt, @updatedAt,
      @refundMessage, @suggestedOffers, @followOrderId, @retryOrderId, @sandboxScenario)`;
 
-  const insertOrderTx = db.transaction(
-    (order: OrderRecord, charge: { entryId: string; note: string } | null): InsertOrderResult => {
-      const existing = stmt('SELECT id FROM orders WHERE merchant_id = ? AND env = ? AND ref = ?').get(
-        order.merchantId, order.env, order.ref,
-      ) as { id: string } | undefined;
-      if (existing) return { ok: false, reason: 'DUPLICATED_REF', existingId: existing.id };
-      if (charge !== null && order.charge > 0) {
-        const available = balanceOf(order.merchantId) ?? 0;
-        if (available < order.charge) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available };
-        stmt(insertOrderSql).run({
-          ...order,
-          suggestedOffers: order.suggestedOffers === null ? null : JSON.stringify(order.suggestedOffers),
-        });
-        stmt(insertLedgerSql).run({
-          id: charge.entryId,
-          merchantId: order.merchantId,
-          type: 'FLEXY',
-          operation: 'DECREMENT',
-          amount: order.charge,
-          oldBalance: available,
-          newBalance: available - order.charge,
-          objid: order.id,
-          note: charge.note,
-          time: order.createdAt,
-          counterAccount: ACCOUNTS.operatorSettlement,
-        });
-        return { ok: true };
-      }
-      stmt(insertOrderSql).run({
-        ...order,
-        suggestedOffers: order.suggestedOffers === null ? null : JSON.stringify(order.suggestedOffers),
+  const orderParams = (order: OrderRecord) => ({
+    id: order.id,
+    merchantId: order.merchantId,
+    env: order.env,
+    ref: order.ref,
+    status: order.status,
+    planCode: order.planCode,
+    mssidn: order.mssidn,
+    topupAmount: order.topupAmount,
+    charge: order.charge,
+    createdAt: order.createdAt,
+    updatedAt: order.updatedAt,
+    refundMessage: order.refundMessage,
+    suggestedOffers: order.suggestedOffers === null ? null : JSON.stringify(order.suggestedOffers),
+    followOrderId: order.followOrderId,
+    retryOrderId: order.retryOrderId,
+    sandboxScenario: order.sandboxScenario,
+  });
+
+  /** Inside a transaction: ref check, then (production) balance check + FLEXY entry, then the order. */
+  const insertOrderInner = (order: OrderRecord, charge: { entryId: string; note: string } | null): InsertOrderResult => {
+    const existing = stmt('SELECT id FROM orders WHERE merchant_id = ? AND env = ? AND ref = ?').get(
+      order.merchantId, order.env, order.ref,
+    ) as { id: string } | undefined;
+    if (existing) return { ok: false, reason: 'DUPLICATED_REF', existingId: existing.id };
+    if (charge !== null && order.charge > 0) {
+      const available = balanceOf(order.merchantId) ?? 0;
+      if (available < order.charge) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available };
+      stmt(insertOrderSql).run(orderParams(order));
+      stmt(insertLedgerSql).run({
+        id: charge.entryId,
+        merchantId: order.merchantId,
+        type: 'FLEXY',
+        operation: 'DECREMENT',
+        amount: order.charge,
+        oldBalance: available,
+        newBalance: available - order.charge,
+        objid: order.id,
+        note: charge.note,
+        time: order.createdAt,
+        counterAccount: ACCOUNTS.operatorSettlement,
       });
       return { ok: true };
+    }
+    stmt(insertOrderSql).run(orderParams(order));
+    return { ok: true };
+  };
+  const insertOrderTx = db.transaction(insertOrderInner);
+
+
+  const findOrderRow = (id: string) => stmt('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined;
+
+  const insertAuditRow = (a: AuditRecord) =>
+    stmt('INSERT INTO audit_log (id, at, actor, action, target, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      a.id, a.at, a.actor, a.action, a.target, a.reason, JSON.stringify(a.details),
+    );
+
+  const insertAlertRow = (a: AlertRecord) =>
+    stmt(`INSERT INTO alerts (id, order_id, kind, payload, created_at, attempts, next_attempt_at, delivered_at, last_error)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      a.id, a.orderId, a.kind, JSON.stringify(a.payload), a.createdAt, a.attempts, a.nextAttemptAt, a.deliveredAt, a.lastError,
+    );
+
+  /** Return an order's charge to its merchant (inside a transaction). */
+  const refundInner = (row: OrderRow, entryId: string, now: number) => {
+    if (row.env !== 'PRODUCTION' || row.charge <= 0) return;
+    const old = balanceOf(row.merchant_id) ?? 0;
+    stmt(insertLedgerSql).run({
+      id: entryId,
+      merchantId: row.merchant_id,
+      type: 'REFUND-FLEXY',
+      operation: 'INCREMENT',
+      amount: row.charge,
+      oldBalance: old,
+      newBalance: old + row.charge,
+      objid: row.id,
+      note: `Refund of ${row.plan_code} ${row.mssidn}`,
+      time: now,
+      counterAccount: ACCOUNTS.operatorSettlement,
+    });
+  };
+
+  /** Apply a final (or requeue) outcome to an order row (inside a transaction). */
+  const applyOutcome = (row: OrderRow, outcome: RecordedOutcome, now: number) => {
+    switch (outcome.status) {
+      case 'FULFILLED':
+        stmt(`UPDATE orders SET status = 'FULFILLED', lease_owner = NULL, lease_expires_at = NULL, final_at = ?, updated_at = ?
+              WHERE id = ?`).run(now, now, row.id);
+        return;
+      case 'REFUNDED':
+        refundInner(row, outcome.refundEntryId, now);
+        stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = ?, suggested_offers = ?, lease_owner = NULL,
+              lease_expires_at = NULL, final_at = ?, updated_at = ? WHERE id = ?`).run(
+          outcome.refundMessage,
+          outcome.suggestedOffers === null ? null : JSON.stringify(outcome.suggestedOffers),
+          now, now, row.id,
+        );
+        return;
+      case 'UNKNOWN_ERROR':
+        stmt(`UPDATE orders SET status = 'UNKNOWN_ERROR', refund_message = ?, lease_owner = NULL, lease_expires_at = NULL,
+              final_at = ?, updated_at = ? WHERE id = ?`).run(outcome.refundMessage, now, now, row.id);
+        insertAlertRow(outcome.alert);
+        return;
+      case 'PENDING':
+        stmt(`UPDATE orders SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL, not_before = ?, updated_at = ?
+              WHERE id = ?`).run(outcome.notBefore, now, row.id);
+        return;
+    }
+  };
+
+  const recordOutcomeTx = db.transaction((input: { orderId: string; owner: string; now: number; outcome: RecordedOutcome }) => {
+    const row = findOrderRow(input.orderId);
+    if (!row) return 'ignored' as const;
+    const r = row as OrderRow & { lease_owner: string | null };
+    if (r.status === 'HANDLING' && r.lease_owner === input.owner) {
+      applyOutcome(row, input.outcome, input.now);
+      return 'applied' as const;
+    }
+    if (r.status === 'UNKNOWN_ERROR' && (input.outcome.status === 'FULFILLED' || input.outcome.status === 'REFUNDED')) {
+      applyOutcome(row, input.outcome, input.now);
+      insertAuditRow({
+        id: `${input.orderId}-late-${input.now}`,
+        at: input.now,
+        actor: `processor:${input.owner}`,
+        action: 'order.late-gateway-answer',
+        target: input.orderId,
+        reason: 'the gateway answered definitively after the order had become UNKNOWN_ERROR',
+        details: { status: input.outcome.status },
+      });
+      return 'late' as const;
+    }
+    return 'ignored' as const;
+  });
+
+  const recoverTx = db.transaction(
+    (input: { now: number; refundMessage: string; makeAlert: (order: OrderRecord) => AlertRecord }) => {
+      const rows = stmt(`SELECT * FROM orders WHERE status = 'HANDLING' AND lease_expires_at < ?`).all(input.now) as OrderRow[];
+      const requeued: string[] = [];
+      const uncertain: OrderRecord[] = [];
+      for (const row of rows) {
+        if ((row.call_started_at ?? null) === null) {
+          applyOutcome(row, { status: 'PENDING', notBefore: 0 }, input.now);
+          requeued.push(row.id);
+        } else {
+          const order = toOrder(row);
+          applyOutcome(row, { status: 'UNKNOWN_ERROR', refundMessage: input.refundMessage, alert: input.makeAlert(order) }, input.now);
+          uncertain.push({ ...order, status: 'UNKNOWN_ERROR', refundMessage: input.refundMessage });
+        }
+      }
+      return { requeued, uncertain };
     },
   );
+
+  const resolveTx = db.transaction((input: Parameters<Store['resolveOrder']>[0]): ResolveResult => {
+    const row = findOrderRow(input.orderId);
+    if (!row) return { ok: false, reason: 'NOT_FOUND' };
+    if (row.status !== input.expectStatus) return { ok: false, reason: 'CONFLICT', status: row.status };
+    if (input.to === 'REFUNDED') {
+      refundInner(row, input.refundEntryId, input.now);
+      stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = COALESCE(refund_message, ?), final_at = ?, updated_at = ? WHERE id = ?`).run(
+        MESSAGES_UNKNOWN, input.now, input.now, row.id,
+      );
+    } else {
+      stmt(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL, final_at = ?, updated_at = ? WHERE id = ?`).run(
+        input.now, input.now, row.id,
+      );
+    }
+    insertAuditRow(input.audit);
+    const updated = findOrderRow(row.id);
+    return { ok: true, order: toOrder(updated ?? row) };
+  });
+
+  const resendTx = db.transaction((input: Parameters<Store['resendOrder']>[0]) => {
+    const row = findOrderRow(input.originalId);
+    if (!row) return { ok: false as const, reason: 'NOT_FOUND' as const };
+    if (row.retry_orderid !== null || !(row.status === 'REFUNDED' || row.env === 'SANDBOX')) {
+      return { ok: false as const, reason: 'CONFLICT' as const, status: row.status, retryOrderId: row.retry_orderid };
+    }
+    const result = insertOrderInner(
+      input.order,
+      input.order.env === 'PRODUCTION' ? { entryId: input.chargeEntryId, note: `Re-send of ${row.id}` } : null,
+    );
+    if (!result.ok) return result;
+    stmt('UPDATE orders SET retry_orderid = ?, updated_at = ? WHERE id = ?').run(input.order.id, input.order.createdAt, row.id);
+    insertAuditRow(input.audit);
+    return result;
+  });
+
+  const creditWithAuditTx = db.transaction((input: Parameters<Store['creditWithAudit']>[0]) => {
+    const entry = creditTx(input);
+    insertAuditRow(input.audit);
+    return entry;
+  });
+
+  const keyColumns = `k.id, k.merchant_id, m.username, k.key_hash, k.type, k.scope, k.is_enabled, k.allowed_ips, k.created_at`;
+  interface KeyRow {
+    id: string; merchant_id: string; username: string; key_hash: string; type: KeyRecord['type'];
+    scope: KeyRecord['scope']; is_enabled: number; allowed_ips: string; created_at: number;
+  }
+  const toKey = (r: KeyRow): KeyRecord => ({
+    id: r.id,
+    merchantId: r.merchant_id,
+    username: r.username,
+    keyHash: r.key_hash,
+    type: r.type,
+    scope: r.scope,
+    isEnabled: r.is_enabled === 1,
+    allowedIps: JSON.parse(r.allowed_ips) as string[],
+    createdAt: r.created_at,
+  });
+
+  const updateKeyTx = db.transaction((id: string, patch: Parameters<Store['updateKey']>[1], audit: AuditRecord) => {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    if (patch.isEnabled !== undefined) {
+      sets.push('is_enabled = ?');
+      args.push(patch.isEnabled ? 1 : 0);
+    }
+    if (patch.allowedIps !== undefined) {
+      sets.push('allowed_ips = ?');
+      args.push(JSON.stringify(patch.allowedIps));
+    }
+    if (patch.scope !== undefined) {
+      sets.push('scope = ?');
+      args.push(patch.scope);
+    }
+    if (sets.length === 0) return stmt('SELECT 1 FROM api_keys WHERE id = ?').get(id) !== undefined;
+    const changed = db.prepare(`UPDATE api_keys SET ${sets.join(', ')} WHERE id = ?`).run(...args, id).changes === 1;
+    if (changed) insertAuditRow(audit);
+    return changed;
+  });
+
+  const rotateKeyTx = db.transaction((oldId: string, replacement: NewKey, now: number, audit: AuditRecord) => {
+    const old = stmt('SELECT merchant_id FROM api_keys WHERE id = ?').get(oldId) as { merchant_id: string } | undefined;
+    if (!old) return false;
+    stmt('UPDATE api_keys SET is_enabled = 0 WHERE id = ?').run(oldId);
+    insertKeyRow(old.merchant_id, replacement, now);
+    insertAuditRow(audit);
+    return true;
+  });
+
+  const insertKeyWithAuditTx = db.transaction((merchantId: string, key: NewKey, now: number, audit: AuditRecord) => {
+    insertKeyRow(merchantId, key, now);
+    insertAuditRow(audit);
+  });
+
+  const updatePlanTx = db.transaction((code: string, patch: Parameters<Store['updatePlan']>[1], audit: AuditRecord) => {
+    const cols: Record<string, string> = {
+      name: 'name', isEnabled: 'is_enabled', costPpm: 'cost_ppm', minAmount: 'min_amount', maxAmount: 'max_amount', amount: 'amount',
+    };
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    for (const [k, col] of Object.entries(cols)) {
+      const v = (patch as Record<string, unknown>)[k];
+      if (v === undefined) continue;
+      sets.push(`${col} = ?`);
+      args.push(typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    }
+    if (sets.length > 0) {
+      if (db.prepare(`UPDATE plans SET ${sets.join(', ')} WHERE code = ?`).run(...args, code).changes !== 1) return false;
+      insertAuditRow(audit);
+    }
+    return stmt('SELECT 1 FROM plans WHERE code = ?').get(code) !== undefined;
+  });
 
   const upsertCatalogueTx = db.transaction((operators: OperatorRecord[], plans: PlanRecord[]) => {
     for (const o of operators) {
@@ -379,6 +623,162 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
     async insertOrder(order, charge) {
       return insertOrderTx.immediate(order, charge);
+    },
+
+    async claimOrders(input) {
+      const rows = stmt(`UPDATE orders SET status = 'HANDLING', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+        WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' AND env = 'PRODUCTION' AND not_before <= ?
+                     ORDER BY not_before, created_at LIMIT ?)
+        RETURNING *`).all(input.owner, input.now + input.leaseMs, input.now, input.now, input.limit) as OrderRow[];
+      return rows.map(toOrder).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    },
+
+    async markCallStarted(input) {
+      return (
+        stmt(`UPDATE orders SET call_started_at = ?, updated_at = ?
+              WHERE id = ? AND status = 'HANDLING' AND lease_owner = ? AND lease_expires_at > ? AND call_started_at IS NULL`).run(
+          input.now, input.now, input.orderId, input.owner, input.now,
+        ).changes === 1
+      );
+    },
+
+    async recordOutcome(input) {
+      return recordOutcomeTx.immediate(input);
+    },
+
+    async recoverExpiredLeases(input) {
+      return recoverTx.immediate(input);
+    },
+
+    async findOrderAnywhere(id) {
+      const r = findOrderRow(id);
+      return r && toOrder(r);
+    },
+
+    async listUncertainOrders(req) {
+      return page<OrderRow, OrderRecord>('orders', `status = 'UNKNOWN_ERROR'`, [], 'created_at', 'created_at ASC, id ASC', req, toOrder);
+    },
+
+    async resolveOrder(input) {
+      return resolveTx.immediate(input);
+    },
+
+    async resendOrder(input) {
+      return resendTx.immediate(input);
+    },
+
+    async creditWithAudit(input) {
+      return creditWithAuditTx.immediate(input);
+    },
+
+    async insertAudit(audit) {
+      insertAuditRow(audit);
+    },
+
+    async listAudit(req) {
+      const toAudit = (r: { id: string; at: number; actor: string; action: string; target: string; reason: string; details: string }): AuditRecord => ({
+        ...r,
+        details: JSON.parse(r.details) as Record<string, unknown>,
+      });
+      return req.target === undefined
+        ? page('audit_log', '1 = 1', [], 'at', 'at DESC, id DESC', req, toAudit)
+        : page('audit_log', 'target = ?', [req.target], 'at', 'at DESC, id DESC', req, toAudit);
+    },
+
+    async dueAlerts(now, limit) {
+      const rows = stmt(`SELECT * FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`).all(now, limit) as {
+        id: string; order_id: string; kind: 'UNKNOWN_ERROR'; payload: string; created_at: number; attempts: number;
+        next_attempt_at: number; delivered_at: number | null; last_error: string | null;
+      }[];
+      return rows.map((r) => ({
+        id: r.id,
+        orderId: r.order_id,
+        kind: r.kind,
+        payload: JSON.parse(r.payload) as Record<string, unknown>,
+        createdAt: r.created_at,
+        attempts: r.attempts,
+        nextAttemptAt: r.next_attempt_at,
+        deliveredAt: r.delivered_at,
+        lastError: r.last_error,
+      }));
+    },
+
+    async markAlertDelivered(id, now) {
+      stmt('UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?').run(now, id);
+    },
+
+    async markAlertFailed(id, nextAttemptAt, error) {
+      stmt('UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?').run(nextAttemptAt, error.slice(0, 500), id);
+    },
+
+    async createAdmin(admin) {
+      stmt('INSERT INTO admins (id, name, token_hash, is_enabled, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        admin.id, admin.name, admin.tokenHash, admin.isEnabled ? 1 : 0, admin.createdAt,
+      );
+    },
+
+    async findAdminByTokenHash(tokenHash) {
+      const r = stmt('SELECT * FROM admins WHERE token_hash = ?').get(tokenHash) as
+        | { id: string; name: string; token_hash: string; is_enabled: number; created_at: number }
+        | undefined;
+      return r && { id: r.id, name: r.name, tokenHash: r.token_hash, isEnabled: r.is_enabled === 1, createdAt: r.created_at };
+    },
+
+    async listMerchants(req) {
+      return page<{ id: string; username: string; balance: number; created_at: number }, MerchantRecord>(
+        'merchants', '1 = 1', [], 'created_at', 'created_at ASC, id ASC', req,
+        (r) => ({ id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at }),
+      );
+    },
+
+    async listKeys(merchantId) {
+      return (stmt(`SELECT ${keyColumns} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.merchant_id = ? ORDER BY k.created_at, k.id`).all(merchantId) as KeyRow[]).map(toKey);
+    },
+
+    async findKeyById(id) {
+      const r = stmt(`SELECT ${keyColumns} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`).get(id) as KeyRow | undefined;
+      return r && toKey(r);
+    },
+
+    async updateKey(id, patch, audit) {
+      return updateKeyTx.immediate(id, patch, audit);
+    },
+
+    async rotateKey(oldId, replacement, now, audit) {
+      return rotateKeyTx.immediate(oldId, replacement, now, audit);
+    },
+
+    async insertKeyWithAudit(merchantId, key, now, audit) {
+      insertKeyWithAuditTx.immediate(merchantId, key, now, audit);
+    },
+
+    async updatePlan(code, patch, audit) {
+      if (!updatePlanTx.immediate(code, patch, audit)) return undefined;
+      return (await store.listPlans()).find((p) => p.code === code);
+    },
+
+    async checkMoney() {
+      const violations: MoneyViolation[] = [];
+      for (const r of stmt(`SELECT m.id, m.balance, COALESCE(SUM(CASE e.operation WHEN 'INCREMENT' THEN e.amount ELSE -e.amount END), 0) AS sum
+                            FROM merchants m LEFT JOIN ledger_entries e ON e.merchant_id = m.id GROUP BY m.id
+                            HAVING m.balance != sum OR m.balance < 0`).all() as { id: string; balance: number; sum: number }[]) {
+        violations.push({ merchantId: r.id, problem: `balance ${r.balance} != sum of entries ${r.sum}` });
+      }
+      for (const r of stmt(`SELECT o.id, o.status, o.charge,
+                              (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'FLEXY' AND e.amount = o.charge) AS charges,
+                              (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'FLEXY') AS all_charges,
+                              (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'REFUND-FLEXY') AS refunds
+                            FROM orders o WHERE o.env = 'PRODUCTION'`).all() as {
+        id: string; status: string; charge: number; charges: number; all_charges: number; refunds: number;
+      }[]) {
+        const wantCharges = r.charge > 0 ? 1 : 0;
+        if (r.charges !== wantCharges || r.all_charges !== wantCharges) violations.push({ orderId: r.id, problem: `${r.all_charges} charge entries, expected ${wantCharges}` });
+        const wantRefunds = r.status === 'REFUNDED' && r.charge > 0 ? 1 : 0;
+        if (r.refunds !== wantRefunds) violations.push({ orderId: r.id, problem: `${r.refunds} refund entries for a ${r.status} order, expected ${wantRefunds}` });
+      }
+      const sandboxEntries = stmt(`SELECT COUNT(*) AS n FROM ledger_entries e JOIN orders o ON o.id = e.objid WHERE o.env = 'SANDBOX'`).get() as { n: number };
+      if (sandboxEntries.n > 0) violations.push({ problem: `${sandboxEntries.n} ledger entries for sandbox orders` });
+      return violations;
     },
 
     async findOrderById(merchantId, env, id) {

@@ -1,0 +1,253 @@
+/**
+ * The order processor: PENDING → HANDLING → FULFILLED | REFUNDED | UNKNOWN_ERROR.
+ *
+ * 1. Claim due PENDING orders with a lease (store.claimOrders).
+ * 2. If the operator is down, put the order back (its call never started).
+ * 3. Record "call started" (store.markCallStarted) BEFORE calling the gateway; a lost lease means no call.
+ * 4. Call the gateway with a timeout; a throw, a timeout or an unclear answer is UNKNOWN.
+ * 5. Record the outcome and its ledger effect in one transaction (store.recordOutcome).
+ * Recovery (at start and periodically): an expired lease whose call started → UNKNOWN_ERROR and an
+ * alert; one whose call never started → PENDING. Never a second send, never an automatic refund of an
+ * uncertain order.
+ */
+import type { Log } from '../lib/log.js';
+import { MESSAGES } from '../contract/messages.js';
+import type { CatalogueCache } from '../domain/catalogue-cache.js';
+import type { Gateway, GatewayOutcome } from '../gateways/gateway.js';
+import type { Clock } from '../lib/clock.js';
+import { newObjectId } from '../lib/ids.js';
+import { centimesToDzd, dzdToCentimes } from '../lib/money.js';
+import type { AlertRecord, OrderRecord, RecordedOutcome, Store } from '../store/store.js';
+
+export interface ProcessorOptions {
+  /** This worker's name in leases (unique per process). */
+  owner: string;
+  /** Gateway calls at once. */
+  concurrency: number;
+  /** A claim's lease; must exceed gatewayTimeoutMs. */
+  leaseMs: number;
+  gatewayTimeoutMs: number;
+  /** How often an idle processor looks for work (it is also woken by notify()). */
+  pollMs: number;
+  /** How often expired leases are recovered. */
+  recoveryEveryMs: number;
+  /** An order for a down operator waits this long before it is tried again. */
+  downRetryMs: number;
+}
+
+export interface ProcessorDeps {
+  store: Store;
+  clock: Clock;
+  catalogue: CatalogueCache;
+  gateway: Gateway;
+  logger: Log;
+  /** Called after an order became UNKNOWN_ERROR (the alert is already in the outbox). */
+  onUncertain?: (order: OrderRecord) => void;
+}
+
+export function makeAlert(order: OrderRecord, now: number, reason: string): AlertRecord {
+  return {
+    id: newObjectId(now),
+    orderId: order.id,
+    kind: 'UNKNOWN_ERROR',
+    payload: {
+      event: 'order.unknown_error',
+      orderId: order.id,
+      ref: order.ref,
+      merchantId: order.merchantId,
+      planCode: order.planCode,
+      MSSIDN: order.mssidn,
+      topupAmount: centimesToDzd(order.topupAmount),
+      charge: centimesToDzd(order.charge),
+      reason,
+      at: new Date(now).toISOString(),
+    },
+    createdAt: now,
+    attempts: 0,
+    nextAttemptAt: now,
+    deliveredAt: null,
+    lastError: null,
+  };
+}
+
+export class OrderProcessor {
+  private running = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    readonly options: ProcessorOptions,
+  ) {
+    if (options.leaseMs <= options.gatewayTimeoutMs) {
+      throw new Error(`the lease (${options.leaseMs} ms) must be longer than the gateway timeout (${options.gatewayTimeoutMs} ms)`);
+    }
+  }
+
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /** Recover, then claim and process until stop(). */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.recover();
+    this.recoveryTimer = setInterval(() => {
+      this.recover().catch((err: unknown) => this.deps.logger.error({ err }, 'lease recovery failed'));
+    }, this.options.recoveryEveryMs);
+    this.recoveryTimer.unref();
+    this.loopDone = this.loop();
+  }
+
+  /** Stop claiming; wait for the calls in flight to be recorded. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
+    this.wake?.();
+    await this.loopDone;
+    await this.drain();
+  }
+
+  /** Something was queued: look now. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  /** Wait until nothing is in flight. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let launched = 0;
+      try {
+        launched = await this.tick();
+      } catch (err) {
+        this.deps.logger.error({ err }, 'claiming orders failed');
+      }
+      if (!this.running) break;
+      if (launched === 0 || this.inFlight.size >= this.options.concurrency) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.options.pollMs);
+          const inFlightDone = this.inFlight.size >= this.options.concurrency ? Promise.race([...this.inFlight]) : undefined;
+          void inFlightDone?.then(() => resolve());
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** Claim what fits in the free slots and start processing it; returns how many were claimed. */
+  async tick(): Promise<number> {
+    const free = this.options.concurrency - this.inFlight.size;
+    if (free <= 0) return 0;
+    const now = this.deps.clock.now();
+    const orders = await this.deps.store.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: free });
+    for (const order of orders) {
+      const p: Promise<void> = this.process(order)
+        .catch((err: unknown) => this.deps.logger.error({ err, orderId: order.id }, 'processing an order failed; recovery will settle it'))
+        .finally(() => {
+          this.inFlight.delete(p);
+        });
+      this.inFlight.add(p);
+    }
+    return orders.length;
+  }
+
+  /** Expired leases: back to PENDING if the call never started, else UNKNOWN_ERROR with an alert. */
+  async recover(): Promise<{ requeued: string[]; uncertain: OrderRecord[] }> {
+    const now = this.deps.clock.now();
+    const result = await this.deps.store.recoverExpiredLeases({
+      now,
+      refundMessage: MESSAGES.UNKNOWN_NOTICE,
+      makeAlert: (order) => makeAlert(order, now, 'the worker lost its lease after the gateway call started (crash or stall)'),
+    });
+    if (result.requeued.length > 0) this.deps.logger.warn({ orders: result.requeued }, 'recovered orders whose call never started: back to PENDING');
+    for (const order of result.uncertain) this.announceUncertain(order, 'lease expired after the call started');
+    return result;
+  }
+
+  private announceUncertain(order: OrderRecord, reason: string): void {
+    this.deps.logger.warn(
+      { alert: 'order.unknown_error', orderId: order.id, ref: order.ref, merchantId: order.merchantId, reason },
+      `ALERT: order ${order.id} is UNKNOWN_ERROR; support must resolve it`,
+    );
+    this.deps.onUncertain?.(order);
+  }
+
+  private async process(order: OrderRecord): Promise<void> {
+    const { store, clock, gateway } = this.deps;
+    const owner = this.options.owner;
+    const catalogue = await this.deps.catalogue.get();
+    const plan = catalogue.plans.get(order.planCode);
+    const operator = plan ? catalogue.operators.get(plan.operator) : undefined;
+    if (!plan || !operator) {
+      // Cannot happen for an order the send path accepted, unless the catalogue lost the plan: leave it to support.
+      await this.record(order, { kind: 'UNKNOWN', reason: `plan ${order.planCode} is no longer in the catalogue` });
+      return;
+    }
+    if (!gateway.isUp(operator.healthKey)) {
+      await store.recordOutcome({ orderId: order.id, owner, now: clock.now(), outcome: { status: 'PENDING', notBefore: clock.now() + this.options.downRetryMs } });
+      return;
+    }
+    if (!(await store.markCallStarted({ orderId: order.id, owner, now: clock.now() }))) return; // lease lost: no call
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`gateway timeout after ${this.options.gatewayTimeoutMs} ms`)), this.options.gatewayTimeoutMs);
+    let outcome: GatewayOutcome;
+    try {
+      outcome = await gateway.send(
+        {
+          orderId: order.id,
+          ref: order.ref,
+          planCode: plan.code,
+          operator: plan.operator,
+          healthKey: operator.healthKey,
+          mssidn: order.mssidn,
+          amount: centimesToDzd(order.topupAmount),
+          isMenu: plan.isMenu,
+        },
+        controller.signal,
+      );
+    } catch (err) {
+      outcome = { kind: 'UNKNOWN', reason: controller.signal.aborted ? String((controller.signal.reason as Error).message) : `gateway error: ${(err as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.record(order, outcome);
+  }
+
+  private async record(order: OrderRecord, outcome: GatewayOutcome): Promise<void> {
+    const now = this.deps.clock.now();
+    let recorded: RecordedOutcome;
+    if (outcome.kind === 'FULFILLED') recorded = { status: 'FULFILLED' };
+    else if (outcome.kind === 'REFUNDED') {
+      recorded = {
+        status: 'REFUNDED',
+        refundMessage: outcome.refundMessage,
+        suggestedOffers: outcome.suggestedOffers?.length
+          ? outcome.suggestedOffers.map((o) => ({ typename: o.typename, plan_code: o.plan_code, amount: dzdToCentimes(o.amount) }))
+          : null,
+        refundEntryId: newObjectId(now),
+      };
+    } else {
+      recorded = { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, outcome.reason) };
+    }
+    const result = await this.deps.store.recordOutcome({ orderId: order.id, owner: this.options.owner, now, outcome: recorded });
+    if (result === 'ignored') {
+      this.deps.logger.warn({ orderId: order.id, outcome: outcome.kind }, 'gateway answer not recorded: the lease was lost and the order moved on');
+      return;
+    }
+    if (recorded.status === 'UNKNOWN_ERROR' && result === 'applied') {
+      this.announceUncertain({ ...order, status: 'UNKNOWN_ERROR' }, outcome.kind === 'UNKNOWN' ? outcome.reason : '');
+    }
+  }
+}

@@ -1,0 +1,28 @@
+/** Support and admin credentials: tokens stored as hashes, never a merchant key. */
+import { randomBytes } from 'node:crypto';
+import { AppError, validationError } from '../contract/errors.js';
+import type { Deps } from '../domain/deps.js';
+import { hashApiKey, newObjectId } from '../lib/ids.js';
+import type { AdminRecord } from '../store/store.js';
+
+export async function createAdmin(deps: Pick<Deps, 'store' | 'clock'>, options: { name: string }): Promise<{ name: string; token: string }> {
+  const name = options.name.trim();
+  if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) throw validationError('body', 'name', 'must be 1-64 letters, digits or . _ @ -', options.name, 'pattern');
+  const token = `shahn_admin_${randomBytes(24).toString('base64url')}`;
+  const now = deps.clock.now();
+  try {
+    await deps.store.createAdmin({ id: newObjectId(now), name, tokenHash: hashApiKey(token), isEnabled: true, createdAt: now });
+  } catch (err) {
+    if (/UNIQUE/.test((err as Error).message)) throw validationError('body', 'name', 'is already taken', name, 'unique');
+    throw err;
+  }
+  return { name, token };
+}
+
+export async function authenticateAdmin(deps: Pick<Deps, 'store'>, authorization: string | undefined): Promise<AdminRecord> {
+  const m = /^Bearer (\S{1,200})$/.exec(authorization ?? '');
+  if (!m?.[1]) throw new AppError('ADMIN_UNAUTHORIZED');
+  const admin = await deps.store.findAdminByTokenHash(hashApiKey(m[1]));
+  if (!admin || !admin.isEnabled) throw new AppError('ADMIN_UNAUTHORIZED', 'The admin token is invalid or disabled');
+  return admin;
+}

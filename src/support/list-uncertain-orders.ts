@@ -1,0 +1,29 @@
+/** The support queue: production UNKNOWN_ERROR orders, oldest first, with their merchant and age. */
+import type { Deps } from '../domain/deps.js';
+import { toPage, toPageRequest } from '../domain/pagination.js';
+import { presentTopup } from '../domain/present.js';
+import type { OrderRecord } from '../store/store.js';
+
+export async function presentSupportOrder(deps: Pick<Deps, 'store' | 'clock' | 'config'>, order: OrderRecord, usernames = new Map<string, string>()) {
+  const now = deps.clock.now();
+  let username = usernames.get(order.merchantId);
+  if (username === undefined) {
+    username = (await deps.store.findMerchantById(order.merchantId))?.username ?? '';
+    usernames.set(order.merchantId, username);
+  }
+  return {
+    ...presentTopup(order, now, deps.config.sandboxUnknownResolveMs),
+    env: order.env,
+    merchant: { id: order.merchantId, username },
+    ageSeconds: Math.floor((now - order.createdAt) / 1000),
+  };
+}
+
+export async function listUncertainOrders(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { page?: number; pageSize?: number }) {
+  const { req, info } = toPageRequest({ page: options.page, pageSize: options.pageSize });
+  const result = await deps.store.listUncertainOrders(req);
+  const usernames = new Map<string, string>();
+  const items = [];
+  for (const o of result.items) items.push(await presentSupportOrder(deps, o, usernames));
+  return toPage({ items, total: result.total }, info, (x) => x);
+}
