@@ -1,0 +1,62 @@
+/** Test doubles for the processor: a gateway whose calls the test answers by hand, and a processor factory. */
+import pino from 'pino';
+import type { Gateway, GatewayOutcome, GatewayRequest } from '../src/gateways/gateway.js';
+import type { HealthKey } from '../src/domain/gateway-health.js';
+import { OrderProcessor, type ProcessorOptions } from '../src/processor/order-processor.js';
+import type { TestContext } from './helpers.js';
+
+interface PendingCall {
+  request: GatewayRequest;
+  resolve: (o: GatewayOutcome) => void;
+  reject: (e: Error) => void;
+}
+
+/** Every call waits until the test answers it. Counts calls per order. */
+export class ManualGateway implements Gateway {
+  readonly name = 'manual';
+  readonly calls = new Map<string, number>();
+  readonly pending = new Map<string, PendingCall>();
+  readonly down = new Set<HealthKey>();
+
+  isUp(k: HealthKey): boolean {
+    return !this.down.has(k);
+  }
+
+  send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
+    this.calls.set(request.orderId, (this.calls.get(request.orderId) ?? 0) + 1);
+    return new Promise((resolve, reject) => {
+      this.pending.set(request.orderId, { request, resolve, reject });
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+  }
+
+  answer(orderId: string, outcome: GatewayOutcome | Error): void {
+    const call = this.pending.get(orderId);
+    if (!call) throw new Error(`no pending call for ${orderId}`);
+    this.pending.delete(orderId);
+    if (outcome instanceof Error) call.reject(outcome);
+    else call.resolve(outcome);
+  }
+}
+
+export const silentLog = pino({ level: 'silent' });
+
+export function makeProcessor(ctx: TestContext, gateway: Gateway, options: Partial<ProcessorOptions> = {}): OrderProcessor {
+  return new OrderProcessor(
+    { store: ctx.deps.store, clock: ctx.clock, catalogue: ctx.deps.catalogue, gateway, logger: silentLog },
+    {
+      owner: options.owner ?? 'test-worker',
+      concurrency: options.concurrency ?? 1000,
+      leaseMs: options.leaseMs ?? 60_000,
+      gatewayTimeoutMs: options.gatewayTimeoutMs ?? 30_000,
+      pollMs: options.pollMs ?? 10,
+      recoveryEveryMs: options.recoveryEveryMs ?? 1_000_000,
+      downRetryMs: options.downRetryMs ?? 30_000,
+    },
+  );
+}
+
+/** Let pending promise callbacks run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}

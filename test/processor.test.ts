@@ -1,0 +1,306 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MESSAGES } from '../src/contract/messages.js';
+import { OperatorSimulator, defaultSimulatorConfig, mergeSimulatorConfig } from '../src/gateways/operator-simulator.js';
+import { call, makeContext, type TestContext } from './helpers.js';
+import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';
+
+describe('the order processor', () => {
+  let ctx: TestContext;
+  let gw: ManualGateway;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000 });
+    gw = new ManualGateway();
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  const send = async (body: Record<string, unknown>) => {
+    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body });
+    expect(r.status).toBe(200);
+    return r.body.data.topupId as string;
+  };
+  const check = async (id: string) => (await call(ctx, 'GET', `/v3/mobile/check-id/${id}`, { key: ctx.merchant.productionKey })).body.data;
+  const balance = async () => (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
+  const ledger = async () => (await call(ctx, 'GET', '/v3/account/transactions?pageSize=100', { key: ctx.merchant.productionKey })).body.data.items;
+
+  it('PENDING → HANDLING (call started before the gateway) → FULFILLED; the charge stays', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 1000 });
+    expect((await check(id)).status).toBe('PENDING');
+    const p = makeProcessor(ctx, gw);
+    expect(await p.tick()).toBe(1);
+    await settle();
+    expect((await check(id)).status).toBe('HANDLING');
+    const stored = await ctx.deps.store.findOrderAnywhere(id);
+    expect(stored?.callStartedAt).toBe(ctx.clock.now());
+    expect(gw.pending.get(id)?.request).toMatchObject({ planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 1000, operator: 'Djezzy', healthKey: 'djezzy' });
+    gw.answer(id, { kind: 'FULFILLED' });
+    await p.drain();
+    expect(await check(id)).toMatchObject({ status: 'FULFILLED', balance_amount: 992.5 });
+    expect(await balance()).toBe(9007.5);
+    expect(gw.calls.get(id)).toBe(1);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('REFUNDED: the charge comes back as one REFUND-FLEXY entry; message and offers recorded', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const p = makeProcessor(ctx, gw);
+    await p.tick();
+    await settle();
+    gw.answer(id, {
+      kind: 'REFUNDED',
+      refundMessage: MESSAGES.PLAN_MISMATCH,
+      suggestedOffers: [{ typename: MESSAGES.FACTURE_TYPENAME, plan_code: 'FACTURE_DJEZZY', amount: 500 }],
+    });
+    await p.drain();
+    expect(await check(id)).toMatchObject({
+      status: 'REFUNDED',
+      balance_amount: 0,
+      refund_message: 'هذا العرض غير متوافق مع هذا الرقم جرب فاتورة',
+      suggested_offers: [{ typename: '📋 FACTURE | فاتورة', plan_code: 'FACTURE_DJEZZY', amount: 500 }],
+    });
+    expect(await balance()).toBe(10000);
+    const entries = await ledger();
+    expect(entries.map((e: { type: string }) => e.type)).toEqual(['REFUND-FLEXY', 'FLEXY', 'DEPOSIT']);
+    expect(entries[0]).toMatchObject({ operation: 'INCREMENT', amount: 496.25, oldBalance: 9503.75, newBalance: 10000, objid: id });
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  for (const [name, outcome] of [
+    ['an unclear answer', { kind: 'UNKNOWN', reason: 'garbled' }],
+    ['a gateway error', new Error('modem reset')],
+  ] as const) {
+    it(`${name} → UNKNOWN_ERROR with the notice, the charge held, an alert queued; never refunded`, async () => {
+      const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+      const p = makeProcessor(ctx, gw);
+      await p.tick();
+      await settle();
+      gw.answer(id, outcome);
+      await p.drain();
+      expect(await check(id)).toMatchObject({ status: 'UNKNOWN_ERROR', balance_amount: 496.25, refund_message: MESSAGES.UNKNOWN_NOTICE });
+      expect(await balance()).toBe(9503.75);
+      const alerts = await ctx.deps.store.dueAlerts(ctx.clock.now(), 10);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toMatchObject({ orderId: id, kind: 'UNKNOWN_ERROR' });
+      // Nothing moves it on its own: more ticks, more recovery, more time.
+      ctx.clock.advance(48 * 3600 * 1000);
+      await p.recover();
+      await p.tick();
+      expect((await check(id)).status).toBe('UNKNOWN_ERROR');
+      expect(await balance()).toBe(9503.75);
+      expect(gw.calls.get(id)).toBe(1);
+    });
+  }
+
+  it('a gateway timeout is UNKNOWN_ERROR', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const p = makeProcessor(ctx, gw, { gatewayTimeoutMs: 30, leaseMs: 60_000 });
+    await p.tick();
+    await p.drain();
+    expect((await check(id)).status).toBe('UNKNOWN_ERROR');
+  });
+
+  it('an operator that is down: the order waits PENDING (never called), ping says down', async () => {
+    gw.down.add('djezzy');
+    ctx.health.set('djezzy', false);
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const p = makeProcessor(ctx, gw, { downRetryMs: 30_000 });
+    await p.tick();
+    await p.drain();
+    expect((await check(id)).status).toBe('PENDING');
+    expect(gw.calls.get(id)).toBeUndefined();
+    expect((await call(ctx, 'GET', '/v3/ping')).body.data.operators.djezzy).toBe('down');
+    expect(await p.tick()).toBe(0); // not before downRetryMs
+    gw.down.delete('djezzy');
+    ctx.clock.advance(30_000);
+    expect(await p.tick()).toBe(1);
+    await settle();
+    gw.answer(id, { kind: 'FULFILLED' });
+    await p.drain();
+    expect((await check(id)).status).toBe('FULFILLED');
+  });
+
+  it('recovery: a lease that expired after the call started → UNKNOWN_ERROR + alert, never a second send', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const crashed = makeProcessor(ctx, gw, { owner: 'crashed', leaseMs: 60_000 });
+    await crashed.tick();
+    await settle(); // call started, then the worker "dies" (its call never returns)
+    const fresh = makeProcessor(ctx, gw, { owner: 'fresh' });
+    ctx.clock.advance(59_999);
+    expect((await fresh.recover()).uncertain).toHaveLength(0);
+    ctx.clock.advance(2);
+    const r = await fresh.recover();
+    expect(r.uncertain.map((o) => o.id)).toEqual([id]);
+    expect(await fresh.tick()).toBe(0);
+    expect(gw.calls.get(id)).toBe(1);
+    expect((await check(id)).status).toBe('UNKNOWN_ERROR');
+    expect(await balance()).toBe(9503.75);
+    expect(await ctx.deps.store.dueAlerts(ctx.clock.now(), 10)).toHaveLength(1);
+  });
+
+  it('recovery: a lease that expired before the call started → PENDING, then sent once', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    // Claim without processing (a worker that died between claim and "call started").
+    await ctx.deps.store.claimOrders({ owner: 'dead', now: ctx.clock.now(), leaseMs: 60_000, limit: 10 });
+    expect((await check(id)).status).toBe('HANDLING');
+    ctx.clock.advance(60_001);
+    const p = makeProcessor(ctx, gw);
+    expect((await p.recover()).requeued).toEqual([id]);
+    expect((await check(id)).status).toBe('PENDING');
+    await p.tick();
+    await settle();
+    gw.answer(id, { kind: 'FULFILLED' });
+    await p.drain();
+    expect(gw.calls.get(id)).toBe(1);
+    expect((await check(id)).status).toBe('FULFILLED');
+  });
+
+  it('a worker whose lease was lost cannot start the call', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    await ctx.deps.store.claimOrders({ owner: 'a', now: ctx.clock.now(), leaseMs: 1000, limit: 1 });
+    ctx.clock.advance(1001);
+    expect(await ctx.deps.store.markCallStarted({ orderId: id, owner: 'a', now: ctx.clock.now() })).toBe(false);
+    expect(await ctx.deps.store.markCallStarted({ orderId: id, owner: 'b', now: ctx.clock.now() })).toBe(false);
+  });
+
+  it('a definitive answer arriving after recovery made it UNKNOWN_ERROR resolves it (late answer), audited', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const slow = makeProcessor(ctx, gw, { owner: 'slow', leaseMs: 60_000 });
+    await slow.tick();
+    await settle();
+    ctx.clock.advance(60_001);
+    await makeProcessor(ctx, gw, { owner: 'other' }).recover();
+    expect((await check(id)).status).toBe('UNKNOWN_ERROR');
+    gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
+    await slow.drain();
+    expect(await check(id)).toMatchObject({ status: 'REFUNDED', refund_message: MESSAGES.WRONG_NUMBER });
+    expect(await balance()).toBe(10000);
+    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 10, target: id });
+    expect(audit.items[0]?.action).toBe('order.late-gateway-answer');
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('claims respect concurrency and take the oldest first', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push(await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 }));
+      ctx.clock.advance(10);
+    }
+    const p = makeProcessor(ctx, gw, { concurrency: 2 });
+    expect(await p.tick()).toBe(2);
+    await settle();
+    expect([...gw.pending.keys()]).toEqual(ids.slice(0, 2));
+    expect(await p.tick()).toBe(0);
+    gw.answer(ids[0]!, { kind: 'FULFILLED' });
+    await settle();
+    expect(await p.tick()).toBe(1);
+  });
+
+  it('the store refuses transitions off the lifecycle graph and refunds without the refund entry', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    const db = new Database(ctx.dbPath);
+    expect(() => db.prepare(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`).run(id)).toThrow(/illegal order transition/);
+    db.prepare(`UPDATE orders SET status = 'HANDLING' WHERE id = ?`).run(id);
+    expect(() => db.prepare(`UPDATE orders SET status = 'REFUNDED' WHERE id = ?`).run(id)).toThrow(/REFUND-FLEXY/);
+    db.prepare(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`).run(id);
+    expect(() => db.prepare(`UPDATE orders SET status = 'UNKNOWN_ERROR' WHERE id = ?`).run(id)).toThrow(/illegal order transition/);
+    expect(() => db.prepare(`UPDATE merchants SET balance = balance + 100`).run()).toThrow(/only through a ledger entry/);
+    expect(() => db.prepare(`DELETE FROM ledger_entries`).run()).toThrow(/permanent/);
+    db.close();
+  });
+});
+
+describe('the operator simulator', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 1_000_000 });
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  /** Zero latency and exactly these outcome weights (the others 0). */
+  const zeroLatency = (rates: Record<string, number>) =>
+    mergeSimulatorConfig(defaultSimulatorConfig(), {
+      seed: 7,
+      defaults: { latencyMs: { min: 0, max: 0 }, rates: { fulfilled: 0, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0, ...rates } },
+    });
+
+  it('drives production orders to outcomes at the configured rates, each order sent once', async () => {
+    const sim = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 6, wrongNumber: 2, planMismatch: 1, garbled: 1, timeout: 0 }));
+    const ids: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 100 } });
+      ids.push(r.body.data.topupId);
+    }
+    const p = makeProcessor(ctx, sim, { concurrency: 50 });
+    while ((await p.tick()) > 0) await p.drain();
+    await p.drain();
+    const counts: Record<string, number> = {};
+    const messages = new Set<string>();
+    for (const id of ids) {
+      const o = await ctx.deps.store.findOrderAnywhere(id);
+      counts[o!.status] = (counts[o!.status] ?? 0) + 1;
+      if (o!.refundMessage) messages.add(o!.refundMessage);
+      expect(sim.callsFor(id)).toBe(1);
+    }
+    expect(counts.FULFILLED).toBeGreaterThan(180);
+    expect(counts.FULFILLED).toBeLessThan(300);
+    expect(counts.REFUNDED).toBeGreaterThan(70);
+    expect(counts.UNKNOWN_ERROR).toBeGreaterThan(15);
+    expect(counts.PENDING ?? 0).toBe(0);
+    expect(messages).toEqual(new Set([MESSAGES.WRONG_NUMBER, MESSAGES.PLAN_MISMATCH, MESSAGES.UNKNOWN_NOTICE]));
+    expect(sim.duplicateCalls()).toEqual([]);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('the same seed replays the same outcomes', async () => {
+    const a = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1, wrongNumber: 1, garbled: 1 }));
+    const b = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1, wrongNumber: 1, garbled: 1 }));
+    const req = { orderId: 'x', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis' as const, mssidn: '0661234567', amount: 100, isMenu: false };
+    const outA = [];
+    const outB = [];
+    for (let i = 0; i < 30; i++) {
+      outA.push((await a.send({ ...req, orderId: `a${i}` }, new AbortController().signal)).kind);
+      outB.push((await b.send({ ...req, orderId: `b${i}` }, new AbortController().signal)).kind);
+    }
+    expect(outA).toEqual(outB);
+    expect(new Set(outA).size).toBe(3);
+  });
+
+  it('GETMENU plans are answered with a menu of several offers (REFUNDED, balance_amount 0)', async () => {
+    const sim = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1 }));
+    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'GETMENU_Mobilis', MSSIDN: '0661234567', amount: 1000 } });
+    const p = makeProcessor(ctx, sim);
+    await p.tick();
+    await p.drain();
+    const d = (await call(ctx, 'GET', `/v3/mobile/check-id/${r.body.data.topupId}`, { key: ctx.merchant.productionKey })).body.data;
+    expect(d.status).toBe('REFUNDED');
+    expect(d.balance_amount).toBe(0);
+    expect(d.suggested_offers.length).toBeGreaterThanOrEqual(3);
+    expect(d.suggested_offers).toContainEqual({ typename: '📱🌐 AUTO | MIX 500', plan_code: 'MIX500_MOBILIS', amount: 500 });
+    expect(d.suggested_offers).toContainEqual({ typename: '📱 PREPAID | عادي', plan_code: 'PREPAID_MOBILIS', amount: 1000 });
+  });
+
+  it('forced numbers, outages and latency are configurable at runtime; bad config is refused', async () => {
+    const sim = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1 }));
+    sim.configure({ numbers: { '0661111111': 'wrongNumber' }, operators: { ooredoo: { down: true } } });
+    expect(sim.isUp('ooredoo')).toBe(false);
+    expect(sim.isUp('mobilis')).toBe(true);
+    const out = await sim.send({ orderId: 'n', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis', mssidn: '0661111111', amount: 100, isMenu: false }, new AbortController().signal);
+    expect(out).toEqual({ kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
+    expect(() => sim.configure({ operators: { nokia: {} } })).toThrow(/operators are/);
+    expect(() => sim.configure({ defaults: { rates: { fulfilled: -1 } } })).toThrow(/rates.fulfilled/);
+    expect(() => sim.configure({ defaults: { latencyMs: { min: 10, max: 5 } } })).toThrow(/max must be/);
+  });
+
+  it('a timeout outcome hangs until the processor gives up → UNKNOWN_ERROR', async () => {
+    const sim = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ timeout: 1 }));
+    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 100 } });
+    const p = makeProcessor(ctx, sim, { gatewayTimeoutMs: 50 });
+    await p.tick();
+    await p.drain();
+    expect((await ctx.deps.store.findOrderAnywhere(r.body.data.topupId))?.status).toBe('UNKNOWN_ERROR');
+  });
+});
