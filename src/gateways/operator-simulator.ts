@@ -2,7 +2,8 @@
  * The operator simulator: the default gateway for production keys (demos, load and fault tests).
  * Per operator: a latency distribution, outcome rates and an up/down switch; per number: forced
  * outcomes. Configurable from a JSON file and at runtime (admin API). It counts calls per order
- * (and can append each call to a file before "sending"), so a test can prove no order was sent twice.
+ * (and can log each call to a file before "sending", and its answer after), so a test can prove no
+ * order was sent twice and no refund came without a definitive answer.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { MESSAGES } from '../contract/messages.js';
@@ -204,9 +205,16 @@ export class OperatorSimulator implements Gateway {
     return 'fulfilled';
   }
 
+  /** Each call is logged as `call <orderId>` before it is made and `answer <orderId> <kind>` after. */
   async send(req: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
     this.calls.set(req.orderId, (this.calls.get(req.orderId) ?? 0) + 1);
-    if (this.callLogPath) appendFileSync(this.callLogPath, `${req.orderId}\n`);
+    if (this.callLogPath) appendFileSync(this.callLogPath, `call ${req.orderId}\n`);
+    const outcome = await this.answer(req, signal);
+    if (this.callLogPath) appendFileSync(this.callLogPath, `answer ${req.orderId} ${outcome.kind}\n`);
+    return outcome;
+  }
+
+  private async answer(req: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
     const op = this.cfg.operators[req.healthKey];
     const outcome = this.pick(op, req.mssidn);
     const latency = op.latencyMs.min + this.random() * (op.latencyMs.max - op.latencyMs.min);
