@@ -146,8 +146,9 @@ describe('POST /v3/mobile/send', () => {
       ['amount below min', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 99 }, 'body/amount must be >= 100', 'amount'],
       ['amount above max', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 10001 }, 'body/amount must be <= 10000', 'amount'],
       ['operator mismatch', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0661234567', amount: 500 }, 'body/MSSIDN must be a Djezzy number (starting with 07) for plan PREPAID_DJEZZY', 'MSSIDN'],
-      ['bad ref', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'has space' }, 'body/ref must match pattern "^[A-Za-z0-9._:@+-]{1,128}$"', 'ref'],
-      ['ref too long', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'x'.repeat(129) }, 'body/ref must match pattern "^[A-Za-z0-9._:@+-]{1,128}$"', 'ref'],
+      ['bad ref', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'has space' }, 'body/ref must match pattern "^(?!\\.{1,2}$)[A-Za-z0-9._:@+-]{1,128}$"', 'ref'],
+      ['ref too long', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'x'.repeat(129) }, 'body/ref must match pattern "^(?!\\.{1,2}$)[A-Za-z0-9._:@+-]{1,128}$"', 'ref'],
+      ['ref "."', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: '..' }, 'body/ref must match pattern "^(?!\\.{1,2}$)[A-Za-z0-9._:@+-]{1,128}$"', 'ref'],
       ['body not an object', [1, 2], 'body must be object', ''],
     ];
     for (const [name, body, message, field] of cases) {

@@ -6,7 +6,8 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { ERROR_CODES } from './errors.js';
 
 export const MSSIDN_PATTERN = '^0[567][0-9]{8}$';
-export const REF_PATTERN = '^[A-Za-z0-9._:@+-]{1,128}$';
+/** 1–128 URL-safe characters; not `.` or `..` (URL clients rewrite those path segments). */
+export const REF_PATTERN = '^(?!\\.{1,2}$)[A-Za-z0-9._:@+-]{1,128}$';
 export const ID_PATTERN = '^[0-9a-f]{24}$';
 export const USERNAME_PATTERN = '^\\+213[0-9]{9}$';
 

@@ -15,6 +15,7 @@ import { RateLimiter } from '../domain/rate-limiter.js';
 import { newRequestId } from '../lib/ids.js';
 import type { AdminRecord, KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
+import { clientErrorHandler, onUnsupportedExpectation } from './client-errors.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
@@ -97,6 +98,9 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 512 },
+    // A missing Host header is not our business to refuse with a non-envelope answer.
+    http: { requireHostHeader: false },
+    clientErrorHandler,
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       const err =
@@ -107,6 +111,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.server.on('checkExpectation', onUnsupportedExpectation);
   app.setValidatorCompiler(validatorCompiler);
   app.decorateRequest('apiKey', null);
   app.decorateRequest('presentedKey', '');
