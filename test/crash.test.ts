@@ -1,0 +1,20 @@
+/** The short form of scripts/crash-test.mjs: SIGKILL `shahn serve` under load 3 times; nothing lost or doubled. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './serve-process.js';
+
+describe('crash test (short form)', () => {
+  it('3 SIGKILLs under load: no acknowledged order lost, none sent twice, no uncertain refund, ledger equal', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'crash-test.mjs'), '--kills', '3', '--min-ms', '400', '--max-ms', '1500', '--seed', '4242', '--json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(result).toMatchObject({ acknowledgedLost: 0, sentTwice: 0, uncertainRefundedWithoutDecision: 0, balancesNotEqualToLedger: 0, stillOpen: 0, ok: true });
+    expect(result.acknowledged).toBeGreaterThan(50);
+    expect(result.operatorCalls).toBe(result.ordersInStore);
+  }, 180_000);
+});
