@@ -15,6 +15,9 @@ describe('crash test (short form)', () => {
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(result).toMatchObject({ acknowledgedLost: 0, sentTwice: 0, uncertainRefundedWithoutDecision: 0, balancesNotEqualToLedger: 0, stillOpen: 0, ok: true });
     expect(result.acknowledged).toBeGreaterThan(50);
-    expect(result.operatorCalls).toBe(result.ordersInStore);
+    // A kill between "call started" and the call itself leaves an order UNKNOWN_ERROR that was never
+    // called: fewer calls than orders is possible, more is not.
+    expect(result.operatorCalls).toBeLessThanOrEqual(result.ordersInStore);
+    expect(result.statuses.UNKNOWN_ERROR).toBeGreaterThan(0);
   }, 180_000);
 });
