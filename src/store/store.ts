@@ -204,8 +204,6 @@ export interface Store {
   findKeyByHash(keyHash: string): Promise<KeyRecord | undefined>;
 
   // ledger
-  /** Append a DEPOSIT-like entry; old/new balances are computed inside the store transaction. */
-  credit(input: { id: string; merchantId: string; amount: number; note: string; time: number }): Promise<LedgerEntryRecord>;
   listLedger(merchantId: string, page: PageRequest): Promise<PageResult<LedgerEntryRecord>>;
 
   // catalogue
@@ -261,6 +259,7 @@ export interface Store {
   resendOrder(input: { originalId: string; order: OrderRecord; chargeEntryId: string; audit: AuditRecord }): Promise<
     InsertOrderResult | { ok: false; reason: 'NOT_FOUND' } | { ok: false; reason: 'CONFLICT'; status: TopupStatus; retryOrderId: string | null }
   >;
+  /** Append a DEPOSIT (old/new balances computed inside the transaction) and its audit record. */
   creditWithAudit(input: { id: string; merchantId: string; amount: number; note: string; time: number; audit: AuditRecord }): Promise<LedgerEntryRecord>;
   insertAudit(audit: AuditRecord): Promise<void>;
   listAudit(page: PageRequest & { target?: string }): Promise<PageResult<AuditRecord>>;

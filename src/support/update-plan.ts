@@ -21,8 +21,7 @@ function wholeDzd(v: unknown, field: string): number {
 }
 
 export async function updatePlan(deps: Pick<Deps, 'store' | 'clock' | 'catalogue'>, options: { actor: string; code: string; patch: PlanPatch; reason?: string }) {
-  const catalogue = await deps.catalogue.get();
-  const plan = (await deps.store.listPlans()).find((p) => p.code === options.code) ?? catalogue.plans.get(options.code);
+  const plan = (await deps.store.listPlans()).find((p) => p.code === options.code);
   if (!plan) throw new AppError('NOT_FOUND', `Plan '${options.code}' not found`);
   const p = options.patch;
   const patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>> = {};

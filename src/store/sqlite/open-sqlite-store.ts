@@ -174,7 +174,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     if (input.deposit) stmt(insertLedgerSql).run(input.deposit);
   });
 
-  const creditTx = db.transaction((input: Parameters<Store['credit']>[0]): LedgerEntryRecord => {
+  const creditTx = db.transaction((input: { id: string; merchantId: string; amount: number; note: string; time: number }): LedgerEntryRecord => {
     const old = balanceOf(input.merchantId);
     if (old === undefined) throw new Error(`merchant ${input.merchantId} does not exist`);
     const entry: LedgerEntryRecord = {
@@ -580,10 +580,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         allowedIps: JSON.parse(r.allowed_ips) as string[],
         createdAt: r.created_at,
       };
-    },
-
-    async credit(input) {
-      return creditTx.immediate(input);
     },
 
     async listLedger(merchantId, req) {
