@@ -143,6 +143,29 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
     }
   });
 
+  it('500 INTERNAL_ERROR hides the internal message and stack; 503 SERVICE_UNAVAILABLE while shutting down', async () => {
+    const sent = await sendP({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    const original = ctx.deps.store.findOrderById;
+    ctx.deps.store.findOrderById = async () => {
+      throw new Error('SQLITE_CORRUPT: secret table orders_internal at /srv/shahn/db');
+    };
+    try {
+      const r = await call(ctx, 'GET', `/v3/mobile/check-id/${sent.body.data.topupId}`, { key: ctx.merchant.productionKey });
+      expectEnvelope(r);
+      expect(r.status).toBe(500);
+      expect(r.body.error).toEqual({ code: 'INTERNAL_ERROR', message: 'Internal server error' });
+      expect(JSON.stringify(r.body)).not.toMatch(/SQLITE|secret|\/srv|at /);
+    } finally {
+      ctx.deps.store.findOrderById = original;
+    }
+    ctx.app.beginShutdown();
+    const down = await call(ctx, 'GET', '/v3/ping');
+    expectEnvelope(down);
+    expect(down.status).toBe(503);
+    expect(down.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', details: { retryAfter: 5 } });
+    expect(down.headers['retry-after']).toBe('5');
+  });
+
   it('OpenAPI 3.1 at /openapi.json covering every endpoint, and a reference page at /docs', async () => {
     const r = await ctx.app.inject({ method: 'GET', url: '/openapi.json' });
     const doc = r.json();
