@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import type { OrderProcessor } from '../src/processor/order-processor.js';
 import { resolveOrder } from '../src/support/resolve-order.js';
-import { MESSAGES } from '../src/contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import { call, makeContext } from './helpers.js';
 import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';
 

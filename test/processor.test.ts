@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MESSAGES } from '../src/contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import { OperatorSimulator, defaultSimulatorConfig, mergeSimulatorConfig } from '../src/gateways/operator-simulator.js';
 import { call, makeContext, type TestContext } from './helpers.js';
 import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MESSAGES } from '../src/contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
 
 describe('POST /v3/mobile/send', () => {

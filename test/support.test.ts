@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MESSAGES } from '../src/contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import { defaultSimulatorConfig, OperatorSimulator } from '../src/gateways/operator-simulator.js';
 import { AlertDispatcher } from '../src/processor/alert-dispatcher.js';
 import { createAdmin } from '../src/support/admins.js';

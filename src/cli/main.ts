@@ -11,7 +11,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { isAppError } from '../contract/index.js';
+import { isAppError } from '@shahn/contract';
 import { CatalogueError } from '../catalogue/load-catalogue-file.js';
 import { createMerchant } from '../domain/create-merchant.js';
 import { creditMerchant } from '../domain/credit-merchant.js';

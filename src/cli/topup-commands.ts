@@ -1,5 +1,5 @@
 /** `shahn topup send` and `shahn topup status`: a person at a terminal, talking HTTP to shahn. */
-import { FINAL_STATUSES, type TopupOut, type TopupStatus } from '../contract/index.js';
+import { FINAL_STATUSES, type TopupOut, type TopupStatus } from '@shahn/contract';
 
 export class CliHttpError extends Error {}
 

@@ -2,7 +2,7 @@
  * Plans change rarely and are read on every send, so the catalogue is cached in the process and
  * reloaded from the store after ttlMs (or at once after an edit in this process).
  */
-import type { PlansDataOut } from '../contract/schemas.js';
+import type { PlansDataOut } from '@shahn/contract';
 import type { Clock } from '../lib/clock.js';
 import { ppmToCost } from '../lib/money.js';
 import type { OperatorRecord, PlanRecord, Store } from '../store/store.js';

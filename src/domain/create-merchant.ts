@@ -1,6 +1,6 @@
 /** A merchant with one SANDBOX and one PRODUCTION key (READ-WRITE, all IPs). Keys are returned once and stored as hashes. */
-import { validationError } from '../contract/errors.js';
-import { USERNAME_PATTERN } from '../contract/schemas.js';
+import { validationError } from '@shahn/contract';
+import { USERNAME_PATTERN } from '@shahn/contract';
 import { hashApiKey, newApiKey, newObjectId } from '../lib/ids.js';
 import { dzdToCentimes } from '../lib/money.js';
 import { ACCOUNTS } from '../store/store.js';

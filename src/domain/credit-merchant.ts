@@ -1,5 +1,5 @@
 /** Record a DEPOSIT: the only way money enters a merchant's balance. */
-import { validationError } from '../contract/errors.js';
+import { validationError } from '@shahn/contract';
 import { newObjectId } from '../lib/ids.js';
 import { dzdToCentimes } from '../lib/money.js';
 import type { LedgerEntryRecord } from '../store/store.js';

@@ -1,5 +1,5 @@
-import { AppError } from '../contract/errors.js';
-import type { BalanceDataOut } from '../contract/schemas.js';
+import { AppError } from '@shahn/contract';
+import type { BalanceDataOut } from '@shahn/contract';
 import { centimesToDzd } from '../lib/money.js';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';

@@ -1,4 +1,4 @@
-import type { PingDataOut } from '../contract/schemas.js';
+import type { PingDataOut } from '@shahn/contract';
 import type { Deps } from './deps.js';
 
 /** GET /v3/ping: the API (the store answers) and each operator as its gateway reports it. */

@@ -1,6 +1,6 @@
 /** check-id and check-ref. Another merchant's order, or the other environment's, is simply not found. */
-import { AppError } from '../contract/errors.js';
-import type { TopupOut } from '../contract/schemas.js';
+import { AppError } from '@shahn/contract';
+import type { TopupOut } from '@shahn/contract';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { presentTopup } from './present.js';

@@ -1,4 +1,4 @@
-import type { PageQueryInput } from '../contract/schemas.js';
+import type { PageQueryInput } from '@shahn/contract';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { toPage, toPageRequest } from './pagination.js';

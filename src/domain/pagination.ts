@@ -1,6 +1,6 @@
 /** The contract's pagination: page ≥ 1, pageSize 1..100, from and to both or neither, inclusive. */
-import { validationError } from '../contract/errors.js';
-import type { PageQueryInput } from '../contract/schemas.js';
+import { validationError } from '@shahn/contract';
+import type { PageQueryInput } from '@shahn/contract';
 import type { PageRequest, PageResult } from '../store/store.js';
 
 export interface PageInfo {

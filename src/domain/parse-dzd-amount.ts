@@ -1,4 +1,4 @@
-import { validationError } from '../contract/errors.js';
+import { validationError } from '@shahn/contract';
 
 /** A DZD amount from a person (CLI, admin): a positive number with at most two decimals. */
 export function parseDzdAmount(input: number | string, field: string, allowZero = false): number {

@@ -1,5 +1,5 @@
 /** Records → wire objects. Optional fields are omitted, never null. */
-import type { TopupOut, TransactionOut } from '../contract/schemas.js';
+import type { TopupOut, TransactionOut } from '@shahn/contract';
 import { centimesToDzd } from '../lib/money.js';
 import type { LedgerEntryRecord, OrderRecord } from '../store/store.js';
 import { sandboxView } from './sandbox.js';

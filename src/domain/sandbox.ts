@@ -3,8 +3,8 @@
  * moved by timers: it is derived from its age at read time, so 100,000 open sandbox orders cost
  * nothing between reads. Support may still resolve one (its stored status then wins).
  */
-import type { TopupStatus } from '../contract/schemas.js';
-import { MESSAGES } from '../contract/messages.js';
+import type { TopupStatus } from '@shahn/contract';
+import { MESSAGES } from '@shahn/contract';
 import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
 
 export const SANDBOX_PENDING_MS = 5_000;

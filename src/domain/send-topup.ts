@@ -2,8 +2,8 @@
  * POST /v3/mobile/send. Checks the plan, the amount and the operator prefix, then records the
  * order in one store transaction (ref uniqueness and, in production, the charge).
  */
-import { AppError, validationError } from '../contract/errors.js';
-import type { SendBodyInput, SendDataOut } from '../contract/schemas.js';
+import { AppError, validationError } from '@shahn/contract';
+import type { SendBodyInput, SendDataOut } from '@shahn/contract';
 import { newObjectId, randomToken } from '../lib/ids.js';
 import { chargeCentimes, CENTIMES_PER_DZD, centimesToDzd } from '../lib/money.js';
 import type { KeyRecord, OrderRecord } from '../store/store.js';

@@ -6,7 +6,7 @@
  * order was sent twice and no refund came without a definitive answer.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { MESSAGES } from '../contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import type { Catalogue } from '../domain/catalogue-cache.js';
 import type { HealthKey } from '../domain/gateway-health.js';
 import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest } from './gateway.js';

@@ -8,7 +8,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { AppError, isAppError } from '../contract/index.js';
+import { AppError, isAppError } from '@shahn/contract';
 import { authenticateKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { RateLimiter } from '../domain/rate-limiter.js';

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { AppError } from '../contract/errors.js';
+import { AppError } from '@shahn/contract';
 import { newRequestId } from '../lib/ids.js';
 import { errorBody } from './envelope.js';
 

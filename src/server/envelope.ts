@@ -1,6 +1,6 @@
 /** The contract's envelopes. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorEnvelopeBody } from '../contract/index.js';
+import { AppError, type ErrorEnvelopeBody } from '@shahn/contract';
 
 export function success<T>(request: FastifyRequest, data: T) {
   return { success: true as const, data, meta: { timestamp: new Date().toISOString() }, requestId: request.id };

@@ -2,7 +2,7 @@
  * The repository interface. Domain functions receive a Store; they never import one.
  * All money is integer centimes; all times are epoch milliseconds.
  */
-import type { KeyScope, KeyType, TopupStatus, TransactionType } from '../contract/schemas.js';
+import type { KeyScope, KeyType, TopupStatus, TransactionType } from '@shahn/contract';
 
 export type Env = KeyType;
 

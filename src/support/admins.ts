@@ -1,6 +1,6 @@
 /** Support and admin credentials: tokens stored as hashes, never a merchant key. */
 import { randomBytes } from 'node:crypto';
-import { AppError, validationError } from '../contract/errors.js';
+import { AppError, validationError } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newObjectId } from '../lib/ids.js';
 import type { AdminRecord } from '../store/store.js';

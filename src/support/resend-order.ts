@@ -2,8 +2,8 @@
  * Support re-sends a REFUNDED order as a new order (charged again in production), linked both ways:
  * the original gets retry_orderid, the new one follow_orderid. Once per original.
  */
-import { AppError, validationError } from '../contract/errors.js';
-import type { SendDataOut } from '../contract/schemas.js';
+import { AppError, validationError } from '@shahn/contract';
+import type { SendDataOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { sandboxView } from '../domain/sandbox.js';
 import { newObjectId } from '../lib/ids.js';

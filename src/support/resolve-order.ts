@@ -3,8 +3,8 @@
  * once, one wins and the other gets CONFLICT. A REFUNDED production order gets its refund entry in
  * the same transaction, with the audit record.
  */
-import { AppError, validationError } from '../contract/errors.js';
-import type { TopupOut } from '../contract/schemas.js';
+import { AppError, validationError } from '@shahn/contract';
+import type { TopupOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { sandboxView } from '../domain/sandbox.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BalanceData, Page, PageQuery, Success, Transaction } from '../../contract/index.js';
+import { BalanceData, Page, PageQuery, Success, Transaction } from '@shahn/contract';
 import { getBalance } from '../../domain/get-balance.js';
 import { listTransactions } from '../../domain/list-transactions.js';
 import { success } from '../envelope.js';

@@ -4,8 +4,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AppError } from '../../contract/index.js';
-import { PageQuery, Success } from '../../contract/schemas.js';
+import { AppError } from '@shahn/contract';
+import { PageQuery, Success } from '@shahn/contract';
 import { createMerchant } from '../../domain/create-merchant.js';
 import { creditMerchant } from '../../domain/credit-merchant.js';
 import { toPage, toPageRequest } from '../../domain/pagination.js';

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { PingData, Success, ValidateData } from '../../contract/index.js';
+import { PingData, Success, ValidateData } from '@shahn/contract';
 import { getPing } from '../../domain/get-ping.js';
 import { success } from '../envelope.js';
 import { errorResponses, requireKey, type RoutesOptions } from './route-helpers.js';

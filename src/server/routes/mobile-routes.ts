@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { IdParams, Page, PageQuery, PlansData, RefParams, SendBody, SendData, Success, Topup } from '../../contract/index.js';
+import { IdParams, Page, PageQuery, PlansData, RefParams, SendBody, SendData, Success, Topup } from '@shahn/contract';
 import { getTopupById, getTopupByRef } from '../../domain/get-topup.js';
 import { listTopups } from '../../domain/list-topups.js';
 import { sendTopup } from '../../domain/send-topup.js';

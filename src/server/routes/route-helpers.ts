@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { AppError, ErrorEnvelope } from '../../contract/index.js';
+import { AppError, ErrorEnvelope } from '@shahn/contract';
 import type { Deps } from '../../domain/deps.js';
 import type { KeyRecord } from '../../store/store.js';
 

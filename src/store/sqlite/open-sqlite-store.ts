@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { ACCOUNTS } from '../store.js';
-import { MESSAGES } from '../../contract/messages.js';
+import { MESSAGES } from '@shahn/contract';
 import type {
   AlertRecord,
   AuditRecord,

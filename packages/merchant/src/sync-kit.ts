@@ -1,0 +1,308 @@
+/**
+ * The sync kit: a merchant's own order table kept in step with the API, as the status guide asks.
+ * - send(): records the order, then sends it with a ref (the SDK never sends twice blindly).
+ * - getOrder(): answers from the store; calls the API only while the status is not final.
+ * - pollOnce(): checks the open orders that are due; many at once cost one `list` page per 100.
+ * - recheckUncertain(): the daily job for UNKNOWN_ERROR orders older than 24 h.
+ * - deliverEvents(): calls onFulfilled / onRefunded / onUncertain exactly once per order and
+ *   transition: the transition is recorded (in the same transaction as the status) before any hook
+ *   runs; a hook that throws is retried; a hook whose process died while it ran is never called
+ *   again automatically (it is listed as interrupted for a person to look at).
+ */
+import { randomUUID } from 'node:crypto';
+import { Cron } from 'croner';
+import { APIError, ConnectionError, NotFoundError, type Shahn, type SuggestedOffer, type Topup } from '@shahn/sdk';
+import { DEFAULT_SCHEDULE, nextCheckAt, type Schedule } from './schedule.js';
+import type { KitEvent, KitOrder, KitStatus, KitStore, Transition } from './store.js';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface Hooks {
+  onFulfilled?: (order: KitOrder) => unknown;
+  /** Refund your end user here, and show them refund_message as is; offer the suggested offers. */
+  onRefunded?: (order: KitOrder, info: { refund_message: string | null; suggested_offers: SuggestedOffer[] | null }) => unknown;
+  /** Do NOT refund here: the outcome is unknown. Show refund_message; the daily recheck follows it up. */
+  onUncertain?: (order: KitOrder) => unknown;
+}
+
+export interface SyncKitOptions {
+  client: Shahn;
+  store: KitStore;
+  hooks?: Hooks;
+  clock?: Clock;
+  schedule?: Schedule;
+  /** This process's name in hook claims. */
+  instanceId?: string;
+  /** A hook must finish within this (ms); past it, the claim is considered dead (interrupted). */
+  hookLeaseMs?: number;
+  /** First retry delay of a hook that threw; doubles up to 10 min. */
+  hookRetryMs?: number;
+  /** UNKNOWN_ERROR orders older than this are rechecked by the daily job (default 24 h). */
+  recheckAfterMs?: number;
+  /** Cron pattern of the recheck job (croner), default daily at midnight. */
+  recheckCron?: string;
+  /** How often the background loop looks for due orders and events (ms). */
+  tickMs?: number;
+  /** Allowed difference between our clock and the API's when guessing list windows (ms). */
+  clockSkewMs?: number;
+  logger?: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+}
+
+export interface SendInput {
+  /** Your own order id (unique). The ref sent to the API is derived from it unless given. */
+  orderId: string;
+  plan_code: string;
+  MSSIDN: string;
+  amount?: number;
+  ref?: string;
+}
+
+const OPEN = new Set<KitStatus>(['SENDING', 'PENDING', 'HANDLING']);
+const FINAL = new Set<KitStatus>(['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']);
+
+export class SyncKit {
+  readonly store: KitStore;
+  /** API calls made by this kit instance (checks, lists, sends). */
+  apiCalls = 0;
+  private readonly client: Shahn;
+  private readonly hooks: Hooks;
+  private readonly clock: Clock;
+  private readonly schedule: Schedule;
+  private readonly instanceId: string;
+  private readonly opts: Required<Pick<SyncKitOptions, 'hookLeaseMs' | 'hookRetryMs' | 'recheckAfterMs' | 'recheckCron' | 'tickMs' | 'clockSkewMs'>>;
+  private timer: NodeJS.Timeout | undefined;
+  private cron: Cron | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: SyncKitOptions) {
+    this.client = options.client;
+    this.store = options.store;
+    this.hooks = options.hooks ?? {};
+    this.clock = options.clock ?? { now: () => Date.now() };
+    this.schedule = options.schedule ?? DEFAULT_SCHEDULE;
+    this.instanceId = options.instanceId ?? `kit-${randomUUID().slice(0, 8)}`;
+    this.opts = {
+      hookLeaseMs: options.hookLeaseMs ?? 5 * 60_000,
+      hookRetryMs: options.hookRetryMs ?? 5_000,
+      recheckAfterMs: options.recheckAfterMs ?? 24 * 3600_000,
+      recheckCron: options.recheckCron ?? '0 0 * * *',
+      tickMs: options.tickMs ?? 1_000,
+      clockSkewMs: options.clockSkewMs ?? 120_000,
+    };
+  }
+
+  /** Record the order, then send it. Throws the API's error when the send was refused (the order is REJECTED). */
+  async send(input: SendInput): Promise<KitOrder> {
+    const now = this.clock.now();
+    const ref = input.ref ?? `${input.orderId}`;
+    const order: KitOrder = {
+      id: input.orderId, ref, topupId: null, planCode: input.plan_code, mssidn: input.MSSIDN, amount: input.amount ?? null,
+      status: 'SENDING', refundMessage: null, suggestedOffers: null, createdAt: now, updatedAt: now, apiCreatedAt: null,
+      knownFinalAt: null, nextCheckAt: now + this.schedule.sendingCheckMs, checks: 0, lastError: null,
+    };
+    if (!(await this.store.insertOrder(order))) throw new Error(`order ${input.orderId} (ref ${ref}) exists already`);
+    try {
+      this.apiCalls++;
+      const sent = await this.client.mobile.send({ plan_code: input.plan_code, MSSIDN: input.MSSIDN, ref, ...(input.amount !== undefined ? { amount: input.amount } : {}) });
+      await this.store.applyStatus(order.id, 'SENDING', {
+        status: 'PENDING', topupId: sent.topupId, refundMessage: null, suggestedOffers: null, apiCreatedAt: null,
+        nextCheckAt: now + this.schedule.firstCheckMs,
+      }, this.clock.now());
+    } catch (err) {
+      if (err instanceof APIError) {
+        // A definite refusal: no top-up exists.
+        await this.store.applyStatus(order.id, 'SENDING', {
+          status: 'REJECTED', refundMessage: null, suggestedOffers: null, apiCreatedAt: null, nextCheckAt: null, lastError: `${err.code}: ${err.message}`,
+        }, this.clock.now());
+      }
+      // Otherwise the outcome is unknown: the order stays SENDING and is checked by ref later.
+      throw err;
+    }
+    return (await this.store.getOrder(order.id)) as KitOrder;
+  }
+
+  /** From the store; from the API only while the order is not final. */
+  async getOrder(id: string): Promise<KitOrder | undefined> {
+    const order = await this.store.getOrder(id);
+    if (!order || !OPEN.has(order.status)) return order;
+    await this.checkOne(order);
+    return this.store.getOrder(id);
+  }
+
+  /** Check every due open order once; returns how many were checked. */
+  async pollOnce(limit = 10_000): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.store.dueOrders(now, limit);
+    if (due.length === 0) return 0;
+    const sending = due.filter((o) => o.status === 'SENDING' || o.topupId === null);
+    const open = due.filter((o) => o.status !== 'SENDING' && o.topupId !== null);
+    for (const o of sending) await this.checkOne(o);
+    if (open.length >= 2 && (await this.listCovers(open))) return due.length;
+    for (const o of open) await this.checkOne(o);
+    return due.length;
+  }
+
+  /**
+   * Many due orders: one list page holds 100 top-ups, so read the window they were created in,
+   * page by page, when that costs fewer calls than one check each. Returns false to fall back.
+   */
+  private async listCovers(open: KitOrder[]): Promise<boolean> {
+    const times = open.map((o) => o.apiCreatedAt ?? o.createdAt);
+    const from = Math.min(...times) - this.opts.clockSkewMs;
+    const to = Math.max(...times) + this.opts.clockSkewMs;
+    const estimate = await this.store.countCreatedBetween(from, to);
+    const pages = Math.ceil(estimate / 100);
+    if (pages >= open.length) return false;
+    const wanted = new Map(open.map((o) => [o.topupId as string, o]));
+    try {
+      for (let page = 1; wanted.size > 0; page++) {
+        this.apiCalls++;
+        const result = await this.client.mobile.list({ page, pageSize: 100, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+        for (const t of result.items) {
+          const o = wanted.get(t._id);
+          if (!o) continue;
+          wanted.delete(t._id);
+          await this.apply(o, t, 0);
+        }
+        if (page >= result.pagination.totalPages || result.items.length === 0) break;
+      }
+    } catch (err) {
+      this.options.logger?.warn({ err: (err as Error).message }, 'list poll failed; falling back to checks');
+    }
+    for (const o of wanted.values()) await this.checkOne(o);
+    return true;
+  }
+
+  private async checkOne(order: KitOrder): Promise<void> {
+    const now = this.clock.now();
+    try {
+      this.apiCalls++;
+      const t = order.topupId ? await this.client.mobile.checkId(order.topupId) : await this.client.mobile.checkRef(order.ref);
+      await this.apply(order, t, 1);
+    } catch (err) {
+      if (err instanceof NotFoundError && order.status === 'SENDING') {
+        // The send never created a top-up: a definite no.
+        await this.store.applyStatus(order.id, 'SENDING', {
+          status: 'REJECTED', refundMessage: null, suggestedOffers: null, apiCreatedAt: null, nextCheckAt: null, lastError: 'NOT_FOUND: the send never reached the API',
+        }, now);
+        return;
+      }
+      const retryable = err instanceof ConnectionError || (err instanceof APIError && (err.status === 429 || err.status >= 500));
+      await this.store.recordCheck(order.id, now + (retryable ? 5_000 : 60_000), now, null, 1);
+      this.options.logger?.warn({ orderId: order.id, err: (err as Error).message }, 'status check failed');
+    }
+  }
+
+  /** Bring one stored order in line with what the API said. */
+  private async apply(order: KitOrder, t: Topup, calls: number): Promise<void> {
+    const now = this.clock.now();
+    const apiCreatedAt = Date.parse(t.created_at) || null;
+    const status = t.status as KitStatus;
+    const nextAt = FINAL.has(status) ? null : nextCheckAt(this.schedule, order.createdAt, now);
+    if (status === order.status && t._id === order.topupId) {
+      await this.store.recordCheck(order.id, nextAt, now, apiCreatedAt, calls);
+      return;
+    }
+    const moved = await this.store.applyStatus(order.id, order.status, {
+      status,
+      topupId: t._id,
+      refundMessage: t.refund_message ?? null,
+      suggestedOffers: t.suggested_offers ?? null,
+      apiCreatedAt,
+      nextCheckAt: nextAt,
+    }, now);
+    if (moved && calls > 0) await this.store.recordCheck(order.id, nextAt, now, apiCreatedAt, calls);
+    if (moved && FINAL.has(status)) await this.deliverEvents();
+  }
+
+  /** The daily job: recheck UNKNOWN_ERROR orders older than recheckAfterMs; returns how many changed. */
+  async recheckUncertain(): Promise<number> {
+    const now = this.clock.now();
+    let changed = 0;
+    for (const order of await this.store.uncertainBefore(now - this.opts.recheckAfterMs)) {
+      if (!order.topupId) continue;
+      try {
+        this.apiCalls++;
+        const t = await this.client.mobile.checkId(order.topupId);
+        if (t.status !== 'UNKNOWN_ERROR') changed++;
+        await this.apply(order, t, 1);
+      } catch (err) {
+        this.options.logger?.warn({ orderId: order.id, err: (err as Error).message }, 'recheck failed; next run tries again');
+      }
+    }
+    await this.deliverEvents();
+    return changed;
+  }
+
+  /** Call the hooks of recorded transitions; returns how many were delivered. */
+  async deliverEvents(): Promise<number> {
+    const now = this.clock.now();
+    for (const e of await this.store.interruptExpiredEvents(now)) {
+      this.options.logger?.error({ orderId: e.orderId, transition: e.transition }, 'a hook was interrupted (its process stopped while it ran): not called again; check it and use redeliver() if it did not take effect');
+    }
+    let delivered = 0;
+    for (;;) {
+      const events = await this.store.claimEvents(this.instanceId, this.clock.now(), this.opts.hookLeaseMs, 50);
+      if (events.length === 0) return delivered;
+      for (const e of events) {
+        try {
+          await this.callHook(e);
+          await this.store.completeEvent(e.orderId, e.transition, this.instanceId, this.clock.now());
+          delivered++;
+        } catch (err) {
+          const delay = Math.min(10 * 60_000, this.opts.hookRetryMs * 2 ** (e.attempts - 1));
+          await this.store.failEvent(e.orderId, e.transition, this.instanceId, this.clock.now() + delay, (err as Error).message ?? String(err));
+          this.options.logger?.warn({ orderId: e.orderId, transition: e.transition, attempt: e.attempts, retryInMs: delay, err: (err as Error).message }, 'hook threw; it will be retried');
+        }
+      }
+    }
+  }
+
+  private async callHook(e: KitEvent): Promise<void> {
+    const t: Transition = e.transition;
+    if (t === 'FULFILLED') await this.hooks.onFulfilled?.(e.order);
+    else if (t === 'REFUNDED') await this.hooks.onRefunded?.(e.order, { refund_message: e.order.refundMessage, suggested_offers: e.order.suggestedOffers });
+    else await this.hooks.onUncertain?.(e.order);
+  }
+
+  /** Run the poller and hook delivery every tickMs, and the recheck job on its cron schedule. */
+  start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.running ??= (async () => {
+        try {
+          await this.pollOnce();
+          await this.deliverEvents();
+        } catch (err) {
+          this.options.logger?.error({ err: (err as Error).message }, 'sync tick failed');
+        }
+      })().finally(() => {
+        this.running = undefined;
+      });
+    };
+    this.timer = setInterval(tick, this.opts.tickMs);
+    tick();
+    this.cron = new Cron(this.opts.recheckCron, { protect: true }, async () => {
+      try {
+        await this.recheckUncertain();
+      } catch (err) {
+        this.options.logger?.error({ err: (err as Error).message }, 'recheck job failed');
+      }
+    });
+  }
+
+  /** When the recheck job runs next (null when stopped). */
+  nextRecheck(): Date | null {
+    return this.cron?.nextRun() ?? null;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.cron?.stop();
+    this.cron = undefined;
+    await this.running;
+  }
+}
