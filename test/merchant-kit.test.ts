@@ -1,0 +1,309 @@
+/** @shahn/merchant: the sync kit against a real shahn on loopback, on a test clock shared by both. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteKitStore, SyncKit, type Hooks, type KitOrder, type KitStore } from '@shahn/merchant';
+import { Shahn } from '@shahn/sdk';
+import { makeContext, tempDir, type TestContext } from './helpers.js';
+import { ROOT } from './serve-process.js';
+
+interface Calls {
+  fulfilled: string[];
+  refunded: { id: string; message: string | null; offers: unknown }[];
+  uncertain: string[];
+}
+
+describe('@shahn/merchant sync kit', () => {
+  let ctx: TestContext;
+  let base: string;
+  let dir: string;
+  let stores: KitStore[];
+  let calls: Calls;
+
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 100_000 });
+    base = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+    dir = tempDir('shahn-kit-');
+    stores = [];
+    calls = { fulfilled: [], refunded: [], uncertain: [] };
+  });
+  afterEach(async () => {
+    for (const s of stores) await s.close();
+    await ctx.close();
+  });
+
+  const recordingHooks = (): Hooks => ({
+    onFulfilled: (o) => void calls.fulfilled.push(o.id),
+    onRefunded: (o, info) => void calls.refunded.push({ id: o.id, message: info.refund_message, offers: info.suggested_offers }),
+    onUncertain: (o) => void calls.uncertain.push(o.id),
+  });
+
+  async function kit(options: { key?: string; hooks?: Hooks; instanceId?: string; hookLeaseMs?: number } = {}) {
+    const store = openSqliteKitStore(join(dir, 'merchant.db'));
+    await store.migrate();
+    stores.push(store);
+    return new SyncKit({
+      client: new Shahn({ apiKey: options.key ?? ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }),
+      store,
+      clock: ctx.clock,
+      hooks: options.hooks ?? recordingHooks(),
+      ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+      ...(options.hookLeaseMs ? { hookLeaseMs: options.hookLeaseMs } : {}),
+    });
+  }
+
+  it('getOrder answers from the store and calls the API only while the order is open', async () => {
+    const k = await kit();
+    await k.send({ orderId: 'o-1', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    expect(k.apiCalls).toBe(1);
+    expect((await k.getOrder('o-1'))?.status).toBe('PENDING');
+    expect(k.apiCalls).toBe(2);
+    ctx.clock.advance(16_000);
+    expect((await k.getOrder('o-1'))?.status).toBe('FULFILLED');
+    expect(k.apiCalls).toBe(3);
+    for (let i = 0; i < 5; i++) expect((await k.getOrder('o-1'))?.status).toBe('FULFILLED');
+    expect(k.apiCalls).toBe(3);
+    await k.deliverEvents();
+    expect(calls.fulfilled).toEqual(['o-1']);
+  });
+
+  it('the poller follows the documented durations: fewer calls than the 5 s loop for a sandbox order', async () => {
+    const k = await kit();
+    await k.send({ orderId: 'o-2', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const statuses: string[] = [];
+    for (let t = 0; t <= 20_000; t += 1000) {
+      await k.pollOnce();
+      statuses.push((await k.store.getOrder('o-2'))!.status);
+      ctx.clock.advance(1000);
+    }
+    expect(statuses[5]).toBe('PENDING');
+    expect(statuses[6]).toBe('HANDLING');
+    expect(statuses[16]).toBe('FULFILLED');
+    const order = (await k.store.getOrder('o-2'))!;
+    // Checks at 6, 11 and 16 s: 3, against the guide loop's 4 (0, 5, 10, 15 s), and known at once.
+    expect(order.checks).toBe(3);
+    expect(order.knownFinalAt! - order.createdAt).toBe(16_000);
+    await k.deliverEvents();
+    expect(calls.fulfilled).toEqual(['o-2']);
+  });
+
+  it('0600000003: UNKNOWN_ERROR is not refunded; rechecked after 24 h; REFUNDED then, onRefunded exactly once', async () => {
+    const k = await kit();
+    await k.send({ orderId: 'o-3', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000003', amount: 500 });
+    for (let i = 0; i < 20; i++) {
+      ctx.clock.advance(1000);
+      await k.pollOnce();
+      await k.deliverEvents();
+    }
+    expect((await k.store.getOrder('o-3'))?.status).toBe('UNKNOWN_ERROR');
+    expect(calls.uncertain).toEqual(['o-3']);
+    expect(calls.refunded).toEqual([]);
+    const spent = k.apiCalls;
+    // No more polling of an UNKNOWN_ERROR order, and no recheck before 24 h (the API says REFUNDED after 12 h already).
+    ctx.clock.advance(13 * 3600_000);
+    await k.pollOnce();
+    expect(await k.recheckUncertain()).toBe(0);
+    expect(k.apiCalls).toBe(spent);
+    expect(calls.refunded).toEqual([]);
+    ctx.clock.advance(11 * 3600_000);
+    expect(await k.recheckUncertain()).toBe(1);
+    expect((await k.store.getOrder('o-3'))?.status).toBe('REFUNDED');
+    expect(calls.refunded).toEqual([{ id: 'o-3', message: 'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة', offers: null }]);
+    ctx.clock.advance(24 * 3600_000);
+    await k.recheckUncertain();
+    await k.deliverEvents();
+    expect(calls.refunded).toHaveLength(1);
+    expect(calls.uncertain).toHaveLength(1);
+  });
+
+  it('onRefunded gets the Arabic message and the suggested offers', async () => {
+    const k = await kit();
+    await k.send({ orderId: 'o-4', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000002', amount: 700 });
+    ctx.clock.advance(16_000);
+    await k.getOrder('o-4');
+    await k.deliverEvents();
+    expect(calls.refunded).toEqual([{ id: 'o-4', message: 'هذا رقم الهاتف لا يقبل العرض المرسل، الرجاء إرسال أحد العروض التالية', offers: [{ typename: '📋 FACTURE | فاتورة', plan_code: 'FACTURE_DJEZZY', amount: 700 }] }]);
+  });
+
+  it('a hook that throws is retried until it succeeds, then never called again', async () => {
+    let attempts = 0;
+    const k = await kit({
+      hooks: {
+        onRefunded: () => {
+          attempts++;
+          if (attempts < 3) throw new Error('wallet service down');
+        },
+      },
+    });
+    await k.send({ orderId: 'o-5', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000001', amount: 500 });
+    ctx.clock.advance(16_000);
+    await k.getOrder('o-5');
+    expect(attempts).toBe(1);
+    await k.deliverEvents();
+    expect(attempts).toBe(1); // not due yet
+    ctx.clock.advance(5_000);
+    await k.deliverEvents();
+    expect(attempts).toBe(2);
+    ctx.clock.advance(10_000);
+    await k.deliverEvents();
+    expect(attempts).toBe(3);
+    ctx.clock.advance(3600_000);
+    await k.deliverEvents();
+    expect(attempts).toBe(3);
+    expect((await k.store.listEvents({ orderId: 'o-5' }))[0]).toMatchObject({ state: 'done', attempts: 3 });
+  });
+
+  it('a process that stops after the transition but before the hook: the restarted kit calls it, once', async () => {
+    const first = await kit();
+    await first.send({ orderId: 'o-6', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000001', amount: 500 });
+    ctx.clock.advance(16_000);
+    // The status and its transition are committed together; then the process dies before any hook runs.
+    const t = await new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base }).mobile.checkRef('o-6');
+    expect(await first.store.applyStatus('o-6', 'PENDING', { status: 'REFUNDED', refundMessage: t.refund_message ?? null, suggestedOffers: null, apiCreatedAt: null, nextCheckAt: null }, ctx.clock.now())).toBe(true);
+    expect((await first.store.listEvents({ orderId: 'o-6' })).map((e) => e.state)).toEqual(['pending']);
+    const restarted = await kit();
+    await restarted.deliverEvents();
+    await restarted.deliverEvents();
+    expect(calls.refunded.map((r) => r.id)).toEqual(['o-6']);
+    expect(calls.refunded[0]?.message).toBe('الرصيد المطلوب غير متوفر لهذا الرقم');
+  });
+
+  it('a process that dies while a hook runs: never called again automatically; listed as interrupted; redeliver on demand', async () => {
+    const dying = await kit({ hooks: { onRefunded: () => new Promise(() => undefined) }, hookLeaseMs: 60_000, instanceId: 'dying' });
+    await dying.send({ orderId: 'o-7', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000001', amount: 500 });
+    ctx.clock.advance(16_000);
+    void dying.getOrder('o-7'); // its hook hangs forever: the process "dies" inside it
+    await new Promise((r) => setTimeout(r, 100));
+    const restarted = await kit({ instanceId: 'restarted' });
+    await restarted.deliverEvents();
+    expect(calls.refunded).toEqual([]);
+    ctx.clock.advance(60_001);
+    await restarted.deliverEvents();
+    expect(calls.refunded).toEqual([]);
+    expect((await restarted.store.listEvents({ state: 'interrupted' })).map((e) => e.orderId)).toEqual(['o-7']);
+    expect(await restarted.store.redeliver('o-7', 'REFUNDED', ctx.clock.now())).toBe(true);
+    await restarted.deliverEvents();
+    expect(calls.refunded.map((r) => r.id)).toEqual(['o-7']);
+  });
+
+  it('two kits on one store (two connections) polling the same orders: each hook exactly once', async () => {
+    const a = await kit({ instanceId: 'a' });
+    const b = await kit({ instanceId: 'b' });
+    const numbers = ['0778037340', '0600000001', '0600000002', '0600000003'];
+    for (let i = 0; i < 40; i++) await (i % 2 ? a : b).send({ orderId: `m-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % 4]!, amount: 100 + i });
+    for (let step = 0; step < 25; step++) {
+      ctx.clock.advance(1000);
+      await Promise.all([a.pollOnce(), b.pollOnce(), a.deliverEvents(), b.deliverEvents()]);
+    }
+    await Promise.all([a.deliverEvents(), b.deliverEvents()]);
+    expect(calls.fulfilled.sort()).toEqual(Array.from({ length: 10 }, (_, j) => `m-${j * 4}`).sort());
+    expect(calls.refunded).toHaveLength(20);
+    expect(new Set(calls.refunded.map((r) => r.id)).size).toBe(20);
+    expect(calls.uncertain).toHaveLength(10);
+  });
+
+  it('many open orders are polled through list pages: far fewer calls than orders', async () => {
+    const k = await kit();
+    for (let i = 0; i < 250; i++) await k.send({ orderId: `b-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    const sendCalls = k.apiCalls;
+    for (let t = 0; t < 20; t++) {
+      ctx.clock.advance(1000);
+      await k.pollOnce();
+    }
+    await k.deliverEvents();
+    expect(calls.fulfilled).toHaveLength(250);
+    const pollCalls = k.apiCalls - sendCalls;
+    expect(pollCalls).toBeLessThan(30);
+  });
+
+  it('a send refused by the API is REJECTED locally and rethrown; a send whose answer never came is found by ref', async () => {
+    const k = await kit({ key: ctx.merchant.productionKey });
+    await expect(k.send({ orderId: 'r-1', plan_code: 'GROS_MOBILIS', MSSIDN: '0661234567', amount: 300000 })).rejects.toThrow(/balance/);
+    expect((await k.store.getOrder('r-1'))?.status).toBe('REJECTED');
+    // An order recorded as SENDING whose API call did go through (the process died before recording the answer).
+    const store = k.store;
+    await store.insertOrder({
+      id: 's-1', ref: 's-1', topupId: null, planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 100, status: 'SENDING', refundMessage: null,
+      suggestedOffers: null, createdAt: ctx.clock.now(), updatedAt: ctx.clock.now(), apiCreatedAt: null, knownFinalAt: null, nextCheckAt: ctx.clock.now(), checks: 0, lastError: null,
+    });
+    await new Shahn({ apiKey: ctx.merchant.productionKey, baseUrl: base }).mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 's-1' });
+    await store.insertOrder({
+      id: 's-2', ref: 's-2', topupId: null, planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 100, status: 'SENDING', refundMessage: null,
+      suggestedOffers: null, createdAt: ctx.clock.now(), updatedAt: ctx.clock.now(), apiCreatedAt: null, knownFinalAt: null, nextCheckAt: ctx.clock.now(), checks: 0, lastError: null,
+    });
+    await k.pollOnce();
+    expect((await store.getOrder('s-1'))).toMatchObject({ status: 'PENDING', topupId: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    expect((await store.getOrder('s-2'))?.status).toBe('REJECTED');
+  });
+
+  it('the recheck job is scheduled with croner (daily by default)', async () => {
+    const k = await kit();
+    k.start();
+    try {
+      const next = k.nextRecheck();
+      expect(next).toBeInstanceOf(Date);
+      expect(next!.getHours()).toBe(0);
+      expect(next!.getMinutes()).toBe(0);
+    } finally {
+      await k.stop();
+    }
+    expect(k.nextRecheck()).toBeNull();
+  });
+});
+
+describe('two kit processes on one store, one of them killed and restarted', () => {
+  let server: TestContext;
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await server.close();
+  });
+
+  it('every transition reaches its hook exactly once', async () => {
+    server = await makeContext({ balance: 100_000, config: { sandboxUnknownResolveMs: 60_000 } });
+    // Real time for this one: the kit processes have their own clocks.
+    const { systemClock } = await import('../src/lib/clock.js');
+    (server.deps as { clock: typeof systemClock }).clock = systemClock;
+    const { buildApp } = await import('../src/server/build-app.js');
+    const pino = (await import('pino')).default;
+    const app = await buildApp(server.deps, { logger: pino({ level: 'silent' }) });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    const dir = tempDir('shahn-kits-');
+    const storePath = join(dir, 'merchant.db');
+    const hookLog = join(dir, 'hooks.log');
+    writeFileSync(hookLog, '');
+    const start = (name: string) => {
+      const c = spawn(process.execPath, [join(ROOT, 'test', 'fixtures', 'kit-process.mjs')], {
+        env: { ...process.env, KIT_STORE: storePath, KIT_KEY: server.merchant.sandboxKey, KIT_BASE: base, KIT_HOOK_LOG: hookLog, KIT_NAME: name },
+        stdio: 'ignore',
+      });
+      children.push(c);
+      return c;
+    };
+    const first = start('one');
+    start('two');
+    // Orders sent by the merchant's web process (this test), recorded in the shared store.
+    const store = openSqliteKitStore(storePath);
+    await store.migrate();
+    const sender = new SyncKit({ client: new Shahn({ apiKey: server.merchant.sandboxKey, baseUrl: base }), store });
+    const numbers = ['0778037340', '0600000001', '0600000002', '0600000003'];
+    for (let i = 0; i < 24; i++) await sender.send({ orderId: `p-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % 4]!, amount: 100 });
+    await new Promise((r) => setTimeout(r, 9_000));
+    first.kill('SIGKILL');
+    start('one-restarted');
+    await new Promise((r) => setTimeout(r, 12_000));
+    const lines = readFileSync(hookLog, 'utf8').trim().split('\n').filter(Boolean);
+    const counts = new Map<string, number>();
+    for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
+    for (const [line, n] of counts) expect(n, line).toBe(1);
+    for (let i = 0; i < 24; i++) {
+      const n = numbers[i % 4];
+      if (n === '0778037340') expect(counts.has(`p-${i} FULFILLED`)).toBe(true);
+      else if (n === '0600000003') expect(counts.has(`p-${i} UNKNOWN_ERROR`)).toBe(true);
+      else expect(counts.has(`p-${i} REFUNDED`)).toBe(true);
+    }
+    await store.close();
+    await app.close();
+  }, 60_000);
+});
