@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteKitStore, SyncKit, type Hooks, type KitOrder, type KitStore } from '@shahn/merchant';
+import { openSqliteKitStore, SyncKit, type Hooks, type KitStore } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
 import { makeContext, tempDir, type TestContext } from './helpers.js';
 import { ROOT } from './serve-process.js';
