@@ -19,7 +19,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config.ts', 'test/**', 'bench/**', 'bin/**', 'scripts/**', 'vitest.config.ts', 'src/cli/**'],
+    files: ['src/config.ts', 'test/**', 'bench/**', 'bin/**', 'scripts/**', 'examples/**', 'vitest.config.ts', 'src/cli/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

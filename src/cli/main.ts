@@ -6,6 +6,7 @@
  *   shahn topup send --key K --plan P --phone 07… [--amount N] [--ref R]
  *   shahn topup status ID --key K
  *   shahn worker
+ *   shahn merchant-sync --store F [--key K] [--base-url U] [--hook-url H]
  *   shahn admin create --name N
  *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" | resend ID --reason "…"
  */
@@ -21,6 +22,7 @@ import { SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
 import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
 import { runWorker } from '../processor/run-worker.js';
+import { runMerchantSync, type MerchantSyncOptions } from './merchant-sync.js';
 import { createAdmin } from '../support/admins.js';
 import { listUncertainOrders } from '../support/list-uncertain-orders.js';
 import { resendOrder } from '../support/resend-order.js';
@@ -166,6 +168,20 @@ export function buildProgram(): Command {
       const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
       const sent = await withStore(configFrom(opts), (deps) => resendOrder(deps, { actor, orderId: id, reason: opts.reason }));
       process.stdout.write(`Re-sent as ${sent.topupId} (ref ${sent.topupRef}); a running processor picks it up.\n`);
+    });
+
+  program
+    .command('merchant-sync')
+    .description("The merchant side: keep your order store in step with the API (poller + daily UNKNOWN_ERROR recheck) and deliver each transition once")
+    .requiredOption('--store <path>', "the merchant's SQLite order store (created if missing)")
+    .option('--key <key>', 'API key (env SHAHN_API_KEY)')
+    .option('--base-url <url>', 'API host (env SHAHN_BASE_URL, default https://api.oneclickdz.com)')
+    .option('--hook-url <url>', 'POST each transition here ({event, order}); retried until a 2xx. Without it: JSON lines on stdout')
+    .option('--recheck-cron <pattern>', 'when to recheck UNKNOWN_ERROR orders older than 24 h', '0 0 * * *')
+    .option('--tick-ms <ms>', 'how often to look for due orders', '1000')
+    .action(async (opts: MerchantSyncOptions) => {
+      const running = await runMerchantSync(opts);
+      handleSignals(running, 10_000);
     });
 
   const merchant = program.command('merchant').description('Merchants and their balances');

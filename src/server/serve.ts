@@ -7,6 +7,7 @@ import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.
 import { buildDeps, openStore, prepareStore } from '../domain/open-deps.js';
 import type { Deps } from '../domain/deps.js';
 import { buildApp, type ShahnApp } from './build-app.js';
+import type { Log } from '../lib/log.js';
 import { createAdmin } from '../support/admins.js';
 import { attachSimulator, startProcessing, type Processing } from '../processor/start-processing.js';
 
@@ -54,17 +55,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
 }
 
 /** Exit cleanly on SIGTERM/SIGINT; exit anyway after the grace period. */
-export function handleSignals(server: { app: { log: ShahnApp['log'] }; stop(): Promise<void> }, graceMs: number): void {
+export interface Stoppable {
+  app: { log: Pick<Log, 'info' | 'error'> };
+  stop(): Promise<void>;
+}
+
+export function handleSignals(server: Stoppable, graceMs: number): void {
   const onSignal = (signal: NodeJS.Signals) => {
     server.app.log.info({ signal }, 'shutting down: draining in-flight requests');
     const timer = setTimeout(() => {
-      server.app.log.error('shutdown grace period over; exiting with requests still open');
+      server.app.log.error({ graceMs }, 'shutdown grace period over; exiting with requests still open');
       process.exit(1);
     }, graceMs);
     timer.unref();
     server.stop().then(
       () => {
-        server.app.log.info('shutdown complete');
+        server.app.log.info({}, 'shutdown complete');
         process.exit(0);
       },
       (err: unknown) => {
