@@ -13,6 +13,8 @@ export interface Migration {
   version: number;
   name: string;
   sqlite: string;
+  /** The same schema and the same invariants, in PostgreSQL's dialect (PL/pgSQL triggers). */
+  postgres: string;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -140,6 +142,134 @@ BEGIN
   SELECT RAISE(ABORT, 'ledger entries are permanent');
 END;
 `,
+    postgres: `
+CREATE TABLE merchants (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  balance BIGINT NOT NULL DEFAULT 0 CHECK (balance >= 0),
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants(id),
+  key_hash TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL CHECK (type IN ('SANDBOX', 'PRODUCTION')),
+  scope TEXT NOT NULL CHECK (scope IN ('READ-WRITE', 'READ-ONLY')),
+  is_enabled SMALLINT NOT NULL DEFAULT 1 CHECK (is_enabled IN (0, 1)),
+  allowed_ips TEXT NOT NULL DEFAULT '[]',
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX api_keys_merchant ON api_keys(merchant_id);
+
+CREATE TABLE operators (
+  name TEXT PRIMARY KEY,
+  prefixes TEXT NOT NULL,
+  health_key TEXT NOT NULL CHECK (health_key IN ('mobilis', 'djezzy', 'ooredoo', 'mobilisFixedPlans'))
+);
+
+CREATE TABLE plans (
+  code TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  operator TEXT NOT NULL REFERENCES operators(name),
+  kind TEXT NOT NULL CHECK (kind IN ('dynamic', 'fixed')),
+  cost_ppm BIGINT CHECK (cost_ppm IS NULL OR cost_ppm > 0),
+  is_enabled SMALLINT NOT NULL DEFAULT 1 CHECK (is_enabled IN (0, 1)),
+  min_amount BIGINT,
+  max_amount BIGINT,
+  amount BIGINT,
+  is_menu SMALLINT NOT NULL DEFAULT 0 CHECK (is_menu IN (0, 1)),
+  position INTEGER NOT NULL DEFAULT 0,
+  CHECK ((kind = 'dynamic' AND min_amount IS NOT NULL AND max_amount IS NOT NULL AND min_amount <= max_amount)
+      OR (kind = 'fixed' AND amount IS NOT NULL AND amount > 0))
+);
+
+CREATE TABLE orders (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants(id),
+  env TEXT NOT NULL CHECK (env IN ('SANDBOX', 'PRODUCTION')),
+  ref TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR')),
+  plan_code TEXT NOT NULL,
+  mssidn TEXT NOT NULL,
+  topup_amount BIGINT NOT NULL CHECK (topup_amount > 0),
+  charge BIGINT NOT NULL CHECK (charge >= 0),
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  refund_message TEXT,
+  suggested_offers TEXT,
+  follow_orderid TEXT,
+  retry_orderid TEXT,
+  sandbox_scenario TEXT CHECK (sandbox_scenario IS NULL OR sandbox_scenario IN ('FULFILLED', 'REFUND', 'SUGGEST', 'UNKNOWN', 'MENU')),
+  CHECK ((env = 'SANDBOX') = (sandbox_scenario IS NOT NULL)),
+  UNIQUE (merchant_id, env, ref)
+);
+CREATE INDEX orders_by_merchant_time ON orders(merchant_id, env, created_at DESC, id DESC);
+CREATE INDEX orders_by_status ON orders(status, created_at) WHERE status IN ('PENDING', 'HANDLING', 'UNKNOWN_ERROR');
+
+CREATE TABLE ledger_entries (
+  seq BIGSERIAL UNIQUE,
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants(id),
+  type TEXT NOT NULL CHECK (type IN ('DEPOSIT', 'FLEXY', 'REFUND-FLEXY')),
+  operation TEXT NOT NULL CHECK (operation IN ('INCREMENT', 'DECREMENT')),
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  old_balance BIGINT NOT NULL CHECK (old_balance >= 0),
+  new_balance BIGINT NOT NULL CHECK (new_balance >= 0),
+  objid TEXT NOT NULL,
+  note TEXT NOT NULL DEFAULT '',
+  time BIGINT NOT NULL,
+  counter_account TEXT NOT NULL,
+  CHECK ((operation = 'INCREMENT' AND new_balance = old_balance + amount)
+      OR (operation = 'DECREMENT' AND new_balance = old_balance - amount)),
+  CHECK ((type IN ('DEPOSIT', 'REFUND-FLEXY')) = (operation = 'INCREMENT'))
+);
+CREATE INDEX ledger_by_merchant_time ON ledger_entries(merchant_id, time DESC, id DESC);
+CREATE INDEX ledger_by_merchant ON ledger_entries(merchant_id, seq);
+CREATE UNIQUE INDEX ledger_one_charge_per_order ON ledger_entries(objid) WHERE type = 'FLEXY';
+CREATE UNIQUE INDEX ledger_one_refund_per_order ON ledger_entries(objid) WHERE type = 'REFUND-FLEXY';
+
+CREATE FUNCTION shahn_ledger_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.old_balance IS DISTINCT FROM (SELECT balance FROM merchants WHERE id = NEW.merchant_id) THEN
+    RAISE EXCEPTION 'ledger entry does not start from the current balance';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ledger_entry_starts_from_balance BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION shahn_ledger_before_insert();
+
+CREATE FUNCTION shahn_ledger_after_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE merchants SET balance = NEW.new_balance WHERE id = NEW.merchant_id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER ledger_entry_moves_balance AFTER INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION shahn_ledger_after_insert();
+
+CREATE FUNCTION shahn_balance_follows_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.balance IS DISTINCT FROM (SELECT new_balance FROM ledger_entries WHERE merchant_id = NEW.id ORDER BY seq DESC LIMIT 1) THEN
+    RAISE EXCEPTION 'a balance moves only through a ledger entry';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER merchant_balance_follows_ledger BEFORE UPDATE OF balance ON merchants FOR EACH ROW EXECUTE FUNCTION shahn_balance_follows_ledger();
+
+CREATE FUNCTION shahn_merchant_starts_at_zero() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.balance <> 0 THEN
+    RAISE EXCEPTION 'a merchant starts with a zero balance; credit it through the ledger';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER merchant_starts_at_zero BEFORE INSERT ON merchants FOR EACH ROW EXECUTE FUNCTION shahn_merchant_starts_at_zero();
+
+CREATE FUNCTION shahn_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN RAISE EXCEPTION 'ledger entries are permanent'; END IF;
+  RAISE EXCEPTION 'ledger entries are immutable';
+END $$;
+CREATE TRIGGER ledger_entries_are_immutable BEFORE UPDATE OR DELETE ON ledger_entries FOR EACH ROW EXECUTE FUNCTION shahn_ledger_immutable();
+`,
   },
   {
     version: 2,
@@ -226,6 +356,123 @@ CREATE TABLE admins (
   token_hash TEXT NOT NULL UNIQUE,
   is_enabled INTEGER NOT NULL DEFAULT 1 CHECK (is_enabled IN (0, 1)),
   created_at INTEGER NOT NULL
+);
+`,
+    postgres: `
+ALTER TABLE orders ADD COLUMN lease_owner TEXT;
+ALTER TABLE orders ADD COLUMN lease_expires_at BIGINT;
+ALTER TABLE orders ADD COLUMN call_started_at BIGINT;
+ALTER TABLE orders ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN final_at BIGINT;
+CREATE INDEX orders_claimable ON orders(not_before, created_at) WHERE status = 'PENDING' AND env = 'PRODUCTION';
+CREATE INDEX orders_leased ON orders(lease_expires_at) WHERE status = 'HANDLING';
+
+CREATE FUNCTION shahn_order_transitions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT (
+       (OLD.status = 'PENDING' AND NEW.status = 'HANDLING' AND OLD.env = 'PRODUCTION')
+    OR (OLD.status = 'HANDLING' AND NEW.status = 'PENDING' AND OLD.call_started_at IS NULL)
+    OR (OLD.status = 'HANDLING' AND NEW.status IN ('FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'))
+    OR (OLD.status = 'UNKNOWN_ERROR' AND NEW.status IN ('FULFILLED', 'REFUNDED'))
+    OR (OLD.status = 'PENDING' AND OLD.env = 'SANDBOX' AND NEW.status IN ('FULFILLED', 'REFUNDED'))
+  ) THEN
+    RAISE EXCEPTION 'illegal order transition';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER order_transitions_follow_the_lifecycle BEFORE UPDATE OF status ON orders
+  FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status) EXECUTE FUNCTION shahn_order_transitions();
+
+CREATE FUNCTION shahn_refunded_has_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM ledger_entries WHERE objid = NEW.id AND type = 'REFUND-FLEXY' AND amount = NEW.charge) THEN
+    RAISE EXCEPTION 'a refunded production order needs its REFUND-FLEXY entry';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER refunded_order_has_its_refund AFTER UPDATE OF status ON orders
+  FOR EACH ROW WHEN (NEW.status = 'REFUNDED' AND NEW.env = 'PRODUCTION' AND NEW.charge > 0) EXECUTE FUNCTION shahn_refunded_has_refund();
+
+CREATE FUNCTION shahn_refund_matches_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM orders WHERE id = NEW.objid AND merchant_id = NEW.merchant_id AND env = 'PRODUCTION' AND charge = NEW.amount)
+     OR NOT EXISTS (SELECT 1 FROM ledger_entries WHERE objid = NEW.objid AND type = 'FLEXY') THEN
+    RAISE EXCEPTION 'a refund must return exactly the charge of a production order of the merchant';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refund_matches_its_order BEFORE INSERT ON ledger_entries
+  FOR EACH ROW WHEN (NEW.type = 'REFUND-FLEXY') EXECUTE FUNCTION shahn_refund_matches_order();
+
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  at BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_by_time ON audit_log(at DESC, id DESC);
+CREATE INDEX audit_by_target ON audit_log(target);
+CREATE FUNCTION shahn_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only';
+END $$;
+CREATE TRIGGER audit_is_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION shahn_audit_append_only();
+
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  delivered_at BIGINT,
+  last_error TEXT
+);
+CREATE INDEX alerts_due ON alerts(next_attempt_at) WHERE delivered_at IS NULL;
+
+CREATE TABLE admins (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  token_hash TEXT NOT NULL UNIQUE,
+  is_enabled SMALLINT NOT NULL DEFAULT 1 CHECK (is_enabled IN (0, 1)),
+  created_at BIGINT NOT NULL
+);
+`,
+  },
+  {
+    version: 3,
+    name: 'shared-guards',
+    // State that must be shared by every API process of one store: failed key attempts per IP (the
+    // brute-force block) and the live API processes (each enforces its share of a key's rate limit).
+    sqlite: `
+CREATE TABLE auth_failures (
+  ip TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  first_failure_at INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_failures_blocked ON auth_failures(blocked_until);
+CREATE TABLE api_instances (
+  id TEXT PRIMARY KEY,
+  seen_at INTEGER NOT NULL
+);
+`,
+    postgres: `
+CREATE TABLE auth_failures (
+  ip TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  first_failure_at BIGINT NOT NULL,
+  blocked_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX auth_failures_blocked ON auth_failures(blocked_until);
+CREATE TABLE api_instances (
+  id TEXT PRIMARY KEY,
+  seen_at BIGINT NOT NULL
 );
 `,
   },

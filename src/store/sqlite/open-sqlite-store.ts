@@ -9,11 +9,14 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { ACCOUNTS } from '../store.js';
+import {
+  KEY_COLUMNS, orderParams, toAdmin, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
+} from '../rows.js';
 import { MESSAGES } from '@shahn/contract';
 import type {
   AlertRecord,
   AuditRecord,
-  Env,
   InsertOrderResult,
   KeyRecord,
   LedgerEntryRecord,
@@ -37,82 +40,6 @@ export class SchemaVersionError extends Error {}
 export interface SqliteStoreOptions {
   /** Milliseconds a writer waits for another process's lock. */
   busyTimeoutMs?: number;
-}
-
-interface OrderRow {
-  id: string;
-  merchant_id: string;
-  env: Env;
-  ref: string;
-  status: OrderRecord['status'];
-  plan_code: string;
-  mssidn: string;
-  topup_amount: number;
-  charge: number;
-  created_at: number;
-  updated_at: number;
-  refund_message: string | null;
-  suggested_offers: string | null;
-  follow_orderid: string | null;
-  retry_orderid: string | null;
-  sandbox_scenario: OrderRecord['sandboxScenario'];
-  call_started_at?: number | null;
-  final_at?: number | null;
-  attempts?: number;
-}
-
-interface LedgerRow {
-  id: string;
-  merchant_id: string;
-  type: LedgerEntryRecord['type'];
-  operation: LedgerEntryRecord['operation'];
-  amount: number;
-  old_balance: number;
-  new_balance: number;
-  objid: string;
-  note: string;
-  time: number;
-  counter_account: string;
-}
-
-function toOrder(r: OrderRow): OrderRecord {
-  return {
-    id: r.id,
-    merchantId: r.merchant_id,
-    env: r.env,
-    ref: r.ref,
-    status: r.status,
-    planCode: r.plan_code,
-    mssidn: r.mssidn,
-    topupAmount: r.topup_amount,
-    charge: r.charge,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    refundMessage: r.refund_message,
-    suggestedOffers: r.suggested_offers === null ? null : (JSON.parse(r.suggested_offers) as OrderRecord['suggestedOffers']),
-    followOrderId: r.follow_orderid,
-    retryOrderId: r.retry_orderid,
-    sandboxScenario: r.sandbox_scenario,
-    callStartedAt: r.call_started_at ?? null,
-    finalAt: r.final_at ?? null,
-    attempts: r.attempts ?? 0,
-  };
-}
-
-function toLedger(r: LedgerRow): LedgerEntryRecord {
-  return {
-    id: r.id,
-    merchantId: r.merchant_id,
-    type: r.type,
-    operation: r.operation,
-    amount: r.amount,
-    oldBalance: r.old_balance,
-    newBalance: r.new_balance,
-    objid: r.objid,
-    note: r.note,
-    time: r.time,
-    counterAccount: r.counter_account,
-  };
 }
 
 function windowClause(page: PageRequest, column: string): { sql: string; args: number[] } {
@@ -199,25 +126,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
      refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario)
     VALUES (@id, @merchantId, @env, @ref, @status, @planCode, @mssidn, @topupAmount, @charge, @createdAt, @updatedAt,
      @refundMessage, @suggestedOffers, @followOrderId, @retryOrderId, @sandboxScenario)`;
-
-  const orderParams = (order: OrderRecord) => ({
-    id: order.id,
-    merchantId: order.merchantId,
-    env: order.env,
-    ref: order.ref,
-    status: order.status,
-    planCode: order.planCode,
-    mssidn: order.mssidn,
-    topupAmount: order.topupAmount,
-    charge: order.charge,
-    createdAt: order.createdAt,
-    updatedAt: order.updatedAt,
-    refundMessage: order.refundMessage,
-    suggestedOffers: order.suggestedOffers === null ? null : JSON.stringify(order.suggestedOffers),
-    followOrderId: order.followOrderId,
-    retryOrderId: order.retryOrderId,
-    sandboxScenario: order.sandboxScenario,
-  });
 
   /** Inside a transaction: ref check, then (production) balance check + FLEXY entry, then the order. */
   const insertOrderInner = (order: OrderRecord, charge: { entryId: string; note: string } | null): InsertOrderResult => {
@@ -394,23 +302,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     return entry;
   });
 
-  const keyColumns = `k.id, k.merchant_id, m.username, k.key_hash, k.type, k.scope, k.is_enabled, k.allowed_ips, k.created_at`;
-  interface KeyRow {
-    id: string; merchant_id: string; username: string; key_hash: string; type: KeyRecord['type'];
-    scope: KeyRecord['scope']; is_enabled: number; allowed_ips: string; created_at: number;
-  }
-  const toKey = (r: KeyRow): KeyRecord => ({
-    id: r.id,
-    merchantId: r.merchant_id,
-    username: r.username,
-    keyHash: r.key_hash,
-    type: r.type,
-    scope: r.scope,
-    isEnabled: r.is_enabled === 1,
-    allowedIps: JSON.parse(r.allowed_ips) as string[],
-    createdAt: r.created_at,
-  });
-
   const updateKeyTx = db.transaction((id: string, patch: Parameters<Store['updateKey']>[1], audit: AuditRecord) => {
     const sets: string[] = [];
     const args: unknown[] = [];
@@ -561,25 +452,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async findKeyByHash(keyHash): Promise<KeyRecord | undefined> {
-      const r = stmt(`SELECT k.id, k.merchant_id, m.username, k.key_hash, k.type, k.scope, k.is_enabled, k.allowed_ips, k.created_at
-                      FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.key_hash = ?`).get(keyHash) as
-        | {
-            id: string; merchant_id: string; username: string; key_hash: string; type: KeyRecord['type'];
-            scope: KeyRecord['scope']; is_enabled: number; allowed_ips: string; created_at: number;
-          }
-        | undefined;
-      if (!r) return undefined;
-      return {
-        id: r.id,
-        merchantId: r.merchant_id,
-        username: r.username,
-        keyHash: r.key_hash,
-        type: r.type,
-        scope: r.scope,
-        isEnabled: r.is_enabled === 1,
-        allowedIps: JSON.parse(r.allowed_ips) as string[],
-        createdAt: r.created_at,
-      };
+      const r = stmt(`SELECT ${KEY_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.key_hash = ?`).get(keyHash) as KeyRow | undefined;
+      return r && toKey(r);
     },
 
     async listLedger(merchantId, req) {
@@ -594,23 +468,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async listPlans() {
-      const rows = stmt('SELECT * FROM plans ORDER BY position, code').all() as {
-        code: string; name: string; operator: string; kind: PlanRecord['kind']; cost_ppm: number | null; is_enabled: number;
-        min_amount: number | null; max_amount: number | null; amount: number | null; is_menu: number; position: number;
-      }[];
-      return rows.map((r) => ({
-        code: r.code,
-        name: r.name,
-        operator: r.operator,
-        kind: r.kind,
-        costPpm: r.cost_ppm,
-        isEnabled: r.is_enabled === 1,
-        minAmount: r.min_amount,
-        maxAmount: r.max_amount,
-        amount: r.amount,
-        isMenu: r.is_menu === 1,
-        position: r.position,
-      }));
+      return (stmt('SELECT * FROM plans ORDER BY position, code').all() as PlanRow[]).map(toPlan);
     },
 
     async upsertCatalogue(operators, plans) {
@@ -672,31 +530,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async listAudit(req) {
-      const toAudit = (r: { id: string; at: number; actor: string; action: string; target: string; reason: string; details: string }): AuditRecord => ({
-        ...r,
-        details: JSON.parse(r.details) as Record<string, unknown>,
-      });
       return req.target === undefined
-        ? page('audit_log', '1 = 1', [], 'at', 'at DESC, id DESC', req, toAudit)
-        : page('audit_log', 'target = ?', [req.target], 'at', 'at DESC, id DESC', req, toAudit);
+        ? page<AuditRow, AuditRecord>('audit_log', '1 = 1', [], 'at', 'at DESC, id DESC', req, toAudit)
+        : page<AuditRow, AuditRecord>('audit_log', 'target = ?', [req.target], 'at', 'at DESC, id DESC', req, toAudit);
     },
 
     async dueAlerts(now, limit) {
-      const rows = stmt(`SELECT * FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`).all(now, limit) as {
-        id: string; order_id: string; kind: 'UNKNOWN_ERROR'; payload: string; created_at: number; attempts: number;
-        next_attempt_at: number; delivered_at: number | null; last_error: string | null;
-      }[];
-      return rows.map((r) => ({
-        id: r.id,
-        orderId: r.order_id,
-        kind: r.kind,
-        payload: JSON.parse(r.payload) as Record<string, unknown>,
-        createdAt: r.created_at,
-        attempts: r.attempts,
-        nextAttemptAt: r.next_attempt_at,
-        deliveredAt: r.delivered_at,
-        lastError: r.last_error,
-      }));
+      return (stmt(`SELECT * FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`).all(now, limit) as AlertRow[]).map(toAlert);
     },
 
     async markAlertDelivered(id, now) {
@@ -714,10 +554,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async findAdminByTokenHash(tokenHash) {
-      const r = stmt('SELECT * FROM admins WHERE token_hash = ?').get(tokenHash) as
-        | { id: string; name: string; token_hash: string; is_enabled: number; created_at: number }
-        | undefined;
-      return r && { id: r.id, name: r.name, tokenHash: r.token_hash, isEnabled: r.is_enabled === 1, createdAt: r.created_at };
+      const r = stmt('SELECT * FROM admins WHERE token_hash = ?').get(tokenHash) as AdminRow | undefined;
+      return r && toAdmin(r);
     },
 
     async listMerchants(req) {
@@ -728,11 +566,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async listKeys(merchantId) {
-      return (stmt(`SELECT ${keyColumns} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.merchant_id = ? ORDER BY k.created_at, k.id`).all(merchantId) as KeyRow[]).map(toKey);
+      return (stmt(`SELECT ${KEY_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.merchant_id = ? ORDER BY k.created_at, k.id`).all(merchantId) as KeyRow[]).map(toKey);
     },
 
     async findKeyById(id) {
-      const r = stmt(`SELECT ${keyColumns} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`).get(id) as KeyRow | undefined;
+      const r = stmt(`SELECT ${KEY_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id WHERE k.id = ?`).get(id) as KeyRow | undefined;
       return r && toKey(r);
     },
 
