@@ -52,6 +52,10 @@ export interface Config {
   readonly simulatorCallLog: string | undefined;
   /** POST support alerts (UNKNOWN_ERROR) here, retried until a 2xx. */
   readonly alertUrl: string | undefined;
+  /** PostgreSQL: connections per process. */
+  readonly pgPoolSize: number;
+  /** PostgreSQL: statement timeout (ms); a slower statement is cancelled and answered 503. */
+  readonly pgStatementTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -125,6 +129,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     simulatorConfig: env.SHAHN_SIMULATOR_CONFIG?.trim() || undefined,
     simulatorCallLog: env.SHAHN_SIMULATOR_CALL_LOG?.trim() || undefined,
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
+    pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
+    pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     ...overrides,
   };
   if (config.leaseMs <= config.gatewayTimeoutMs) {

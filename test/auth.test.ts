@@ -55,10 +55,7 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
   });
 
   it('keys are stored only as hashes', async () => {
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(ctx.dbPath, { readonly: true });
-    const rows = db.prepare('SELECT * FROM api_keys').all() as Record<string, unknown>[];
-    db.close();
+    const rows = await ctx.sql.all('SELECT * FROM api_keys');
     const dump = JSON.stringify(rows);
     expect(dump).not.toContain(ctx.merchant.sandboxKey);
     expect(dump).not.toContain(ctx.merchant.productionKey);
@@ -146,10 +143,7 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
   it('a key disabled in the store stops working once the key cache expires', async () => {
     const key = await addKey({});
     expect((await call(ctx, 'GET', '/v3/account/balance', { key })).status).toBe(200);
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(ctx.dbPath);
-    db.prepare('UPDATE api_keys SET is_enabled = 0 WHERE key_hash = ?').run(hashApiKey(key));
-    db.close();
+    await ctx.sql.run('UPDATE api_keys SET is_enabled = 0 WHERE key_hash = ?', [hashApiKey(key)]);
     ctx.clock.advance(ctx.config.keyCacheMs);
     const r = await call(ctx, 'GET', '/v3/account/balance', { key });
     expect(r.body.error.code).toBe('ACCESS_TOKEN_DISABLED');

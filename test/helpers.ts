@@ -13,6 +13,86 @@ import { buildDeps, prepareStore } from '../src/domain/open-deps.js';
 import { TestClock } from '../src/lib/clock.js';
 import { buildApp, type ShahnApp } from '../src/server/build-app.js';
 import { openSqliteStore } from '../src/store/sqlite/open-sqlite-store.js';
+import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
+import type { Store } from '../src/store/store.js';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+
+/** Which store the suites run on: `sqlite` (default) or `postgres` (the vitest project sets it). */
+export const TEST_STORE = process.env.SHAHN_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+export const TEST_PG_URL = process.env.SHAHN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The migrated template database the PostgreSQL suites clone (made once by test/pg-global-setup.ts). */
+export const PG_TEMPLATE = 'shahn_test_template';
+
+function pgUrlFor(database: string): string {
+  const u = new URL(TEST_PG_URL);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A fresh, migrated store of the suite's kind: a temp SQLite file, or a database cloned from the template. */
+export async function freshStore(dir: string): Promise<{ store: Store; db: string; sql: RawSql; drop(): Promise<void> }> {
+  if (TEST_STORE === 'sqlite') {
+    const path = join(dir, 'shahn.db');
+    const store = openSqliteStore(path);
+    await prepareStore(store);
+    const raw = new Database(path);
+    return {
+      store,
+      db: path,
+      sql: {
+        async all(text, params = []) {
+          return raw.prepare(text).all(...params) as Record<string, unknown>[];
+        },
+        async run(text, params = []) {
+          raw.prepare(text).run(...params);
+        },
+      },
+      async drop() {
+        raw.close();
+      },
+    };
+  }
+  const name = `shahn_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`);
+  await admin.end();
+  const url = pgUrlFor(name);
+  const store = openPostgresStore(url, { poolSize: 4 });
+  const raw = new pg.Client({ connectionString: url });
+  await raw.connect();
+  const toPg = (text: string) => {
+    let i = 0;
+    return text.replace(/\?/g, () => `$${++i}`);
+  };
+  return {
+    store,
+    db: url,
+    sql: {
+      async all(text, params = []) {
+        return (await raw.query(toPg(text), params)).rows as Record<string, unknown>[];
+      },
+      async run(text, params = []) {
+        await raw.query(toPg(text), params);
+      },
+    },
+    async drop() {
+      await raw.end();
+      const a = new pg.Client({ connectionString: TEST_PG_URL });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+/** Raw SQL on the test store, with `?` placeholders (for tests that must go around the code). */
+export interface RawSql {
+  all(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  run(text: string, params?: unknown[]): Promise<void>;
+}
 
 export interface TestContext {
   app: ShahnApp;
@@ -21,7 +101,9 @@ export interface TestContext {
   health: StaticGatewayHealth;
   config: Config;
   dir: string;
-  dbPath: string;
+  /** The SQLite file or the PostgreSQL URL. */
+  db: string;
+  sql: RawSql;
   merchant: CreatedMerchant;
   close(): Promise<void>;
 }
@@ -34,10 +116,9 @@ export async function makeContext(
   options: { env?: Record<string, string>; balance?: number; username?: string; config?: Partial<Config> } = {},
 ): Promise<TestContext> {
   const dir = tempDir();
-  const dbPath = join(dir, 'shahn.db');
-  const config = loadConfig({ SHAHN_DB: dbPath, SHAHN_LOG_LEVEL: 'silent', SHAHN_RATE_LIMIT: '100000', ...options.env }, options.config);
-  const store = openSqliteStore(dbPath);
-  await prepareStore(store);
+  const fresh = await freshStore(dir);
+  const store = fresh.store;
+  const config = loadConfig({ SHAHN_DB: fresh.db, SHAHN_LOG_LEVEL: 'silent', SHAHN_RATE_LIMIT: '100000', ...options.env }, options.config);
   const clock = new TestClock(Date.parse('2026-03-01T10:00:00.000Z'));
   const health = new StaticGatewayHealth();
   const deps = buildDeps(config, store, { clock, gatewayHealth: health });
@@ -51,11 +132,13 @@ export async function makeContext(
     health,
     config,
     dir,
-    dbPath,
+    db: fresh.db,
+    sql: fresh.sql,
     merchant,
     async close() {
       await app.close();
       await store.close();
+      await fresh.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -79,12 +79,12 @@ describe('money invariants under concurrency, faults and restarts', () => {
                 const ids = [...gw.pending.keys()];
                 if (ids.length === 0) break;
                 const id = ids[a.pick % ids.length]!;
-                if (a.outcome === 'FULFILLED') gw.answer(id, { kind: 'FULFILLED' });
+                if (a.outcome === 'FULFILLED') await gw.answer(id, { kind: 'FULFILLED' });
                 else if (a.outcome === 'REFUNDED') {
                   definitiveRefund.add(id);
-                  gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
-                } else if (a.outcome === 'UNKNOWN') gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
-                else gw.answer(id, new Error('timeout'));
+                  await gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
+                } else if (a.outcome === 'UNKNOWN') await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
+                else await gw.answer(id, new Error('timeout'));
                 await settle();
                 break;
               }
@@ -117,7 +117,7 @@ describe('money invariants under concurrency, faults and restarts', () => {
             }
           }
         } finally {
-          for (const id of [...gw.pending.keys()]) gw.answer(id, new Error('test over'));
+          for (const id of [...gw.pending.keys()]) await gw.answer(id, new Error('test over'));
           for (const p of processors) await p.drain();
           expect(await ctx.deps.store.checkMoney()).toEqual([]);
           await ctx.close();

@@ -30,7 +30,15 @@ export class ManualGateway implements Gateway {
     });
   }
 
-  answer(orderId: string, outcome: GatewayOutcome | Error): void {
+  /** Wait until the processor has called the gateway for this order (store round trips come first). */
+  async waitForCall(orderId: string, timeoutMs = 5000): Promise<GatewayRequest> {
+    await waitUntil(() => this.pending.has(orderId), timeoutMs, `no gateway call for ${orderId}`);
+    return this.pending.get(orderId)!.request;
+  }
+
+  /** Answer an order's call (waiting for the call to arrive first). */
+  async answer(orderId: string, outcome: GatewayOutcome | Error): Promise<void> {
+    await this.waitForCall(orderId);
     const call = this.pending.get(orderId);
     if (!call) throw new Error(`no pending call for ${orderId}`);
     this.pending.delete(orderId);
@@ -56,7 +64,16 @@ export function makeProcessor(ctx: TestContext, gateway: Gateway, options: Parti
   );
 }
 
-/** Let pending promise callbacks run. */
+/** Let pending callbacks and store round trips run. */
 export async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 1));
+}
+
+/** Poll a condition (store round trips are asynchronous on PostgreSQL). */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';
 import { OperatorSimulator, defaultSimulatorConfig, mergeSimulatorConfig } from '../src/gateways/operator-simulator.js';
 import { call, makeContext, type TestContext } from './helpers.js';
-import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';
+import { ManualGateway, makeProcessor, settle, waitUntil } from './processor-helpers.js';
 
 describe('the order processor', () => {
   let ctx: TestContext;
@@ -29,12 +29,11 @@ describe('the order processor', () => {
     expect((await check(id)).status).toBe('PENDING');
     const p = makeProcessor(ctx, gw);
     expect(await p.tick()).toBe(1);
-    await settle();
+    expect(await gw.waitForCall(id)).toMatchObject({ planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 1000, operator: 'Djezzy', healthKey: 'djezzy' });
     expect((await check(id)).status).toBe('HANDLING');
     const stored = await ctx.deps.store.findOrderAnywhere(id);
     expect(stored?.callStartedAt).toBe(ctx.clock.now());
-    expect(gw.pending.get(id)?.request).toMatchObject({ planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 1000, operator: 'Djezzy', healthKey: 'djezzy' });
-    gw.answer(id, { kind: 'FULFILLED' });
+    await gw.answer(id, { kind: 'FULFILLED' });
     await p.drain();
     expect(await check(id)).toMatchObject({ status: 'FULFILLED', balance_amount: 992.5 });
     expect(await balance()).toBe(9007.5);
@@ -47,7 +46,7 @@ describe('the order processor', () => {
     const p = makeProcessor(ctx, gw);
     await p.tick();
     await settle();
-    gw.answer(id, {
+    await gw.answer(id, {
       kind: 'REFUNDED',
       refundMessage: MESSAGES.PLAN_MISMATCH,
       suggestedOffers: [{ typename: MESSAGES.FACTURE_TYPENAME, plan_code: 'FACTURE_DJEZZY', amount: 500 }],
@@ -75,7 +74,7 @@ describe('the order processor', () => {
       const p = makeProcessor(ctx, gw);
       await p.tick();
       await settle();
-      gw.answer(id, outcome);
+      await gw.answer(id, outcome);
       await p.drain();
       expect(await check(id)).toMatchObject({ status: 'UNKNOWN_ERROR', balance_amount: 496.25, refund_message: MESSAGES.UNKNOWN_NOTICE });
       expect(await balance()).toBe(9503.75);
@@ -115,7 +114,7 @@ describe('the order processor', () => {
     ctx.clock.advance(30_000);
     expect(await p.tick()).toBe(1);
     await settle();
-    gw.answer(id, { kind: 'FULFILLED' });
+    await gw.answer(id, { kind: 'FULFILLED' });
     await p.drain();
     expect((await check(id)).status).toBe('FULFILLED');
   });
@@ -124,7 +123,7 @@ describe('the order processor', () => {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
     const crashed = makeProcessor(ctx, gw, { owner: 'crashed', leaseMs: 60_000 });
     await crashed.tick();
-    await settle(); // call started, then the worker "dies" (its call never returns)
+    await gw.waitForCall(id); // call started, then the worker "dies" (its call never returns)
     const fresh = makeProcessor(ctx, gw, { owner: 'fresh' });
     ctx.clock.advance(59_999);
     expect((await fresh.recover()).uncertain).toHaveLength(0);
@@ -149,7 +148,7 @@ describe('the order processor', () => {
     expect((await check(id)).status).toBe('PENDING');
     await p.tick();
     await settle();
-    gw.answer(id, { kind: 'FULFILLED' });
+    await gw.answer(id, { kind: 'FULFILLED' });
     await p.drain();
     expect(gw.calls.get(id)).toBe(1);
     expect((await check(id)).status).toBe('FULFILLED');
@@ -167,11 +166,11 @@ describe('the order processor', () => {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
     const slow = makeProcessor(ctx, gw, { owner: 'slow', leaseMs: 60_000 });
     await slow.tick();
-    await settle();
+    await gw.waitForCall(id);
     ctx.clock.advance(60_001);
     await makeProcessor(ctx, gw, { owner: 'other' }).recover();
     expect((await check(id)).status).toBe('UNKNOWN_ERROR');
-    gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
+    await gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
     await slow.drain();
     expect(await check(id)).toMatchObject({ status: 'REFUNDED', refund_message: MESSAGES.WRONG_NUMBER });
     expect(await balance()).toBe(10000);
@@ -188,26 +187,29 @@ describe('the order processor', () => {
     }
     const p = makeProcessor(ctx, gw, { concurrency: 2 });
     expect(await p.tick()).toBe(2);
-    await settle();
-    expect([...gw.pending.keys()]).toEqual(ids.slice(0, 2));
+    await gw.waitForCall(ids[0]!);
+    await gw.waitForCall(ids[1]!);
+    expect([...gw.pending.keys()].sort()).toEqual(ids.slice(0, 2).sort());
     expect(await p.tick()).toBe(0);
-    gw.answer(ids[0]!, { kind: 'FULFILLED' });
-    await settle();
+    await gw.answer(ids[0]!, { kind: 'FULFILLED' });
+    await waitUntil(() => p.active < 2);
     expect(await p.tick()).toBe(1);
   });
 
   it('the store refuses transitions off the lifecycle graph and refunds without the refund entry', async () => {
-    const { default: Database } = await import('better-sqlite3');
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
-    const db = new Database(ctx.dbPath);
-    expect(() => db.prepare(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`).run(id)).toThrow(/illegal order transition/);
-    db.prepare(`UPDATE orders SET status = 'HANDLING' WHERE id = ?`).run(id);
-    expect(() => db.prepare(`UPDATE orders SET status = 'REFUNDED' WHERE id = ?`).run(id)).toThrow(/REFUND-FLEXY/);
-    db.prepare(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`).run(id);
-    expect(() => db.prepare(`UPDATE orders SET status = 'UNKNOWN_ERROR' WHERE id = ?`).run(id)).toThrow(/illegal order transition/);
-    expect(() => db.prepare(`UPDATE merchants SET balance = balance + 100`).run()).toThrow(/only through a ledger entry/);
-    expect(() => db.prepare(`DELETE FROM ledger_entries`).run()).toThrow(/permanent/);
-    db.close();
+    const sql = ctx.sql;
+    await expect(sql.run(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`, [id])).rejects.toThrow(/illegal order transition/);
+    await sql.run(`UPDATE orders SET status = 'HANDLING' WHERE id = ?`, [id]);
+    await expect(sql.run(`UPDATE orders SET status = 'REFUNDED' WHERE id = ?`, [id])).rejects.toThrow(/REFUND-FLEXY/);
+    await sql.run(`UPDATE orders SET status = 'FULFILLED' WHERE id = ?`, [id]);
+    await expect(sql.run(`UPDATE orders SET status = 'UNKNOWN_ERROR' WHERE id = ?`, [id])).rejects.toThrow(/illegal order transition/);
+    await expect(sql.run(`UPDATE merchants SET balance = balance + 100`)).rejects.toThrow(/only through a ledger entry/);
+    await expect(sql.run(`DELETE FROM ledger_entries`)).rejects.toThrow(/permanent/);
+    await expect(sql.run(`UPDATE ledger_entries SET amount = 1`)).rejects.toThrow(/immutable/);
+    await ctx.deps.store.insertAudit({ id: 'a1', at: ctx.clock.now(), actor: 'test', action: 'x', target: id, reason: '', details: {} });
+    await expect(sql.run(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
+    await expect(sql.run(`UPDATE audit_log SET reason = 'edited'`)).rejects.toThrow(/append-only/);
   });
 });
 

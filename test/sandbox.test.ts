@@ -125,22 +125,22 @@ describe('sandbox (contract section 5)', () => {
   });
 
   it('status is derived from the clock: 100,000 open sandbox orders need no timers', async () => {
-    // Insert 100,000 sandbox orders straight into the store, then read some at each stage.
+    // Insert 100,000 sandbox orders straight into the store (in batches of raw SQL), then read some at each stage.
     const { newObjectId } = await import('../src/lib/ids.js');
     const t0 = ctx.clock.now();
     const ids: string[] = [];
-    for (let i = 0; i < 100_000; i++) {
-      const id = newObjectId(t0);
-      if (i % 10_000 === 0) ids.push(id);
-      await ctx.deps.store.insertOrder(
-        {
-          id, merchantId: ctx.merchant.id, env: 'SANDBOX', ref: `bulk-${i}`, status: 'PENDING', planCode: 'PREPAID_DJEZZY',
-          mssidn: i % 2 ? '0778037340' : '0600000003', topupAmount: 50_000, charge: 49_625, createdAt: t0, updatedAt: t0,
-          refundMessage: null, suggestedOffers: null, followOrderId: null, retryOrderId: null,
-          sandboxScenario: i % 2 ? 'FULFILLED' : 'UNKNOWN',
-        },
-        null,
-      );
+    const cols = 'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, sandbox_scenario';
+    for (let batch = 0; batch < 200; batch++) {
+      const values: unknown[] = [];
+      const rows: string[] = [];
+      for (let j = 0; j < 500; j++) {
+        const i = batch * 500 + j;
+        const id = newObjectId(t0);
+        if (i % 10_000 === 0) ids.push(id);
+        rows.push('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+        values.push(id, ctx.merchant.id, 'SANDBOX', `bulk-${i}`, 'PENDING', 'PREPAID_DJEZZY', i % 2 ? '0778037340' : '0600000003', 50_000, 49_625, t0, t0, i % 2 ? 'FULFILLED' : 'UNKNOWN');
+      }
+      await ctx.sql.run(`INSERT INTO orders (${cols}) VALUES ${rows.join(', ')}`, values);
     }
     const statuses = async () => {
       const out: string[] = [];

@@ -39,7 +39,7 @@ describe('support review and the admin API', () => {
     const p = makeProcessor(ctx, gw);
     await p.tick();
     await settle();
-    gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
+    await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
     await p.drain();
     return id;
   }
@@ -227,7 +227,7 @@ describe('alerts', () => {
     const p = makeProcessor(ctx, gw);
     await p.tick();
     await settle();
-    gw.answer(r.body.data.topupId, new Error('modem timeout'));
+    await gw.answer(r.body.data.topupId, new Error('modem timeout'));
     await p.drain();
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     const d = new AlertDispatcher({ store: ctx.deps.store, clock: ctx.clock, logger: silentLog }, { url, retryBaseMs: 1000, maxBackoffMs: 60_000, pollMs: 1000, requestTimeoutMs: 2000 });

@@ -16,9 +16,10 @@ import { isAppError } from '@shahn/contract';
 import { CatalogueError } from '../catalogue/load-catalogue-file.js';
 import { createMerchant } from '../domain/create-merchant.js';
 import { creditMerchant } from '../domain/credit-merchant.js';
-import { buildDeps, openStore, prepareStore, StoreConfigError } from '../domain/open-deps.js';
+import { buildDeps, migrateStore, openStore, prepareStore, StoreConfigError } from '../domain/open-deps.js';
 import { centimesToDzd } from '../lib/money.js';
 import { SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
+import { StoreUnavailableError } from '../store/store.js';
 import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
 import { runWorker } from '../processor/run-worker.js';
@@ -59,7 +60,7 @@ export function buildProgram(): Command {
     .description('Run the API (and, from the next issue, the order processor) on the configured store')
     .option('--port <port>', 'port (env PORT, default 3000)')
     .option('--host <host>', 'host (env HOST, default 127.0.0.1)')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB, default ./data/shahn.db)')
+    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)')
     .action(async (opts: { port?: string; host?: string; db?: string }) => {
       const config = configFrom(opts);
       const server = await startServer(config);
@@ -88,6 +89,21 @@ export function buildProgram(): Command {
       }
       lines.push('', config.processor ? `Order processor: running in this process (${config.processorConcurrency} calls at once, operator simulator).` : 'Order processor: off (SHAHN_PROCESSOR=false); run `shahn worker`.');
       process.stdout.write(`${lines.join('\n')}\n\n`);
+    });
+
+  program
+    .command('migrate')
+    .description('Apply pending schema migrations (SQLite or PostgreSQL) and load the catalogue into an empty store')
+    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .action(async (opts: { db?: string }) => {
+      const config = configFrom(opts);
+      const store = openStore(config);
+      try {
+        const r = await migrateStore(store, config.catalogue);
+        process.stdout.write(r.from === r.to ? `The ${store.kind} store is up to date (schema ${r.to}).\n` : `Migrated the ${store.kind} store from schema ${r.from} to ${r.to}.\n`);
+      } finally {
+        await store.close();
+      }
     });
 
   program
@@ -266,7 +282,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     if (isAppError(err) || err instanceof UsageError || err instanceof CliHttpError || err instanceof ConfigError || err instanceof CatalogueError ||
-        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError) {
+        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError || err instanceof StoreUnavailableError) {
       process.stderr.write(`shahn: ${err.message}\n`);
       process.exitCode = 1;
       return;

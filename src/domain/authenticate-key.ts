@@ -18,7 +18,7 @@ export async function authenticateKey(
 
   const record = key.length <= 256 ? await deps.keys.find(hashApiKey(key)) : undefined;
   if (!record) {
-    const attemptsLeft = deps.bruteForce.recordFailure(ip);
+    const attemptsLeft = await deps.bruteForce.recordFailure(ip);
     throw new AppError('INVALID_ACCESS_TOKEN', undefined, { attemptsLeft });
   }
   if (!record.isEnabled) throw new AppError('ACCESS_TOKEN_DISABLED');

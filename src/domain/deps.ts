@@ -5,6 +5,7 @@ import type { CatalogueCache } from './catalogue-cache.js';
 import type { GatewayHealth } from './gateway-health.js';
 import type { KeyCache } from './key-cache.js';
 import type { BruteForceGuard } from './brute-force-guard.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 /** What domain functions receive: the store, the clock and the rest are passed in, never imported. */
 export interface Deps {
@@ -14,6 +15,7 @@ export interface Deps {
   catalogue: CatalogueCache;
   keys: KeyCache;
   bruteForce: BruteForceGuard;
+  limiter: RateLimiter;
   gatewayHealth: GatewayHealth;
   /** Called after a production order is queued (wakes the in-process order processor). */
   notifyQueued?: () => void;

@@ -5,26 +5,59 @@
 import type { Config } from '../config.js';
 import { loadCatalogueFile } from '../catalogue/load-catalogue-file.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { openSqliteStore } from '../store/sqlite/open-sqlite-store.js';
+import { openSqliteStore, SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
+import { openPostgresStore } from '../store/postgres/open-postgres-store.js';
+import { LATEST_SCHEMA_VERSION } from '../store/migrations.js';
 import type { Store } from '../store/store.js';
 import { BruteForceGuard } from './brute-force-guard.js';
 import { CatalogueCache } from './catalogue-cache.js';
 import type { Deps } from './deps.js';
 import { StaticGatewayHealth, type GatewayHealth } from './gateway-health.js';
 import { KeyCache } from './key-cache.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export class StoreConfigError extends Error {}
 
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
 export function openStore(config: Config): Store {
-  if (/^postgres(ql)?:\/\//i.test(config.db)) {
-    throw new StoreConfigError('PostgreSQL stores are not supported yet (SHAHN_DB must be a SQLite file path).');
+  if (isPostgresUrl(config.db)) {
+    return openPostgresStore(config.db, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs });
   }
   return openSqliteStore(config.db);
 }
 
-/** Migrate, then load the catalogue file into a store that has no plans yet. */
+/** Apply migrations and load the catalogue file into a store that has no plans yet (`shahn migrate`). */
+export async function migrateStore(store: Store, catalogueFile?: string): Promise<{ from: number; to: number }> {
+  const r = await store.migrate();
+  if ((await store.listPlans()).length === 0) {
+    const { operators, plans } = loadCatalogueFile(catalogueFile);
+    await store.upsertCatalogue(operators, plans);
+  }
+  return r;
+}
+
+/**
+ * Before serving: an embedded SQLite store is migrated on the spot (a newcomer's `npm start` just
+ * works); a PostgreSQL store must have been migrated by `shahn migrate` (many processes start
+ * against it; one deliberate step changes its schema).
+ */
 export async function prepareStore(store: Store, catalogueFile?: string): Promise<void> {
-  await store.migrate();
+  if (store.kind === 'sqlite') {
+    await migrateStore(store, catalogueFile);
+    return;
+  }
+  const version = await store.schemaVersion();
+  if (version > LATEST_SCHEMA_VERSION) {
+    throw new SchemaVersionError(`The store's schema is version ${version}, newer than this shahn (${LATEST_SCHEMA_VERSION}). Upgrade shahn.`);
+  }
+  if (version < LATEST_SCHEMA_VERSION) {
+    throw new StoreConfigError(
+      `The store's schema is version ${version}; this shahn needs ${LATEST_SCHEMA_VERSION}. Run \`shahn migrate\` (with the same SHAHN_DB) first.`,
+    );
+  }
   if ((await store.listPlans()).length === 0) {
     const { operators, plans } = loadCatalogueFile(catalogueFile);
     await store.upsertCatalogue(operators, plans);
@@ -43,7 +76,8 @@ export function buildDeps(
     config,
     catalogue: new CatalogueCache(store, clock),
     keys: new KeyCache(store, clock, config.keyCacheMs),
-    bruteForce: new BruteForceGuard(clock),
+    bruteForce: new BruteForceGuard(clock, store),
+    limiter: new RateLimiter(clock, config.rateLimit, config.rateLimitBurst),
     gatewayHealth: options.gatewayHealth ?? new StaticGatewayHealth(),
   };
 }

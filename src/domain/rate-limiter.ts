@@ -1,6 +1,8 @@
 /**
  * Per-key rate limiting: a token bucket per key, refilled at `ratePerSecond`, holding at most
- * `burst` tokens. State is per process (issue 5 shares it across processes).
+ * `burst` tokens. With several API processes on one store, each enforces its share (rate / live
+ * processes, from the store's heartbeat table): behind an even load balancer the sum is the
+ * configured limit, with no shared write on the hot path.
  */
 import type { Clock } from '../lib/clock.js';
 
@@ -12,15 +14,27 @@ interface Bucket {
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private lastSweep = 0;
+  private ratePerSecond: number;
+  private burst: number;
 
   constructor(
     private readonly clock: Clock,
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
-  ) {}
+    private readonly fullRate: number,
+    private readonly fullBurst: number,
+  ) {
+    this.ratePerSecond = fullRate;
+    this.burst = fullBurst;
+  }
 
   get enabled(): boolean {
-    return this.ratePerSecond > 0;
+    return this.fullRate > 0;
+  }
+
+  /** This process's share when `processes` API processes serve the same store. */
+  setShare(processes: number): void {
+    const n = Math.max(1, Math.floor(processes));
+    this.ratePerSecond = this.fullRate / n;
+    this.burst = Math.max(1, this.fullBurst / n);
   }
 
   /** Take one token for `id`. Returns 0 when allowed, else the whole seconds to wait (≥ 1). */

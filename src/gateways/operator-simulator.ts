@@ -152,11 +152,20 @@ export class OperatorSimulator implements Gateway {
   private random: () => number;
   private readonly calls = new Map<string, number>();
 
+  private readonly callLogPath: string | undefined;
+  private readonly trackCalls: boolean;
+
+  /**
+   * `trackCalls` keeps a count per order in memory (tests; it grows with every order, so a long-running
+   * server leaves it off and uses `callLogPath` when it needs proof).
+   */
   constructor(
     private readonly catalogue: () => Promise<Catalogue>,
     config: SimulatorConfig = defaultSimulatorConfig(),
-    private readonly callLogPath?: string,
+    options: { callLogPath?: string; trackCalls?: boolean } = {},
   ) {
+    this.callLogPath = options.callLogPath;
+    this.trackCalls = options.trackCalls ?? true;
     this.cfg = config;
     this.random = seededRandom(config.seed);
   }
@@ -207,7 +216,7 @@ export class OperatorSimulator implements Gateway {
 
   /** Each call is logged as `call <orderId>` before it is made and `answer <orderId> <kind>` after. */
   async send(req: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
-    this.calls.set(req.orderId, (this.calls.get(req.orderId) ?? 0) + 1);
+    if (this.trackCalls) this.calls.set(req.orderId, (this.calls.get(req.orderId) ?? 0) + 1);
     if (this.callLogPath) appendFileSync(this.callLogPath, `call ${req.orderId}\n`);
     const outcome = await this.answer(req, signal);
     if (this.callLogPath) appendFileSync(this.callLogPath, `answer ${req.orderId} ${outcome.kind}\n`);

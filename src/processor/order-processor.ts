@@ -74,6 +74,8 @@ export class OrderProcessor {
   private running = false;
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | undefined;
+  /** Set while the loop waits for a free slot: called (once per wait) when an order leaves inFlight. */
+  private slotFreed: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private recoveryTimer: NodeJS.Timeout | undefined;
 
@@ -132,15 +134,25 @@ export class OrderProcessor {
       if (!this.running) break;
       if (launched === 0 || this.inFlight.size >= this.options.concurrency) {
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.options.pollMs);
-          const inFlightDone = this.inFlight.size >= this.options.concurrency ? Promise.race([...this.inFlight]) : undefined;
-          void inFlightDone?.then(() => resolve());
-          this.wake = () => {
+          let settled = false;
+          const done = () => {
+            if (settled) return;
+            settled = true;
             clearTimeout(t);
+            if (this.wake === done) this.wake = undefined;
+            if (this.slotFreed === onSlot) this.slotFreed = undefined;
             resolve();
           };
+          const onSlot = () => setImmediate(done);
+          const t = setTimeout(done, this.options.pollMs);
+          // One callback instead of Promise.race over every order in flight (O(concurrency) reactions per wait).
+          // setImmediate: let the answers of this loop turn free their slots, then claim them in one batch.
+          if (this.inFlight.size >= this.options.concurrency) this.slotFreed = onSlot;
+          this.wake = done;
         });
-        this.wake = undefined;
+      } else {
+        // Still room and still work: yield to I/O (HTTP requests in `shahn serve`) between claim batches.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
   }
@@ -150,12 +162,16 @@ export class OrderProcessor {
     const free = this.options.concurrency - this.inFlight.size;
     if (free <= 0) return 0;
     const now = this.deps.clock.now();
-    const orders = await this.deps.store.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: free });
+    // Claim at most 256 at a time: a claim of 10,000 (+ their markCallStarted) blocks the event loop for ~1 s.
+    const orders = await this.deps.store.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: Math.min(free, 256) });
     for (const order of orders) {
       const p: Promise<void> = this.process(order)
         .catch((err: unknown) => this.deps.logger.error({ err, orderId: order.id }, 'processing an order failed; recovery will settle it'))
         .finally(() => {
           this.inFlight.delete(p);
+          const freed = this.slotFreed;
+          this.slotFreed = undefined;
+          freed?.();
         });
       this.inFlight.add(p);
     }

@@ -21,7 +21,7 @@ export function attachSimulator(config: Config, deps: Deps): OperatorSimulator {
   const simulator = new OperatorSimulator(
     () => deps.catalogue.get(),
     config.simulatorConfig ? loadSimulatorConfigFile(config.simulatorConfig) : defaultSimulatorConfig(),
-    config.simulatorCallLog,
+    { ...(config.simulatorCallLog ? { callLogPath: config.simulatorCallLog } : {}), trackCalls: false },
   );
   deps.gatewayHealth = simulator;
   return simulator;

@@ -11,9 +11,8 @@ import type { Logger } from 'pino';
 import { AppError, isAppError } from '@shahn/contract';
 import { authenticateKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
-import { RateLimiter } from '../domain/rate-limiter.js';
 import { newRequestId } from '../lib/ids.js';
-import type { AdminRecord, KeyRecord } from '../store/store.js';
+import { StoreUnavailableError, type AdminRecord, type KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
 import { clientErrorHandler, onUnsupportedExpectation } from './client-errors.js';
 import { accountRoutes } from './routes/account-routes.js';
@@ -54,6 +53,9 @@ export interface ShahnApp extends FastifyInstance {
 
 function appErrorFrom(err: FastifyError & { validation?: unknown; validationContext?: string }, request: FastifyRequest): AppError {
   if (isAppError(err)) return err;
+  if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'SQLITE_BUSY') {
+    return new AppError('SERVICE_UNAVAILABLE', 'The store is unavailable; retry shortly', { retryAfter: 2 }, { 'retry-after': '2' });
+  }
   if (Array.isArray(err.validation)) {
     const part = err.validationContext ?? 'body';
     const input = part === 'querystring' ? request.query : part === 'params' ? request.params : part === 'headers' ? request.headers : request.body;
@@ -84,7 +86,7 @@ function appErrorFrom(err: FastifyError & { validation?: unknown; validationCont
 
 export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promise<ShahnApp> {
   const { config } = deps;
-  const limiter = new RateLimiter(deps.clock, config.rateLimit, config.rateLimitBurst);
+  const limiter = deps.limiter;
   let closing = false;
 
   const app = Fastify({

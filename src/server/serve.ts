@@ -8,6 +8,7 @@ import { buildDeps, openStore, prepareStore } from '../domain/open-deps.js';
 import type { Deps } from '../domain/deps.js';
 import { buildApp, type ShahnApp } from './build-app.js';
 import type { Log } from '../lib/log.js';
+import { BLOCK_SYNC_MS } from '../domain/brute-force-guard.js';
 import { createAdmin } from '../support/admins.js';
 import { attachSimulator, startProcessing, type Processing } from '../processor/start-processing.js';
 
@@ -42,6 +43,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = await buildApp(deps, { simulator });
   const processing = await startProcessing(config, deps, app.log, { runProcessor: config.processor, simulator });
   const url = await app.listen({ port: config.port, host: config.host });
+  const shared = startSharedGuards(deps, `${config.workerId}-api`, app.log);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -49,9 +51,46 @@ export async function startServer(config: Config): Promise<RunningServer> {
       app.beginShutdown();
       await app.close();
       await processing.stop();
+      await shared.stop();
       await store.close();
     })());
   return { app, deps, url, demo, demoAdminToken, processing, stop };
+}
+
+/** How long an API process counts as alive after its last heartbeat. */
+export const INSTANCE_LIVE_MS = 6_000;
+
+/**
+ * State shared by the API processes of one store: the blocked IPs (synced every BLOCK_SYNC_MS)
+ * and this process's share of each key's rate limit (from the heartbeat table, every 2 s).
+ */
+export function startSharedGuards(deps: Deps, instanceId: string, log: Pick<Log, 'warn'>) {
+  const sync = async () => {
+    try {
+      await deps.bruteForce.sync();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not sync blocked IPs');
+    }
+  };
+  const beat = async () => {
+    try {
+      deps.limiter.setShare(await deps.store.heartbeat(instanceId, Date.now(), INSTANCE_LIVE_MS));
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  };
+  const t1 = setInterval(() => void sync(), BLOCK_SYNC_MS);
+  const t2 = setInterval(() => void beat(), 2_000);
+  t1.unref();
+  t2.unref();
+  void beat();
+  return {
+    async stop() {
+      clearInterval(t1);
+      clearInterval(t2);
+      await deps.store.removeInstance(instanceId).catch(() => undefined);
+    },
+  };
 }
 
 /** Exit cleanly on SIGTERM/SIGINT; exit anyway after the grace period. */

@@ -269,6 +269,7 @@ BEGIN
   RAISE EXCEPTION 'ledger entries are immutable';
 END $$;
 CREATE TRIGGER ledger_entries_are_immutable BEFORE UPDATE OR DELETE ON ledger_entries FOR EACH ROW EXECUTE FUNCTION shahn_ledger_immutable();
+CREATE TRIGGER ledger_entries_are_not_truncated BEFORE TRUNCATE ON ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION shahn_ledger_immutable();
 `,
   },
   {
@@ -421,6 +422,7 @@ BEGIN
   RAISE EXCEPTION 'the audit log is append-only';
 END $$;
 CREATE TRIGGER audit_is_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION shahn_audit_append_only();
+CREATE TRIGGER audit_is_not_truncated BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION shahn_audit_append_only();
 
 CREATE TABLE alerts (
   id TEXT PRIMARY KEY,

@@ -186,8 +186,13 @@ export interface NewKey {
   allowedIps: string[];
 }
 
+/** The store cannot be reached (or timed out): answered as 503 SERVICE_UNAVAILABLE, nothing half-written. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
 export interface Store {
-  readonly kind: 'sqlite';
+  readonly kind: 'sqlite' | 'postgres';
   /** Apply pending migrations. Refuses a store whose schema is newer than this code. */
   migrate(): Promise<{ from: number; to: number }>;
   schemaVersion(): Promise<number>;
@@ -280,6 +285,15 @@ export interface Store {
   rotateKey(oldId: string, replacement: NewKey, now: number, audit: AuditRecord): Promise<boolean>;
   insertKeyWithAudit(merchantId: string, key: NewKey, now: number, audit: AuditRecord): Promise<void>;
   updatePlan(code: string, patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>>, audit: AuditRecord): Promise<PlanRecord | undefined>;
+
+  // state shared by the API processes of one store
+  /** Count a failed key attempt from `ip` (within `windowMs` of its first); block it for `blockMs` at `max`. */
+  recordAuthFailure(input: { ip: string; now: number; windowMs: number; max: number; blockMs: number }): Promise<{ failures: number; blockedUntil: number }>;
+  /** IPs blocked at `now`. */
+  blockedIps(now: number): Promise<{ ip: string; blockedUntil: number }[]>;
+  /** Mark this API process alive; returns how many are alive (seen within `liveMs`). */
+  heartbeat(id: string, now: number, liveMs: number): Promise<number>;
+  removeInstance(id: string): Promise<void>;
 
   /** Check the money invariants over the whole store; an empty list means they hold. */
   checkMoney(): Promise<MoneyViolation[]>;

@@ -591,6 +591,41 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return (await store.listPlans()).find((p) => p.code === code);
     },
 
+    async recordAuthFailure(input) {
+      return db.transaction(() => {
+        const row = stmt('SELECT failures, first_failure_at, blocked_until FROM auth_failures WHERE ip = ?').get(input.ip) as
+          | { failures: number; first_failure_at: number; blocked_until: number }
+          | undefined;
+        const fresh = !row || input.now - row.first_failure_at >= input.windowMs;
+        const failures = fresh ? 1 : row.failures + 1;
+        const first = fresh ? input.now : row.first_failure_at;
+        const blockedUntil = failures >= input.max ? input.now + input.blockMs : fresh ? 0 : row.blocked_until;
+        stmt(`INSERT INTO auth_failures (ip, failures, first_failure_at, blocked_until) VALUES (?, ?, ?, ?)
+              ON CONFLICT(ip) DO UPDATE SET failures = excluded.failures, first_failure_at = excluded.first_failure_at, blocked_until = excluded.blocked_until`).run(
+          input.ip, failures, first, blockedUntil,
+        );
+        stmt('DELETE FROM auth_failures WHERE blocked_until < ? AND first_failure_at < ?').run(input.now, input.now - input.windowMs);
+        return { failures, blockedUntil };
+      }).immediate();
+    },
+
+    async blockedIps(now) {
+      return (stmt('SELECT ip, blocked_until FROM auth_failures WHERE blocked_until > ?').all(now) as { ip: string; blocked_until: number }[]).map((r) => ({
+        ip: r.ip,
+        blockedUntil: r.blocked_until,
+      }));
+    },
+
+    async heartbeat(id, now, liveMs) {
+      stmt('INSERT INTO api_instances (id, seen_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at').run(id, now);
+      stmt('DELETE FROM api_instances WHERE seen_at < ?').run(now - 10 * liveMs);
+      return (stmt('SELECT COUNT(*) AS n FROM api_instances WHERE seen_at >= ?').get(now - liveMs) as { n: number }).n;
+    },
+
+    async removeInstance(id) {
+      stmt('DELETE FROM api_instances WHERE id = ?').run(id);
+    },
+
     async checkMoney() {
       const violations: MoneyViolation[] = [];
       for (const r of stmt(`SELECT m.id, m.balance, COALESCE(SUM(CASE e.operation WHEN 'INCREMENT' THEN e.amount ELSE -e.amount END), 0) AS sum
