@@ -465,9 +465,13 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       return tx(async (c) => {
         const sets: string[] = [];
         const args: unknown[] = [];
-        if (patch.isEnabled !== undefined) args.push(patch.isEnabled ? 1 : 0), sets.push(`is_enabled = $${args.length}`);
-        if (patch.allowedIps !== undefined) args.push(JSON.stringify(patch.allowedIps)), sets.push(`allowed_ips = $${args.length}`);
-        if (patch.scope !== undefined) args.push(patch.scope), sets.push(`scope = $${args.length}`);
+        const set = (column: string, value: unknown) => {
+          args.push(value);
+          sets.push(`${column} = $${args.length}`);
+        };
+        if (patch.isEnabled !== undefined) set('is_enabled', patch.isEnabled ? 1 : 0);
+        if (patch.allowedIps !== undefined) set('allowed_ips', JSON.stringify(patch.allowedIps));
+        if (patch.scope !== undefined) set('scope', patch.scope);
         if (sets.length === 0) return (await one(c, 'SELECT 1 FROM api_keys WHERE id = $1', [id])) !== undefined;
         args.push(id);
         const changed = (await q(c, `UPDATE api_keys SET ${sets.join(', ')} WHERE id = $${args.length} RETURNING id`, args)).length === 1;
