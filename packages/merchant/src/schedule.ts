@@ -1,7 +1,8 @@
 /**
  * When to check an open order next, from the documented durations: PENDING 2–15 s, HANDLING 3–8 s,
- * 5–30 s in all. The first check comes after the sandbox's 5 s of PENDING; then every 5 s while the
- * order is young, and less and less often for a straggler.
+ * 5–30 s in all. The first check comes when the sandbox's 5 s of PENDING end; then every 5 s while
+ * the order is young, and less and less often for a straggler. With many orders open, a list page
+ * read for the due ones also brings every other open order's status, for free.
  */
 export interface Schedule {
   /** After the send. */
@@ -13,7 +14,7 @@ export interface Schedule {
 }
 
 export const DEFAULT_SCHEDULE: Schedule = Object.freeze({
-  firstCheckMs: 6_000,
+  firstCheckMs: 5_000,
   intervals: Object.freeze([
     [60_000, 5_000],
     [5 * 60_000, 15_000],

@@ -176,6 +176,11 @@ export function openSqliteKitStore(path: string): KitStore {
         .prepare(`SELECT * FROM shahn_orders WHERE status IN ('SENDING', 'PENDING', 'HANDLING') AND next_check_at <= ? ORDER BY next_check_at, created_at LIMIT ?`)
         .all(now, limit) as OrderRow[]).map(toOrder);
     },
+    async openBetween(from, to) {
+      return (db
+        .prepare(`SELECT * FROM shahn_orders WHERE status IN ('PENDING', 'HANDLING') AND topup_id IS NOT NULL AND COALESCE(api_created_at, created_at) BETWEEN ? AND ?`)
+        .all(from, to) as OrderRow[]).map(toOrder);
+    },
     async countCreatedBetween(from, to) {
       return (db.prepare('SELECT COUNT(*) AS n FROM shahn_orders WHERE COALESCE(api_created_at, created_at) BETWEEN ? AND ?').get(from, to) as { n: number }).n;
     },

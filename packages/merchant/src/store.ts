@@ -75,6 +75,8 @@ export interface KitStore {
   recordCheck(id: string, nextCheckAt: number | null, now: number, apiCreatedAt: number | null, calls: number): Promise<void>;
   /** Open orders (SENDING, PENDING, HANDLING) due for a check, oldest first. */
   dueOrders(now: number, limit: number): Promise<KitOrder[]>;
+  /** Open orders (PENDING, HANDLING) with a topup id, created in [from, to] (the API's clock, or ours when unknown). */
+  openBetween(from: number, to: number): Promise<KitOrder[]>;
   /** How many of our orders were created (by the API's clock, or ours when unknown) in [from, to]. */
   countCreatedBetween(from: number, to: number): Promise<number>;
   /** UNKNOWN_ERROR orders created before `cutoff`. */

@@ -138,9 +138,9 @@ export class SyncKit {
     if (due.length === 0) return 0;
     const sending = due.filter((o) => o.status === 'SENDING' || o.topupId === null);
     const open = due.filter((o) => o.status !== 'SENDING' && o.topupId !== null);
-    for (const o of sending) await this.checkOne(o);
-    if (open.length >= 2 && (await this.listCovers(open))) return due.length;
-    for (const o of open) await this.checkOne(o);
+    for (const o of sending) await this.checkOne(o, now);
+    if (open.length >= 2 && (await this.listCovers(open, now))) return due.length;
+    for (const o of open) await this.checkOne(o, now);
     return due.length;
   }
 
@@ -148,39 +148,44 @@ export class SyncKit {
    * Many due orders: one list page holds 100 top-ups, so read the window they were created in,
    * page by page, when that costs fewer calls than one check each. Returns false to fall back.
    */
-  private async listCovers(open: KitOrder[]): Promise<boolean> {
-    const times = open.map((o) => o.apiCreatedAt ?? o.createdAt);
+  private async listCovers(due: KitOrder[], now: number): Promise<boolean> {
+    const times = due.map((o) => o.apiCreatedAt ?? o.createdAt);
     const from = Math.min(...times) - this.opts.clockSkewMs;
     const to = Math.max(...times) + this.opts.clockSkewMs;
     const estimate = await this.store.countCreatedBetween(from, to);
     const pages = Math.ceil(estimate / 100);
-    if (pages >= open.length) return false;
-    const wanted = new Map(open.map((o) => [o.topupId as string, o]));
+    if (pages >= due.length) return false;
+    const wanted = new Map(due.map((o) => [o.topupId as string, o]));
+    // Every open order of ours in the window: a page read for the due ones updates them too, for free.
+    const open = new Map((await this.store.openBetween(from, to)).map((o) => [o.topupId as string, o]));
     try {
       for (let page = 1; wanted.size > 0; page++) {
         this.apiCalls++;
         const result = await this.client.mobile.list({ page, pageSize: 100, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
         for (const t of result.items) {
-          const o = wanted.get(t._id);
+          const o = wanted.get(t._id) ?? open.get(t._id);
           if (!o) continue;
           wanted.delete(t._id);
-          await this.apply(o, t, 0);
+          open.delete(t._id);
+          // A due order is rescheduled; an order not yet due is touched only when its status moved.
+          if (o.nextCheckAt !== null && o.nextCheckAt <= now) await this.apply(o, t, 0, now);
+          else if (t.status !== o.status) await this.apply(o, t, 0, now);
         }
         if (page >= result.pagination.totalPages || result.items.length === 0) break;
       }
     } catch (err) {
       this.options.logger?.warn({ err: (err as Error).message }, 'list poll failed; falling back to checks');
     }
-    for (const o of wanted.values()) await this.checkOne(o);
+    for (const o of wanted.values()) await this.checkOne(o, now);
     return true;
   }
 
-  private async checkOne(order: KitOrder): Promise<void> {
-    const now = this.clock.now();
+  /** `now`: when this poll started (the schedule counts from there, not from when the answer came). */
+  private async checkOne(order: KitOrder, now = this.clock.now()): Promise<void> {
     try {
       this.apiCalls++;
       const t = order.topupId ? await this.client.mobile.checkId(order.topupId) : await this.client.mobile.checkRef(order.ref);
-      await this.apply(order, t, 1);
+      await this.apply(order, t, 1, now);
     } catch (err) {
       if (err instanceof NotFoundError && order.status === 'SENDING') {
         // The send never created a top-up: a definite no.
@@ -196,8 +201,7 @@ export class SyncKit {
   }
 
   /** Bring one stored order in line with what the API said. */
-  private async apply(order: KitOrder, t: Topup, calls: number): Promise<void> {
-    const now = this.clock.now();
+  private async apply(order: KitOrder, t: Topup, calls: number, now = this.clock.now()): Promise<void> {
     const apiCreatedAt = Date.parse(t.created_at) || null;
     const status = t.status as KitStatus;
     const nextAt = FINAL.has(status) ? null : nextCheckAt(this.schedule, order.createdAt, now);
