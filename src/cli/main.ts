@@ -68,7 +68,7 @@ export function buildProgram(): Command {
       const base = server.url.replace('://127.0.0.1', '://localhost');
       const lines = [
         '',
-        `shahn is listening on ${server.url}   (store: ${config.db})`,
+        `shahn is listening on ${server.url}   (store: ${config.db.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')})`,
         `  API reference: ${base}/docs   OpenAPI: ${base}/openapi.json`,
       ];
       if (server.demo) {
