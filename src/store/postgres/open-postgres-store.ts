@@ -55,8 +55,9 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
     application_name: 'shahn',
   });
-  // An idle client losing its connection must not crash the process.
+  // An idle client losing its connection must not crash the process (nor a checked-out one: below).
   pool.on('error', () => undefined);
+  const guarded = new WeakSet<pg.PoolClient>();
 
   const q = async <R extends pg.QueryResultRow>(c: Q, text: string, values: unknown[] = []): Promise<R[]> => {
     try {
@@ -74,6 +75,11 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       c = await pool.connect();
     } catch (err) {
       return wrap(err);
+    }
+    if (!guarded.has(c)) {
+      // The server going away emits 'error' on a checked-out client; its query then fails and is answered 503.
+      c.on('error', () => undefined);
+      guarded.add(c);
     }
     try {
       await c.query('BEGIN');
