@@ -185,3 +185,11 @@ export function expectEnvelope(reply: Reply): void {
   if (reply.headers['x-request-id'] !== b.requestId) throw new Error('X-Request-Id header differs from body requestId');
   if (b.success !== (reply.status < 400)) throw new Error(`success=${String(b.success)} with HTTP ${reply.status}`);
 }
+
+/** The sync kit's store for the suite: a SQLite file in `dir`, or (PostgreSQL suites) tables in the test database. */
+export async function openTestKitStore(dir: string, db: string) {
+  const { openPostgresKitStore, openSqliteKitStore } = await import('@shahn/merchant');
+  const store = TEST_STORE === 'postgres' ? openPostgresKitStore(db) : openSqliteKitStore(join(dir, 'merchant.db'));
+  await store.migrate();
+  return { store, location: TEST_STORE === 'postgres' ? db : join(dir, 'merchant.db') };
+}

@@ -3,9 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteKitStore, SyncKit, type Hooks, type KitStore } from '@shahn/merchant';
+import { SyncKit, type Hooks, type KitStore } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
-import { makeContext, tempDir, type TestContext } from './helpers.js';
+import { makeContext, openTestKitStore, tempDir, type TestContext } from './helpers.js';
 import { ROOT } from './serve-process.js';
 
 interface Calls {
@@ -40,8 +40,7 @@ describe('@shahn/merchant sync kit', () => {
   });
 
   async function kit(options: { key?: string; hooks?: Hooks; instanceId?: string; hookLeaseMs?: number } = {}) {
-    const store = openSqliteKitStore(join(dir, 'merchant.db'));
-    await store.migrate();
+    const { store } = await openTestKitStore(dir, ctx.db);
     stores.push(store);
     return new SyncKit({
       client: new Shahn({ apiKey: options.key ?? ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }),
@@ -271,7 +270,7 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     const app = await buildApp(server.deps, { logger: pino({ level: 'silent' }) });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     const dir = tempDir('shahn-kits-');
-    const storePath = join(dir, 'merchant.db');
+    const { store, location: storePath } = await openTestKitStore(dir, server.db);
     const hookLog = join(dir, 'hooks.log');
     writeFileSync(hookLog, '');
     const start = (name: string) => {
@@ -285,8 +284,6 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     const first = start('one');
     start('two');
     // Orders sent by the merchant's web process (this test), recorded in the shared store.
-    const store = openSqliteKitStore(storePath);
-    await store.migrate();
     const sender = new SyncKit({ client: new Shahn({ apiKey: server.merchant.sandboxKey, baseUrl: base }), store });
     const numbers = ['0778037340', '0600000001', '0600000002', '0600000003'];
     for (let i = 0; i < 24; i++) await sender.send({ orderId: `p-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % 4]!, amount: 100 });
