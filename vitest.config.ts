@@ -41,6 +41,8 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       pool: 'forks' as const,
+      // Most long tests wait on real time (sandbox timelines, child processes): run more files than cores.
+      maxWorkers: 3,
       projects: [
         { extends: true as const, test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/postgres-*.test.ts'], env: { SHAHN_TEST_STORE: 'sqlite' } } },
         ...(pgProblem

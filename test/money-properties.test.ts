@@ -21,7 +21,7 @@ type Action =
   | { t: 'resolve'; pick: number; to: 'FULFILLED' | 'REFUNDED' };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('send' as const), merchant: fc.integer({ min: 0, max: 1 }), amount: fc.integer({ min: 100, max: 3000 }), count: fc.integer({ min: 1, max: 25 }), dupRef: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('send' as const), merchant: fc.integer({ min: 0, max: 1 }), amount: fc.integer({ min: 100, max: 3000 }), count: fc.integer({ min: 1, max: 40 }), dupRef: fc.boolean() }) },
   { weight: 3, arbitrary: fc.constant({ t: 'tick' as const }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('answer' as const), pick: fc.nat(), outcome: fc.constantFrom('FULFILLED' as const, 'REFUNDED' as const, 'UNKNOWN' as const, 'THROW' as const) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'restart' as const }) },

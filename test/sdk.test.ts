@@ -1,5 +1,5 @@
 /** @shahn/sdk against a real shahn on loopback (in-process with a test clock, and `shahn serve`), with a misbehaving proxy. */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AccessTokenDisabledError, APIError, ConnectionError, DEFAULT_BASE_URL, DuplicatedRefError, InsufficientBalanceError, InternalServerError,
   InvalidAccessTokenError, IpBlockedError, IpNotAllowedError, MissingAccessTokenError, NotFoundError, PayloadTooLargeError, PlanDisabledError,
@@ -8,9 +8,6 @@ import {
 import { hashApiKey, newApiKey, newObjectId } from '../src/lib/ids.js';
 import { FaultProxy } from './fault-proxy.js';
 import { makeContext, type TestContext } from './helpers.js';
-import { startServe, type ServeProcess } from './serve-process.js';
-import { tempDir } from './helpers.js';
-import { join } from 'node:path';
 
 let ctx: TestContext;
 let base: string;
@@ -256,25 +253,3 @@ describe('@shahn/sdk', () => {
   });
 });
 
-describe('@shahn/sdk against `shahn serve` in real time', () => {
-  let server: ServeProcess;
-  beforeAll(async () => {
-    server = await startServe({ SHAHN_DB: join(tempDir(), 'shahn.db') });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  it('the three test numbers and a normal number reach their final states', async () => {
-    const c = new Shahn({ apiKey: server.sandboxKey!, baseUrl: server.url });
-    const numbers = { '0778037340': 'FULFILLED', '0600000001': 'REFUNDED', '0600000002': 'REFUNDED', '0600000003': 'UNKNOWN_ERROR' } as const;
-    const results = await Promise.all(
-      Object.entries(numbers).map(async ([MSSIDN, status]) => {
-        const sent = await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN, amount: 500 });
-        const t = await c.mobile.waitForFinal(sent.topupId, { intervalMs: 1000 });
-        return [t.status, status];
-      }),
-    );
-    for (const [got, want] of results) expect(got).toBe(want);
-  }, 40_000);
-});

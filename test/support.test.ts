@@ -64,27 +64,42 @@ describe('support review and the admin API', () => {
     expect(r.body.data.items[0]).toMatchObject({ status: 'UNKNOWN_ERROR', env: 'PRODUCTION', merchant: { username: '+213665983439' }, ageSeconds: 120, refund_message: MESSAGES.UNKNOWN_NOTICE });
   });
 
-  it('resolve to REFUNDED: exactly once (two agents at once: one wins, the other CONFLICT), refund entry, audit', async () => {
+  it('resolve: exactly once (two agents at once: one wins, the other CONFLICT), with its ledger effect and audit', async () => {
     const id = await uncertainOrder();
     expect(await balance()).toBe(9503.75);
     const [a, b] = await Promise.all([
       adminCall('POST', `/admin/orders/${id}/resolve`, admin, { status: 'REFUNDED', reason: 'operator confirmed failure' }),
       adminCall('POST', `/admin/orders/${id}/resolve`, admin2, { status: 'FULFILLED', reason: 'customer says received' }),
     ]);
-    const statuses = [a.status, b.status].sort();
-    expect(statuses).toEqual([200, 409]);
-    const loser = a.status === 409 ? a : b;
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const refundWon = a.status === 200;
+    const loser = refundWon ? b : a;
     expectEnvelope(loser);
     expect(loser.body.error.code).toBe('CONFLICT');
-    expect(loser.body.error.details.status).toBe('REFUNDED');
-    expect(await balance()).toBe(10000);
+    expect(loser.body.error.details.status).toBe(refundWon ? 'REFUNDED' : 'FULFILLED');
+    expect(await balance()).toBe(refundWon ? 10000 : 9503.75);
     const merchantView = (await call(ctx, 'GET', `/v3/mobile/check-id/${id}`, { key: ctx.merchant.productionKey })).body.data;
-    expect(merchantView).toMatchObject({ status: 'REFUNDED', balance_amount: 0 });
+    expect(merchantView).toMatchObject(refundWon ? { status: 'REFUNDED', balance_amount: 0 } : { status: 'FULFILLED', balance_amount: 496.25 });
     const tx = (await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.productionKey })).body.data.items;
-    expect(tx[0]).toMatchObject({ type: 'REFUND-FLEXY', amount: 496.25, objid: id });
+    expect(tx.filter((t: { type: string }) => t.type === 'REFUND-FLEXY')).toHaveLength(refundWon ? 1 : 0);
     const detail = await adminCall('GET', `/admin/orders/${id}`);
     expect(detail.body.data.audit).toHaveLength(1);
-    expect(detail.body.data.audit[0]).toMatchObject({ actor: 'admin:amina', action: 'order.resolve.refunded', reason: 'operator confirmed failure' });
+    expect(detail.body.data.audit[0]).toMatchObject(
+      refundWon
+        ? { actor: 'admin:amina', action: 'order.resolve.refunded', reason: 'operator confirmed failure' }
+        : { actor: 'admin:karim', action: 'order.resolve.fulfilled', reason: 'customer says received' },
+    );
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('resolve to REFUNDED returns the charge as one REFUND-FLEXY entry', async () => {
+    const id = await uncertainOrder();
+    const r = await adminCall('POST', `/admin/orders/${id}/resolve`, admin, { status: 'REFUNDED', reason: 'operator confirmed failure' });
+    expect(r.status).toBe(200);
+    expect(r.body.data).toMatchObject({ status: 'REFUNDED', balance_amount: 0 });
+    expect(await balance()).toBe(10000);
+    const tx = (await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.productionKey })).body.data.items;
+    expect(tx[0]).toMatchObject({ type: 'REFUND-FLEXY', amount: 496.25, objid: id, oldBalance: 9503.75, newBalance: 10000 });
     expect(await ctx.deps.store.checkMoney()).toEqual([]);
   });
 
