@@ -14,6 +14,7 @@ const BOTH_STORES = [
   'test/money-properties.test.ts',
   'test/sdk.test.ts',
   'test/merchant-kit.test.ts',
+  'test/fast-path.test.ts',
   'test/postgres-*.test.ts',
 ];
 

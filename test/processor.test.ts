@@ -234,6 +234,7 @@ describe('the operator simulator', () => {
     const ids: string[] = [];
     for (let i = 0; i < 400; i++) {
       const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 100 } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
       ids.push(r.body.data.topupId);
     }
     const p = makeProcessor(ctx, sim, { concurrency: 50 });

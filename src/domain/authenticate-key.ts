@@ -3,7 +3,6 @@
  * missing key → blocked IP → unknown key (counts toward the block) → disabled → IP allow-list.
  */
 import { AppError } from '@shahn/contract';
-import { hashApiKey } from '../lib/ids.js';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 
@@ -16,7 +15,7 @@ export async function authenticateKey(
   const blocked = deps.bruteForce.blockedFor(ip);
   if (blocked > 0) throw new AppError('IP_BLOCKED', undefined, { retryAfter: blocked }, { 'retry-after': String(blocked) });
 
-  const record = key.length <= 256 ? await deps.keys.find(hashApiKey(key)) : undefined;
+  const record = key.length <= 256 ? await deps.keys.find(key) : undefined;
   if (!record) {
     const attemptsLeft = await deps.bruteForce.recordFailure(ip);
     throw new AppError('INVALID_ACCESS_TOKEN', undefined, { attemptsLeft });

@@ -37,6 +37,14 @@ export class RateLimiter {
     this.burst = Math.max(1, this.fullBurst / n);
   }
 
+  /** Whether take(id) would refuse now (nothing is consumed). */
+  wouldLimit(id: string): boolean {
+    if (!this.enabled) return false;
+    const b = this.buckets.get(id);
+    if (!b) return this.burst < 1;
+    return Math.min(this.burst, b.tokens + ((this.clock.now() - b.at) / 1000) * this.ratePerSecond) < 1;
+  }
+
   /** Take one token for `id`. Returns 0 when allowed, else the whole seconds to wait (≥ 1). */
   take(id: string): number {
     if (!this.enabled) return 0;

@@ -33,6 +33,10 @@ export class TtlCache<K, V> {
     this.map.delete(key);
   }
 
+  deleteWhere(pred: (value: V) => boolean): void {
+    for (const [k, v] of this.map) if (pred(v.value)) this.map.delete(k);
+  }
+
   clear(): void {
     this.map.clear();
   }

@@ -15,6 +15,8 @@ import { newRequestId } from '../lib/ids.js';
 import { StoreUnavailableError, type AdminRecord, type KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
 import { clientErrorHandler, onUnsupportedExpectation } from './client-errors.js';
+import { makeFastCheckId } from './fast-check-id.js';
+import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
@@ -49,6 +51,8 @@ export interface BuildAppOptions {
 export interface ShahnApp extends FastifyInstance {
   /** Stop taking new requests (503) before close(). */
   beginShutdown(): void;
+  /** Requests answered by the check-id hot path (the rest went through fastify). */
+  fastPathAnswered(): number;
 }
 
 function appErrorFrom(err: FastifyError & { validation?: unknown; validationContext?: string }, request: FastifyRequest): AppError {
@@ -88,6 +92,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   const { config } = deps;
   const limiter = deps.limiter;
   let closing = false;
+  let fastCheckId: ReturnType<typeof makeFastCheckId> | undefined;
 
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.logLevel } }),
@@ -100,9 +105,14 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 512 },
-    // A missing Host header is not our business to refuse with a non-envelope answer.
-    http: { requireHostHeader: false },
     clientErrorHandler,
+    // Our own node:http server: the check-id hot path (fast-check-id.ts) answers before fastify's
+    // router when it can; everything else goes to fastify. A missing Host header is accepted.
+    serverFactory: (handler) =>
+      createServer({ requireHostHeader: false }, (req, res) => {
+        if (fastCheckId?.(req, res, () => handler(req, res))) return;
+        handler(req, res);
+      }),
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       const err =
@@ -181,10 +191,17 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(mobileRoutes, { deps });
   await app.register(adminRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
 
+  // The hot path shares the key cache, guards, limiter, store and logger; off behind a trusted proxy
+  // (the client IP would come from X-Forwarded-For, which fastify resolves).
+  if (!config.trustProxy) {
+    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined });
+  }
+
   const shahn = app as unknown as ShahnApp;
   shahn.beginShutdown = () => {
     closing = true;
   };
+  shahn.fastPathAnswered = () => fastCheckId?.stats.answered ?? 0;
   return shahn;
 }
 

@@ -1,0 +1,93 @@
+/**
+ * The check-id hot path (src/server/fast-check-id.ts) answers the common case without fastify's
+ * router: its answers must be the fastify route's, byte for byte (but the requestId and timestamp),
+ * and everything unusual must fall through to fastify.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../src/lib/ids.js';
+import { makeContext, type TestContext } from './helpers.js';
+
+describe('check-id hot path', () => {
+  let ctx: TestContext;
+  let base: string;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000 });
+    base = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  const get = async (path: string, key: string) => {
+    const res = await fetch(`${base}${path}`, { headers: { 'X-Access-Token': key } });
+    const headers = Object.fromEntries([...res.headers.entries()].filter(([k]) => k !== 'date'));
+    const text = await res.text();
+    return { status: res.status, headers, text, body: JSON.parse(text) as Record<string, unknown> };
+  };
+  const normalise = (r: Awaited<ReturnType<typeof get>>) => ({
+    status: r.status,
+    headers: { ...r.headers, 'x-request-id': 'X', 'content-length': 'N' },
+    text: r.text.replace(/"requestId":"req_[^"]+"/, '"requestId":"X"').replace(/"timestamp":"[^"]+"/, '"timestamp":"T"'),
+  });
+
+  async function send(key: string, MSSIDN: string) {
+    const res = await fetch(`${base}/v3/mobile/send`, {
+      method: 'POST',
+      headers: { 'X-Access-Token': key, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN, amount: 500 }),
+    });
+    return ((await res.json()) as { data: { topupId: string } }).data.topupId;
+  }
+
+  it('answers exactly as the fastify route does, for every kind of order and a missing one', async () => {
+    const key = ctx.merchant.sandboxKey;
+    const ids = [await send(key, '0778037340'), await send(key, '0600000002'), await send(key, '0600000003'), '6901616fe9e88196b4eb64b0'];
+    ctx.clock.advance(15_000);
+    for (const id of ids) {
+      // The fastify route: a query string makes the hot path step aside.
+      const slow = await get(`/v3/mobile/check-id/${id}?via=fastify`, key);
+      const before = ctx.app.fastPathAnswered();
+      const fast = await get(`/v3/mobile/check-id/${id}`, key);
+      expect(ctx.app.fastPathAnswered()).toBe(before + 1);
+      expect(normalise(fast)).toEqual(normalise(slow));
+      expect(fast.headers['x-request-id']).toBe(fast.body.requestId);
+      expect(fast.headers['content-length']).toBe(String(Buffer.byteLength(fast.text)));
+    }
+    const prod = await send(ctx.merchant.productionKey, '0778037340');
+    const slow = await get(`/v3/mobile/check-id/${prod}?x=1`, ctx.merchant.productionKey);
+    const fast = await get(`/v3/mobile/check-id/${prod}`, ctx.merchant.productionKey);
+    expect(normalise(fast)).toEqual(normalise(slow));
+    // Another environment's order is a 404 on both paths.
+    expect((await get(`/v3/mobile/check-id/${prod}`, key)).status).toBe(404);
+  });
+
+  it('steps aside for an uncached key, a disabled key, a blocked IP, a rate-limited key and a malformed id', async () => {
+    const key = ctx.merchant.sandboxKey;
+    const id = await send(key, '0778037340');
+    const n0 = ctx.app.fastPathAnswered();
+    expect((await get(`/v3/mobile/check-id/${id}`, 'not-a-key')).status).toBe(401);
+    expect((await get('/v3/mobile/check-id/XYZ', key)).status).toBe(400);
+    expect(ctx.app.fastPathAnswered()).toBe(n0);
+    // Disable the key in the store and in this process's cache: the next answer is fastify's 403.
+    await ctx.sql.run('UPDATE api_keys SET is_enabled = 0 WHERE key_hash = ?', [hashApiKey(key)]);
+    ctx.deps.keys.invalidate(hashApiKey(key));
+    const r = await get(`/v3/mobile/check-id/${id}`, key);
+    expect(r.status).toBe(403);
+    expect((r.body.error as { code: string }).code).toBe('ACCESS_TOKEN_DISABLED');
+    expect(ctx.app.fastPathAnswered()).toBe(n0);
+  });
+
+  it('rate limits identically: the hot path counts its requests, the limit answers 429 through fastify', async () => {
+    const limited = await makeContext({ env: { SHAHN_RATE_LIMIT: '3' } });
+    try {
+      const url = await limited.app.listen({ port: 0, host: '127.0.0.1' });
+      const key = limited.merchant.sandboxKey;
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await fetch(`${url}/v3/mobile/check-id/6901616fe9e88196b4eb64b0`, { headers: { 'X-Access-Token': key } })).status);
+      expect(statuses).toEqual([404, 404, 404, 429, 429]);
+      expect(limited.app.fastPathAnswered()).toBe(2); // the first went through fastify (cold key cache)
+    } finally {
+      await limited.close();
+    }
+  });
+});
