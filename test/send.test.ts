@@ -226,3 +226,33 @@ describe('POST /v3/mobile/send', () => {
     );
   });
 });
+
+describe('sends recorded together', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000 });
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  it('an order the store refuses fails alone; the others in the same moment are recorded and charged', async () => {
+    const { newObjectId } = await import('../src/lib/ids.js');
+    const now = ctx.clock.now();
+    const order = (ref: string, topupAmount: number) => ({
+      id: newObjectId(now), merchantId: ctx.merchant.id, env: 'PRODUCTION' as const, ref, status: 'PENDING' as const, planCode: 'PREPAID_DJEZZY',
+      mssidn: '0778037340', topupAmount, charge: topupAmount, createdAt: now, updatedAt: now, refundMessage: null, suggestedOffers: null,
+      followOrderId: null, retryOrderId: null, sandboxScenario: null,
+    });
+    const results = await Promise.allSettled([
+      ctx.deps.store.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
+      ctx.deps.store.insertOrder(order('g-2', 0), { entryId: newObjectId(now), note: 'violates CHECK (topup_amount > 0)' }),
+      ctx.deps.store.insertOrder(order('g-3', 20_000), { entryId: newObjectId(now), note: 'c' }),
+      ctx.deps.store.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'same ref' }),
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.ok ? 'ok' : r.value.reason) : 'error'))).toEqual(['ok', 'error', 'ok', 'DUPLICATED_REF']);
+    const balance = (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
+    expect(balance).toBe(10_000 - 100 - 200);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+});

@@ -12,7 +12,20 @@ export function newObjectId(nowMs: number): string {
 
 /** `req_<unix-seconds>_<random>`, as in the contract. */
 export function newRequestId(): string {
-  return `req_${Math.floor(Date.now() / 1000)}_${randomUUID().slice(0, 8)}${randomUUID().slice(9, 13)}`;
+  const u = randomUUID();
+  return `req_${Math.floor(Date.now() / 1000)}_${u.slice(0, 8)}${u.slice(9, 13)}`;
+}
+
+let lastMs = 0;
+let lastIso = '';
+/** The current time as ISO 8601, formatted at most once per millisecond. */
+export function nowIso(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }
 
 /** API keys look like the public ones: a UUID. */

@@ -1,9 +1,10 @@
 /** The contract's envelopes. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorEnvelopeBody } from '@shahn/contract';
+import { nowIso } from '../lib/ids.js';
 
 export function success<T>(request: FastifyRequest, data: T) {
-  return { success: true as const, data, meta: { timestamp: new Date().toISOString() }, requestId: request.id };
+  return { success: true as const, data, meta: { timestamp: nowIso() }, requestId: request.id };
 }
 
 export function errorBody(requestId: string, err: AppError): ErrorEnvelopeBody {

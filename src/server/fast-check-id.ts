@@ -13,7 +13,7 @@ import { AppError, ErrorEnvelope, Success, Topup } from '@shahn/contract';
 import { ipAllowed } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
-import { newRequestId } from '../lib/ids.js';
+import { newRequestId, nowIso } from '../lib/ids.js';
 import type { Log } from '../lib/log.js';
 import { errorBody } from './envelope.js';
 
@@ -29,17 +29,19 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
   const ok = fastJsonStringify(Success(Topup) as object);
   const failure = fastJsonStringify(ErrorEnvelope as object);
 
-  const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint) => {
+  const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint | undefined) => {
     res.writeHead(status, {
       'x-request-id': requestId,
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
     });
     res.end(body);
-    options.accessLog?.info(
-      { requestId, method: 'GET', url: req.url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 10_000) / 100 },
-      'request completed',
-    );
+    if (options.accessLog && started !== undefined) {
+      options.accessLog.info(
+        { requestId, method: 'GET', url: req.url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 10_000) / 100 },
+        'request completed',
+      );
+    }
   };
 
   const stats = { answered: 0 };
@@ -56,7 +58,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (!key || !key.isEnabled || deps.bruteForce.blockedFor(ip) > 0) return false;
     if (key.allowedIps.length > 0 && !ipAllowed(key.allowedIps, ip)) return false;
     if (deps.limiter.enabled && deps.limiter.wouldLimit(key.id)) return false;
-    const started = process.hrtime.bigint();
+    const started = options.accessLog ? process.hrtime.bigint() : undefined;
     deps.limiter.take(key.id);
     stats.answered++;
     const requestId = newRequestId();
@@ -68,7 +70,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
           return;
         }
         const data = presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
-        write(req, res, 200, requestId, ok({ success: true, data, meta: { timestamp: new Date().toISOString() }, requestId }), started);
+        write(req, res, 200, requestId, ok({ success: true, data, meta: { timestamp: nowIso() }, requestId }), started);
       },
       () => {
         // A store error: the fastify route answers it (503 or 500), as it does every other error.

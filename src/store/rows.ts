@@ -23,6 +23,10 @@ export interface OrderRow {
   attempts?: number;
 }
 
+/** The columns reads need (not the processor's lease bookkeeping). */
+export const ORDER_COLUMNS =
+  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario';
+
 export interface LedgerRow {
   id: string;
   merchant_id: string;

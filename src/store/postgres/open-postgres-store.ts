@@ -8,7 +8,7 @@ import pg from 'pg';
 import { MESSAGES } from '@shahn/contract';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import {
-  KEY_COLUMNS, orderParams, toAdmin, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
 import { ACCOUNTS, StoreUnavailableError } from '../store.js';
@@ -297,12 +297,12 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     async findOrderById(merchantId, env, id) {
-      const r = await one<OrderRow>(pool, 'SELECT * FROM orders WHERE id = $1 AND merchant_id = $2 AND env = $3', [id, merchantId, env]);
+      const r = await one<OrderRow>(pool, `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1 AND merchant_id = $2 AND env = $3`, [id, merchantId, env]);
       return r && toOrder(r);
     },
 
     async findOrderByRef(merchantId, env, ref) {
-      const r = await one<OrderRow>(pool, 'SELECT * FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3', [merchantId, env, ref]);
+      const r = await one<OrderRow>(pool, `SELECT ${ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3`, [merchantId, env, ref]);
       return r && toOrder(r);
     },
 
