@@ -1,21 +1,11 @@
 /** The example merchant backend, end to end against `shahn serve` in the sandbox (real time, ~20 s). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteKitStore, SyncKit } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
-import { tempDir } from './helpers.js';
+import { freePort, tempDir } from './helpers.js';
 import { ROOT, startServe, type ServeProcess } from './serve-process.js';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('examples/merchant-shop and `shahn merchant-sync`', () => {
   let server: ServeProcess;

@@ -18,6 +18,7 @@ import type { Store } from '../src/store/store.js';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { createServer as createNetServer } from 'node:net';
 
 /** Which store the suites run on: `sqlite` (default) or `postgres` (the vitest project sets it). */
 export const TEST_STORE = process.env.SHAHN_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
@@ -192,4 +193,15 @@ export async function openTestKitStore(dir: string, db: string) {
   const store = TEST_STORE === 'postgres' ? openPostgresKitStore(db) : openSqliteKitStore(join(dir, 'merchant.db'));
   await store.migrate();
   return { store, location: TEST_STORE === 'postgres' ? db : join(dir, 'merchant.db') };
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createNetServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -3,24 +3,15 @@
  * API answers 503 SERVICE_UNAVAILABLE while it is down (quickly: requests do not hang), recovers on
  * its own, and no acknowledged order or ledger entry is lost.
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import { buildDeps, migrateStore } from '../src/domain/open-deps.js';
 import { loadConfig } from '../src/config.js';
 import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
 import { PrivateCluster } from './pg-private-cluster.js';
+import { freePort } from './helpers.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 import { waitUntil } from './processor-helpers.js';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('PostgreSQL outage under load', () => {
   let cluster: PrivateCluster | undefined;
