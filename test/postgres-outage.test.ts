@@ -13,7 +13,12 @@ import { freePort } from './helpers.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 import { waitUntil } from './processor-helpers.js';
 
-describe('PostgreSQL outage under load', () => {
+// Stopping and starting a private PostgreSQL cluster needs root (runuser -u postgres). CI runs as root;
+// elsewhere, without root, this one test cannot run and says so.
+const canManageClusters = process.getuid?.() === 0 || Boolean(process.env.CI);
+if (!canManageClusters) console.warn('*** PostgreSQL outage test SKIPPED: it needs root to run a private PostgreSQL cluster. ***');
+
+describe.runIf(canManageClusters)('PostgreSQL outage under load', () => {
   let cluster: PrivateCluster | undefined;
   let server: ServeProcess | undefined;
   afterAll(async () => {
