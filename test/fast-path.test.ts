@@ -61,6 +61,12 @@ describe('check-id hot path', () => {
     expect((await get(`/v3/mobile/check-id/${prod}`, key)).status).toBe(404);
   });
 
+  it('keeps connections alive as fastify does (72 s, not the node default of 5 s)', async () => {
+    const res = await fetch(`${base}/v3/ping`);
+    expect(res.headers.get('keep-alive')).toBe('timeout=72');
+    expect(ctx.app.server.keepAliveTimeout).toBe(72_000);
+  });
+
   it('steps aside for an uncached key, a disabled key, a blocked IP, a rate-limited key and a malformed id', async () => {
     const key = ctx.merchant.sandboxKey;
     const id = await send(key, '0778037340');

@@ -108,11 +108,19 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     clientErrorHandler,
     // Our own node:http server: the check-id hot path (fast-check-id.ts) answers before fastify's
     // router when it can; everything else goes to fastify. A missing Host header is accepted.
-    serverFactory: (handler) =>
-      createServer({ requireHostHeader: false }, (req, res) => {
+    serverFactory: (handler, opts) => {
+      const server = createServer({ requireHostHeader: false }, (req, res) => {
         if (fastCheckId?.(req, res, () => handler(req, res))) return;
         handler(req, res);
-      }),
+      });
+      // What fastify sets on the servers it makes itself (keep-alive 72 s, not node's 5 s).
+      const o = opts as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
+      if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
+      if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
+      if (o.connectionTimeout !== undefined) server.setTimeout(o.connectionTimeout);
+      if (o.maxRequestsPerSocket) server.maxRequestsPerSocket = o.maxRequestsPerSocket;
+      return server;
+    },
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       const err =
