@@ -56,6 +56,8 @@ export interface Config {
   readonly pgPoolSize: number;
   /** PostgreSQL: statement timeout (ms); a slower statement is cancelled and answered 503. */
   readonly pgStatementTimeoutMs: number;
+  /** PostgreSQL: how long a request may wait for a pooled connection before it is answered 503 (ms). */
+  readonly pgConnectTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -131,6 +133,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
     pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
     pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    pgConnectTimeoutMs: int(env, 'SHAHN_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     ...overrides,
   };
   if (config.leaseMs <= config.gatewayTimeoutMs) {

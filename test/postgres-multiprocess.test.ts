@@ -34,7 +34,8 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
     const deps = buildDeps(loadConfig({ SHAHN_DB: fresh.db, SHAHN_LOG_LEVEL: 'silent' }), store);
     const merchant = await createMerchant(deps, { username: '+213662000000', balance: 500_000 }); // 100 × 5000
 
-    const env = { SHAHN_DB: fresh.db, SHAHN_DEMO: 'false', SHAHN_RATE_LIMIT: '0', SHAHN_PROCESSOR: 'false', SHAHN_KEY_CACHE_MS: '2000' };
+    // Every send of one merchant waits on its row lock: give the queue room on a loaded 2-core machine.
+    const env = { SHAHN_DB: fresh.db, SHAHN_DEMO: 'false', SHAHN_RATE_LIMIT: '0', SHAHN_PROCESSOR: 'false', SHAHN_KEY_CACHE_MS: '2000', SHAHN_PG_STATEMENT_TIMEOUT_MS: '30000', SHAHN_PG_CONNECT_TIMEOUT_MS: '30000' };
     for (let i = 0; i < 3; i++) procs.push(await startServe({ ...env, SHAHN_WORKER_ID: `api-${i}` }));
 
     // 200 concurrent sends spread over the three API processes.
@@ -48,8 +49,9 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
         return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
       }),
     );
-    expect(replies.filter((r) => r.status === 200)).toHaveLength(100);
-    expect(replies.filter((r) => r.body.error?.code === 'INSUFFICIENT_BALANCE')).toHaveLength(100);
+    const statuses = replies.map((r) => `${r.status} ${r.body.error?.code ?? ''}`);
+    expect(replies.filter((r) => r.status === 200), JSON.stringify(statuses)).toHaveLength(100);
+    expect(replies.filter((r) => r.body.error?.code === 'INSUFFICIENT_BALANCE'), JSON.stringify(statuses)).toHaveLength(100);
     expect((await store.findMerchantById(merchant.id))!.balance).toBe(0);
 
     // Two workers with the simulator (0.3–1.5 s per call); one is killed mid-flight.

@@ -24,7 +24,7 @@ export function isPostgresUrl(db: string): boolean {
 
 export function openStore(config: Config): Store {
   if (isPostgresUrl(config.db)) {
-    return openPostgresStore(config.db, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs });
+    return openPostgresStore(config.db, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs, connectTimeoutMs: config.pgConnectTimeoutMs });
   }
   return openSqliteStore(config.db);
 }

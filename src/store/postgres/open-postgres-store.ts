@@ -26,7 +26,7 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Per statement, enforced by the server (default 5000 ms). */
   statementTimeoutMs?: number;
-  /** Waiting for a connection (default 2000 ms). */
+  /** Waiting for a connection (default 10000 ms). */
   connectTimeoutMs?: number;
 }
 
@@ -49,7 +49,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs ?? 5000,
     query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
