@@ -111,6 +111,11 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
     expect(await validate(procs[0]!)).toBe(403); // at once where it was disabled
     await waitUntil(async () => (await validate(procs[1]!)) === 403 && (await validate(procs[2]!)) === 403, 5_000, 'the key to stop working everywhere');
     expect(Date.now() - disabledAt).toBeLessThanOrEqual(2_000 + 1_000);
+
+    // Five bad keys through one API process block the IP on all of them within the 1 s sync.
+    for (let i = 0; i < 5; i++) await fetch(`${procs[0]!.url}/v3/validate`, { headers: { 'X-Access-Token': `bad-${i}` } });
+    const blocked = async (p: ServeProcess) => ((await (await fetch(`${p.url}/v3/ping`)).ok) && (await fetch(`${p.url}/v3/validate`, { headers: { 'X-Access-Token': 'bad-again' } })).status === 403);
+    await waitUntil(async () => (await blocked(procs[1]!)) && (await blocked(procs[2]!)), 3_000, 'the block to reach every API process');
   }, 120_000);
 
 });
