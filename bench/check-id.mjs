@@ -44,6 +44,8 @@ const { createMerchant } = await dist('domain/create-merchant.js');
 const { MIGRATIONS } = await dist('store/migrations.js');
 const { chargeCentimes } = await dist('lib/money.js');
 const { hashApiKey } = await dist('lib/ids.js');
+// The simulator's seeded generator: the same rows on every run.
+const { seededRandom: mulberry32 } = await dist('gateways/operator-simulator.js');
 const { DEFAULT_CATALOGUE_PATH } = await dist('catalogue/load-catalogue-file.js');
 
 const CACHE_DIR = join(ROOT, 'bench', '.cache');
@@ -166,16 +168,6 @@ const log = (...a) => console.log(...a);
 
 // ---------------------------------------------------------------- data generation
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function cacheKey() {
   const h = createHash('sha256');

@@ -49,6 +49,8 @@ const dist = async (path) => {
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
 const { chargeCentimes } = await dist('lib/money.js');
 const { hashApiKey } = await dist('lib/ids.js');
+// The simulator's seeded generator: the same rows on every run.
+const { seededRandom: mulberry32 } = await dist('gateways/operator-simulator.js');
 if (!existsSync(SHAHN_BIN) || !existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
   console.error('dist/cli/main.js is missing: run `npm run build` first.');
   process.exit(2);
@@ -231,16 +233,6 @@ async function migrateAndCreateMerchant(db) {
 
 // ---------------------------------------------------------------- data generation (the same rows for both stores)
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 /** 24 hex, ObjectId-like and increasing: seconds, a fixed tag, a row counter. */
 const orderId = (createdAt, i) =>
   Math.floor(createdAt / 1000).toString(16).padStart(8, '0') + 'b0' + i.toString(16).padStart(14, '0');

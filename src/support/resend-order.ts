@@ -5,7 +5,7 @@
 import { AppError, validationError } from '@shahn/contract';
 import type { SendDataOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
-import { sandboxView } from '../domain/sandbox.js';
+import { findOrderForSupport } from './find-order.js';
 import { newObjectId } from '../lib/ids.js';
 import { centimesToDzd } from '../lib/money.js';
 import type { OrderRecord } from '../store/store.js';
@@ -17,10 +17,7 @@ export async function resendOrder(
 ): Promise<SendDataOut> {
   const reason = options.reason.trim();
   if (!reason) throw validationError('body', 'reason', 'is required', undefined, 'required');
-  const original = await deps.store.findOrderAnywhere(options.orderId);
-  if (!original) throw new AppError('NOT_FOUND', `Top-up with id '${options.orderId}' not found`);
-  const now = deps.clock.now();
-  const visible = original.env === 'SANDBOX' ? sandboxView(original, now, deps.config.sandboxUnknownResolveMs).status : original.status;
+  const { order: original, now, visible } = await findOrderForSupport(deps, options.orderId);
   if (visible !== 'REFUNDED') throw new AppError('CONFLICT', `Only a REFUNDED order can be re-sent; this one is ${visible}`, { status: visible });
   if (original.retryOrderId) {
     throw new AppError('CONFLICT', `The order was already re-sent as ${original.retryOrderId}`, { status: visible, retry_orderid: original.retryOrderId });

@@ -7,7 +7,7 @@ import { AppError, validationError } from '@shahn/contract';
 import type { TopupOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
-import { sandboxView } from '../domain/sandbox.js';
+import { findOrderForSupport } from './find-order.js';
 import { newObjectId } from '../lib/ids.js';
 import { auditRecord } from './audit.js';
 
@@ -17,10 +17,7 @@ export async function resolveOrder(
 ): Promise<TopupOut> {
   const reason = options.reason.trim();
   if (!reason) throw validationError('body', 'reason', 'is required: say why (what the operator or the customer confirmed)', undefined, 'required');
-  const order = await deps.store.findOrderAnywhere(options.orderId);
-  if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${options.orderId}' not found`);
-  const now = deps.clock.now();
-  const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandboxUnknownResolveMs).status : order.status;
+  const { order, now, visible } = await findOrderForSupport(deps, options.orderId);
   if (visible !== 'UNKNOWN_ERROR') {
     throw new AppError('CONFLICT', `Only an UNKNOWN_ERROR order can be resolved; this one is ${visible}`, { status: visible });
   }

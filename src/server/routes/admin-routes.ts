@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '@shahn/contract';
-import { PageQuery, Success } from '@shahn/contract';
+import { IdParams, PageQuery, Success } from '@shahn/contract';
 import { createMerchant } from '../../domain/create-merchant.js';
 import { creditMerchant } from '../../domain/credit-merchant.js';
 import { toPage, toPageRequest } from '../../domain/pagination.js';
@@ -43,7 +43,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
 
   app.get(
     '/admin/orders/:id',
-    { config, schema: { tags, security, summary: 'One order of any merchant, with its audit trail', params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{24}$' }) }), response: responses } },
+    { config, schema: { tags, security, summary: 'One order of any merchant, with its audit trail', params: IdParams, response: responses } },
     async (request) => {
       const order = await deps.store.findOrderAnywhere(request.params.id);
       if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
@@ -58,7 +58,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       config,
       schema: {
         tags, security, summary: 'Resolve an UNKNOWN_ERROR order to FULFILLED or REFUNDED (exactly once)',
-        params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{24}$' }) }),
+        params: IdParams,
         body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
         response: responses,
       },
@@ -73,7 +73,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       config,
       schema: {
         tags, security, summary: 'Re-send a REFUNDED order as a new one (retry_orderid / follow_orderid)',
-        params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{24}$' }) }),
+        params: IdParams,
         body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
         response: responses,
       },
@@ -153,7 +153,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       config,
       schema: {
         tags, security, summary: 'Enable or disable a key; set its IP allow-list',
-        params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{24}$' }) }),
+        params: IdParams,
         body: Type.Object({ isEnabled: Type.Optional(Type.Boolean()), allowedips: Type.Optional(Type.Array(Type.String(), { maxItems: 100 })), reason: Reason }),
         response: responses,
       },
@@ -165,7 +165,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     '/admin/keys/:id/rotate',
     {
       config,
-      schema: { tags, security, summary: 'Disable a key and issue its replacement (shown once)', params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{24}$' }) }), body: Type.Optional(Type.Object({ reason: Reason })), response: responses },
+      schema: { tags, security, summary: 'Disable a key and issue its replacement (shown once)', params: IdParams, body: Type.Optional(Type.Object({ reason: Reason })), response: responses },
     },
     async (request) => success(request, await rotateKey(deps, { actor: actor(request), keyId: request.params.id, ...(request.body?.reason !== undefined ? { reason: request.body.reason } : {}) })),
   );

@@ -1,0 +1,17 @@
+/** The order a support action is about, and the status its merchant sees now (a sandbox order's is derived). */
+import { AppError } from '@shahn/contract';
+import type { TopupStatus } from '@shahn/contract';
+import type { Deps } from '../domain/deps.js';
+import { sandboxView } from '../domain/sandbox.js';
+import type { OrderRecord } from '../store/store.js';
+
+export async function findOrderForSupport(
+  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  orderId: string,
+): Promise<{ order: OrderRecord; now: number; visible: TopupStatus }> {
+  const order = await deps.store.findOrderAnywhere(orderId);
+  if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
+  const now = deps.clock.now();
+  const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandboxUnknownResolveMs).status : order.status;
+  return { order, now, visible };
+}
