@@ -478,6 +478,57 @@ CREATE TABLE api_instances (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'console',
+    // The web console: logins (an admin or a merchant, password hashed with scrypt), sessions (the
+    // cookie's token stored as a SHA-256 hash, with the session's CSRF token), and an index for
+    // support's search by phone number across merchants.
+    sqlite: `
+CREATE TABLE console_logins (
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'merchant')),
+  login TEXT NOT NULL UNIQUE,
+  subject_id TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (role, subject_id)
+);
+CREATE TABLE console_sessions (
+  token_hash TEXT PRIMARY KEY,
+  login_id TEXT NOT NULL REFERENCES console_logins(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX console_sessions_login ON console_sessions(login_id);
+CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+CREATE INDEX orders_by_mssidn ON orders(mssidn, created_at);
+`,
+    postgres: `
+CREATE TABLE console_logins (
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'merchant')),
+  login TEXT NOT NULL UNIQUE,
+  subject_id TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  UNIQUE (role, subject_id)
+);
+CREATE TABLE console_sessions (
+  token_hash TEXT PRIMARY KEY,
+  login_id TEXT NOT NULL REFERENCES console_logins(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_login ON console_sessions(login_id);
+CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+CREATE INDEX orders_by_mssidn ON orders(mssidn, created_at);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,5 +1,5 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
-import type { AdminRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
+import type { AdminRecord, ConsoleLoginRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
 
 export interface OrderRow {
   id: string;
@@ -177,3 +177,31 @@ export function orderParams(order: OrderRecord) {
   };
 }
 
+
+/**
+ * The status a reader sees, as SQL: a production order's stored status; a sandbox order's derived
+ * from its age exactly as domain/sandbox.ts sandboxView() does. `now` and `unknownMs` are the SQL
+ * placeholders (or literals) for the time of reading and the UNKNOWN scenario's resolve delay.
+ */
+export function visibleStatusSql(now: string, unknownMs: string): string {
+  return `(CASE WHEN env = 'PRODUCTION' OR status IN ('FULFILLED', 'REFUNDED') THEN status
+    WHEN created_at > ${now} - 5000 THEN 'PENDING'
+    WHEN created_at > ${now} - 15000 THEN 'HANDLING'
+    WHEN sandbox_scenario IS NULL OR sandbox_scenario = 'FULFILLED' THEN 'FULFILLED'
+    WHEN sandbox_scenario = 'UNKNOWN' AND created_at > ${now} - ${unknownMs} THEN 'UNKNOWN_ERROR'
+    ELSE 'REFUNDED' END)`;
+}
+
+export interface ConsoleLoginRow {
+  id: string;
+  role: 'admin' | 'merchant';
+  login: string;
+  subject_id: string;
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toConsoleLogin(r: ConsoleLoginRow): ConsoleLoginRecord {
+  return { id: r.id, role: r.role, login: r.login, subjectId: r.subject_id, passwordHash: r.password_hash, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) };
+}

@@ -157,6 +157,43 @@ export interface LedgerEntryRecord {
   counterAccount: string;
 }
 
+export interface ConsoleLoginRecord {
+  id: string;
+  role: 'admin' | 'merchant';
+  /** The admin's name or the merchant's username. */
+  login: string;
+  /** admins.id or merchants.id */
+  subjectId: string;
+  passwordHash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConsoleSessionRecord {
+  tokenHash: string;
+  csrfToken: string;
+  createdAt: number;
+  expiresAt: number;
+  login: ConsoleLoginRecord;
+}
+
+/** Filters of the console's order lists. `status` is the status a reader sees (derived for sandbox orders). */
+export interface OrderFilter {
+  status?: TopupStatus;
+  mssidn?: string;
+  ref?: string;
+  /** For the sandbox's derived status: the time of reading and the UNKNOWN scenario's resolve delay. */
+  now: number;
+  sandboxUnknownResolveMs: number;
+}
+
+/** Orders per (time bucket, visible status), for the console's charts. */
+export interface OrderStatsRow {
+  bucket: number;
+  status: TopupStatus;
+  count: number;
+}
+
 export interface TimeWindow {
   from?: number;
   to?: number;
@@ -285,6 +322,23 @@ export interface Store {
   rotateKey(oldId: string, replacement: NewKey, now: number, audit: AuditRecord): Promise<boolean>;
   insertKeyWithAudit(merchantId: string, key: NewKey, now: number, audit: AuditRecord): Promise<void>;
   updatePlan(code: string, patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>>, audit: AuditRecord): Promise<PlanRecord | undefined>;
+
+  // the web console
+  /** Set a login's password: inserts the login or replaces its hash (and ends its sessions). */
+  setConsolePassword(login: ConsoleLoginRecord): Promise<void>;
+  findConsoleLogin(login: string): Promise<ConsoleLoginRecord | undefined>;
+  createConsoleSession(session: Omit<ConsoleSessionRecord, 'login'> & { loginId: string }): Promise<void>;
+  /** A live session (expiresAt > now) with its login. */
+  findConsoleSession(tokenHash: string, now: number): Promise<ConsoleSessionRecord | undefined>;
+  deleteConsoleSession(tokenHash: string): Promise<void>;
+  /** Orders of one merchant and environment, newest first, filtered. */
+  listOrdersFiltered(merchantId: string, env: Env, filter: OrderFilter, page: PageRequest): Promise<PageResult<OrderRecord>>;
+  /** Support's search across merchants: an order id, a ref or an MSSIDN (newest first, at most `limit`). */
+  searchOrders(query: string, limit: number): Promise<OrderRecord[]>;
+  /** Orders created in [from, to) per bucket and visible status; all merchants when merchantId is absent. */
+  orderStats(input: { merchantId?: string; env: Env; from: number; to: number; bucketMs: number; now: number; sandboxUnknownResolveMs: number }): Promise<OrderStatsRow[]>;
+  /** Milliseconds from creation to the final state, production orders that became final in [from, to) (at most `limit`, newest first). */
+  timesToFinal(input: { merchantId?: string; from: number; to: number; limit: number }): Promise<number[]>;
 
   // state shared by the API processes of one store
   /** Count a failed key attempt from `ip` (within `windowMs` of its first); block it for `blockMs` at `max`. */

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { MESSAGES } from '@shahn/contract';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import {
-  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
 import { ACCOUNTS, StoreUnavailableError } from '../store.js';
@@ -579,6 +579,94 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       const sandbox = await one<{ n: number }>(pool, `SELECT COUNT(*)::int AS n FROM ledger_entries e JOIN orders o ON o.id = e.objid WHERE o.env = 'SANDBOX'`);
       if ((sandbox?.n ?? 0) > 0) violations.push({ problem: `${sandbox?.n} ledger entries for sandbox orders` });
       return violations;
+    },
+
+    // the web console
+    async setConsolePassword(login) {
+      await tx(async (c) => {
+        const existing = await one<{ id: string }>(c, 'SELECT id FROM console_logins WHERE login = $1 FOR UPDATE', [login.login]);
+        if (existing) {
+          await q(c, 'UPDATE console_logins SET password_hash = $1, updated_at = $2 WHERE id = $3', [login.passwordHash, login.updatedAt, existing.id]);
+          await q(c, 'DELETE FROM console_sessions WHERE login_id = $1', [existing.id]);
+        } else {
+          await q(c, 'INSERT INTO console_logins (id, role, login, subject_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+            [login.id, login.role, login.login, login.subjectId, login.passwordHash, login.createdAt, login.updatedAt]);
+        }
+      });
+    },
+
+    async findConsoleLogin(login) {
+      const r = await one<ConsoleLoginRow>(pool, 'SELECT * FROM console_logins WHERE login = $1', [login]);
+      return r && toConsoleLogin(r);
+    },
+
+    async createConsoleSession(session) {
+      await q(pool, 'DELETE FROM console_sessions WHERE expires_at <= $1', [session.createdAt]);
+      await q(pool, 'INSERT INTO console_sessions (token_hash, login_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
+        [session.tokenHash, session.loginId, session.csrfToken, session.createdAt, session.expiresAt]);
+    },
+
+    async findConsoleSession(tokenHash, now) {
+      const r = await one<ConsoleLoginRow & { token_hash: string; csrf_token: string; s_created_at: number; expires_at: number }>(pool,
+        `SELECT s.token_hash, s.csrf_token, s.created_at AS s_created_at, s.expires_at, l.*
+         FROM console_sessions s JOIN console_logins l ON l.id = s.login_id WHERE s.token_hash = $1 AND s.expires_at > $2`, [tokenHash, now]);
+      return r && { tokenHash: r.token_hash, csrfToken: r.csrf_token, createdAt: r.s_created_at, expiresAt: r.expires_at, login: toConsoleLogin(r) };
+    },
+
+    async deleteConsoleSession(tokenHash) {
+      await q(pool, 'DELETE FROM console_sessions WHERE token_hash = $1', [tokenHash]);
+    },
+
+    async listOrdersFiltered(merchantId, env, filter, req) {
+      const args: unknown[] = [merchantId, env];
+      const where = ['merchant_id = $1 AND env = $2'];
+      const arg = (v: unknown) => {
+        args.push(v);
+        return `$${args.length}::bigint`;
+      };
+      if (filter.status) {
+        const now = arg(filter.now);
+        const unknownMs = arg(filter.sandboxUnknownResolveMs);
+        args.push(filter.status);
+        where.push(`${visibleStatusSql(now, unknownMs)} = $${args.length}`);
+      }
+      if (filter.mssidn) {
+        args.push(filter.mssidn);
+        where.push(`mssidn = $${args.length}`);
+      }
+      if (filter.ref) {
+        args.push(filter.ref);
+        where.push(`ref = $${args.length}`);
+      }
+      return page<OrderRow, OrderRecord>('orders', where.join(' AND '), args, 'created_at', 'created_at DESC, id DESC', req, toOrder);
+    },
+
+    async searchOrders(query, limit) {
+      const rows = await q<OrderRow>(pool,
+        `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1
+         UNION SELECT o.* FROM merchants m CROSS JOIN (VALUES ('PRODUCTION'), ('SANDBOX')) AS e(env),
+           LATERAL (SELECT ${ORDER_COLUMNS} FROM orders WHERE merchant_id = m.id AND env = e.env AND ref = $1) o
+         UNION (SELECT ${ORDER_COLUMNS} FROM orders WHERE mssidn = $1 ORDER BY created_at DESC LIMIT $2)
+         ORDER BY created_at DESC, id DESC LIMIT $2`, [query, limit]);
+      return rows.map(toOrder);
+    },
+
+    async orderStats(input) {
+      const args: unknown[] = [input.from, input.bucketMs, input.now, input.sandboxUnknownResolveMs, input.env, input.to];
+      if (input.merchantId) args.push(input.merchantId);
+      const rows = await q<{ b: number; s: OrderRecord['status']; n: number }>(pool,
+        `SELECT (created_at - $1::bigint) / $2::bigint AS b, ${visibleStatusSql('$3::bigint', '$4::bigint')} AS s, COUNT(*)::int AS n FROM orders
+         WHERE env = $5 AND created_at >= $1::bigint AND created_at < $6::bigint${input.merchantId ? ' AND merchant_id = $7' : ''} GROUP BY 1, 2 ORDER BY 1`, args);
+      return rows.map((r) => ({ bucket: input.from + Number(r.b) * input.bucketMs, status: r.s, count: r.n }));
+    },
+
+    async timesToFinal(input) {
+      const args: unknown[] = [input.from, input.to, input.limit];
+      if (input.merchantId) args.push(input.merchantId);
+      const rows = await q<{ d: number }>(pool,
+        `SELECT final_at - created_at AS d FROM orders WHERE env = 'PRODUCTION' AND final_at >= $1 AND final_at < $2${input.merchantId ? ' AND merchant_id = $4' : ''}
+         ORDER BY final_at DESC LIMIT $3`, args);
+      return rows.map((r) => Number(r.d));
     },
   };
   return store;

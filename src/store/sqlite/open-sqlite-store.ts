@@ -10,7 +10,7 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { ACCOUNTS } from '../store.js';
 import {
-  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
 import { MESSAGES } from '@shahn/contract';
@@ -706,6 +706,101 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
     async listOrders(merchantId, env, req) {
       return page<OrderRow, OrderRecord>('orders', 'merchant_id = ? AND env = ?', [merchantId, env], 'created_at', 'created_at DESC, id DESC', req, toOrder);
+    },
+
+    // the web console
+    async setConsolePassword(login) {
+      db.transaction(() => {
+        const existing = stmt('SELECT id FROM console_logins WHERE login = ?').get(login.login) as { id: string } | undefined;
+        if (existing) {
+          stmt('UPDATE console_logins SET password_hash = ?, updated_at = ? WHERE id = ?').run(login.passwordHash, login.updatedAt, existing.id);
+          stmt('DELETE FROM console_sessions WHERE login_id = ?').run(existing.id);
+        } else {
+          stmt('INSERT INTO console_logins (id, role, login, subject_id, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+            login.id, login.role, login.login, login.subjectId, login.passwordHash, login.createdAt, login.updatedAt,
+          );
+        }
+      }).immediate();
+    },
+
+    async findConsoleLogin(login) {
+      const r = stmt('SELECT * FROM console_logins WHERE login = ?').get(login) as ConsoleLoginRow | undefined;
+      return r && toConsoleLogin(r);
+    },
+
+    async createConsoleSession(session) {
+      stmt('DELETE FROM console_sessions WHERE expires_at <= ?').run(session.createdAt);
+      stmt('INSERT INTO console_sessions (token_hash, login_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(
+        session.tokenHash, session.loginId, session.csrfToken, session.createdAt, session.expiresAt,
+      );
+    },
+
+    async findConsoleSession(tokenHash, now) {
+      const r = stmt(
+        `SELECT s.token_hash, s.csrf_token, s.created_at AS s_created_at, s.expires_at, l.*
+         FROM console_sessions s JOIN console_logins l ON l.id = s.login_id WHERE s.token_hash = ? AND s.expires_at > ?`,
+      ).get(tokenHash, now) as (ConsoleLoginRow & { token_hash: string; csrf_token: string; s_created_at: number; expires_at: number }) | undefined;
+      return r && { tokenHash: r.token_hash, csrfToken: r.csrf_token, createdAt: r.s_created_at, expiresAt: r.expires_at, login: toConsoleLogin(r) };
+    },
+
+    async deleteConsoleSession(tokenHash) {
+      stmt('DELETE FROM console_sessions WHERE token_hash = ?').run(tokenHash);
+    },
+
+    async listOrdersFiltered(merchantId, env, filter, req) {
+      const where = ['merchant_id = ? AND env = ?'];
+      const args: unknown[] = [merchantId, env];
+      if (filter.status) {
+        where.push(`${visibleStatusSql('?', '?')} = ?`);
+        args.push(filter.now, filter.now, filter.now, filter.sandboxUnknownResolveMs, filter.status);
+      }
+      if (filter.mssidn) {
+        where.push('mssidn = ?');
+        args.push(filter.mssidn);
+      }
+      if (filter.ref) {
+        where.push('ref = ?');
+        args.push(filter.ref);
+      }
+      return page<OrderRow, OrderRecord>('orders', where.join(' AND '), args, 'created_at', 'created_at DESC, id DESC', req, toOrder);
+    },
+
+    async searchOrders(query, limit) {
+      const found = new Map<string, OrderRow>();
+      const byId = findOrderRow(query);
+      if (byId) found.set(byId.id, byId);
+      // By ref: one probe of the (merchant, env, ref) unique index per merchant and environment.
+      const merchants = stmt('SELECT id FROM merchants').all() as { id: string }[];
+      const byRef = stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE merchant_id = ? AND env = ? AND ref = ?`);
+      for (const m of merchants) {
+        for (const env of ['PRODUCTION', 'SANDBOX']) {
+          const r = byRef.get(m.id, env, query) as OrderRow | undefined;
+          if (r) found.set(r.id, r);
+        }
+      }
+      for (const r of stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE mssidn = ? ORDER BY created_at DESC LIMIT ?`).all(query, limit) as OrderRow[]) {
+        found.set(r.id, r);
+      }
+      return [...found.values()].map(toOrder).sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).slice(0, limit);
+    },
+
+    async orderStats(input) {
+      const rows = stmt(
+        `SELECT (created_at - ?) / ? AS b, ${visibleStatusSql('?', '?')} AS s, COUNT(*) AS n FROM orders
+         WHERE env = ? AND created_at >= ? AND created_at < ?${input.merchantId ? ' AND merchant_id = ?' : ''} GROUP BY b, s ORDER BY b`,
+      ).all(
+        input.from, input.bucketMs, input.now, input.now, input.now, input.sandboxUnknownResolveMs,
+        input.env, input.from, input.to, ...(input.merchantId ? [input.merchantId] : []),
+      ) as { b: number; s: OrderRecord['status']; n: number }[];
+      return rows.map((r) => ({ bucket: input.from + r.b * input.bucketMs, status: r.s, count: r.n }));
+    },
+
+    async timesToFinal(input) {
+      const rows = stmt(
+        `SELECT final_at - created_at AS d FROM orders WHERE env = 'PRODUCTION' AND final_at >= ? AND final_at < ?${input.merchantId ? ' AND merchant_id = ?' : ''}
+         ORDER BY final_at DESC LIMIT ?`,
+      ).all(input.from, input.to, ...(input.merchantId ? [input.merchantId] : []), input.limit) as { d: number }[];
+      return rows.map((r) => r.d);
     },
   };
   return store;
