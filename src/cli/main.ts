@@ -24,6 +24,8 @@ import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
 import { runWorker } from '../processor/run-worker.js';
 import { runMerchantSync, type MerchantSyncOptions } from './merchant-sync.js';
+import { setConsolePassword } from '../console/console-auth.js';
+import { generatePassword } from '../console/passwords.js';
 import { createAdmin } from '../support/admins.js';
 import { listUncertainOrders } from '../support/list-uncertain-orders.js';
 import { resendOrder } from '../support/resend-order.js';
@@ -87,6 +89,13 @@ export function buildProgram(): Command {
       if (server.demoAdminToken) {
         lines.push('', `Support (admin API) token for agent "support", shown only now:`, `  admin token:    ${server.demoAdminToken}`);
       }
+      if (server.demoConsole) {
+        lines.push(
+          '',
+          `Web console: ${base}/console   (passwords shown only now; change them with \`shahn merchant password\` / \`shahn admin password\`)`,
+          ...server.demoConsole.map((l) => `  ${l.role === 'admin' ? 'support' : 'merchant'} login: ${l.login.padEnd(14)} password: ${l.password}`),
+        );
+      }
       lines.push('', config.processor ? `Order processor: running in this process (${config.processorConcurrency} calls at once, operator simulator).` : 'Order processor: off (SHAHN_PROCESSOR=false); run `shahn worker`.');
       process.stdout.write(`${lines.join('\n')}\n\n`);
     });
@@ -116,9 +125,8 @@ export function buildProgram(): Command {
       handleSignals(worker, config.shutdownGraceMs);
     });
 
-  program
-    .command('admin')
-    .description('Support agents and admins')
+  const admin = program.command('admin').description('Support agents and admins');
+  admin
     .command('create')
     .description('Create an admin token (for the admin/support API and console); printed once')
     .requiredOption('--name <name>', 'the agent name recorded in the audit trail')
@@ -127,6 +135,17 @@ export function buildProgram(): Command {
     .action(async (opts: { name: string; json?: boolean; db?: string }) => {
       const created = await withStore(configFrom(opts), (deps) => createAdmin(deps, { name: opts.name }));
       process.stdout.write(opts.json ? `${JSON.stringify(created)}\n` : `Admin "${created.name}" created. Token (shown only now):\n  ${created.token}\n`);
+    });
+
+  admin
+    .command('password')
+    .description('Set the console password of an admin (support login at /console); ends its console sessions')
+    .requiredOption('--name <name>', 'the admin name (from `shahn admin create`)')
+    .option('--password-stdin', 'read the password from the first line of stdin')
+    .option('--password <password>', 'the password (visible to other users of this machine: prefer --password-stdin)')
+    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .action(async (opts: PasswordOptions & { name: string }) => {
+      await setPasswordCommand(opts, 'admin', opts.name);
     });
 
   const support = program.command('support').description('Review UNKNOWN_ERROR orders (works on the store directly, next to a running server)');
@@ -221,6 +240,17 @@ export function buildProgram(): Command {
     });
 
   merchant
+    .command('password')
+    .description("Set a merchant's console password (merchant login at /console); ends its console sessions")
+    .requiredOption('--username <phone>', 'the account phone number, +213…')
+    .option('--password-stdin', 'read the password from the first line of stdin')
+    .option('--password <password>', 'the password (visible to other users of this machine: prefer --password-stdin)')
+    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .action(async (opts: PasswordOptions & { username: string }) => {
+      await setPasswordCommand(opts, 'merchant', opts.username);
+    });
+
+  merchant
     .command('credit')
     .description("Credit a merchant's balance (a DEPOSIT ledger entry)")
     .requiredOption('--username <phone>', 'the account phone number, +213…')
@@ -290,4 +320,31 @@ export async function runCli(argv: string[]): Promise<void> {
     process.stderr.write(`shahn: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;
   }
+}
+
+interface PasswordOptions {
+  passwordStdin?: boolean;
+  password?: string;
+  db?: string;
+}
+
+async function readFirstLine(): Promise<string> {
+  let data = '';
+  for await (const chunk of process.stdin) {
+    data += String(chunk);
+    if (data.includes('\n')) break;
+  }
+  return data.split(/\r?\n/)[0] ?? '';
+}
+
+/** `shahn merchant password` / `shahn admin password`: from stdin, the option, or a generated one printed once. */
+async function setPasswordCommand(opts: PasswordOptions, role: 'admin' | 'merchant', login: string): Promise<void> {
+  const generated = !opts.passwordStdin && opts.password === undefined;
+  const password = opts.passwordStdin ? await readFirstLine() : (opts.password ?? generatePassword());
+  await withStore(configFrom(opts), (deps) => setConsolePassword(deps, { role, login, password }));
+  process.stdout.write(
+    generated
+      ? `Console password of ${role} "${login}" set. Generated password (shown only now):\n  ${password}\n`
+      : `Console password of ${role} "${login}" set.\n`,
+  );
 }

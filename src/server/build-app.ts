@@ -21,6 +21,7 @@ import { accountRoutes } from './routes/account-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
+import { consoleRoutes } from '../console/console-routes.js';
 import { authenticateAdmin } from '../support/admins.js';
 import type { OperatorSimulator } from '../gateways/operator-simulator.js';
 import { ajvToAppError, validatorCompiler } from './validation.js';
@@ -198,6 +199,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(accountRoutes, { deps });
   await app.register(mobileRoutes, { deps });
   await app.register(adminRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
+  await app.register(consoleRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
 
   // The hot path shares the key cache, guards, limiter, store and logger; off behind a trusted proxy
   // (the client IP would come from X-Forwarded-For, which fastify resolves).

@@ -10,6 +10,8 @@ import { buildApp, type ShahnApp } from './build-app.js';
 import type { Log } from '../lib/log.js';
 import { BLOCK_SYNC_MS } from '../domain/brute-force-guard.js';
 import { createAdmin } from '../support/admins.js';
+import { setConsolePassword } from '../console/console-auth.js';
+import { generatePassword } from '../console/passwords.js';
 import { attachSimulator, startProcessing, type Processing } from '../processor/start-processing.js';
 
 export const DEMO_USERNAME = '+213555000000';
@@ -22,6 +24,8 @@ export interface RunningServer {
   demo: CreatedMerchant | undefined;
   /** The demo support agent's admin token (fresh store only). */
   demoAdminToken: string | undefined;
+  /** The demo console logins and their generated passwords (fresh store only). */
+  demoConsole: { role: 'admin' | 'merchant'; login: string; password: string }[] | undefined;
   processing: Processing;
   /** Drain in-flight requests and gateway calls, then close the store. */
   stop(): Promise<void>;
@@ -34,9 +38,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   let demo: CreatedMerchant | undefined;
   let demoAdminToken: string | undefined;
+  let demoConsole: RunningServer['demoConsole'];
   if (config.demo && (await store.countMerchants()) === 0) {
     demo = await createMerchant(deps, { username: DEMO_USERNAME, balance: DEMO_BALANCE_DZD });
     demoAdminToken = (await createAdmin(deps, { name: 'support' })).token;
+    demoConsole = [];
+    for (const [role, login] of [['merchant', DEMO_USERNAME], ['admin', 'support']] as const) {
+      const password = generatePassword();
+      await setConsolePassword(deps, { role, login, password, actor: 'serve:demo' });
+      demoConsole.push({ role, login, password });
+    }
   }
 
   const simulator = attachSimulator(config, deps);
@@ -54,7 +65,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await shared.stop();
       await store.close();
     })());
-  return { app, deps, url, demo, demoAdminToken, processing, stop };
+  return { app, deps, url, demo, demoAdminToken, demoConsole, processing, stop };
 }
 
 /** How long an API process counts as alive after its last heartbeat. */

@@ -314,6 +314,8 @@ export interface Store {
   // admins, keys, plans, merchants
   createAdmin(admin: AdminRecord): Promise<void>;
   findAdminByTokenHash(tokenHash: string): Promise<AdminRecord | undefined>;
+  findAdminByName(name: string): Promise<AdminRecord | undefined>;
+  findAdminById(id: string): Promise<AdminRecord | undefined>;
   listMerchants(page: PageRequest): Promise<PageResult<MerchantRecord>>;
   listKeys(merchantId: string): Promise<KeyRecord[]>;
   findKeyById(id: string): Promise<KeyRecord | undefined>;

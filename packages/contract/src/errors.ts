@@ -74,6 +74,21 @@ export const ERROR_CODES = {
     message: 'Admin credentials are required',
     fix: 'Admin and support endpoints take `Authorization: Bearer <admin token>` (create one with `shahn admin create`). Merchant keys never work here.',
   },
+  CONSOLE_UNAUTHORIZED: {
+    status: 401,
+    message: 'Log in to the console first',
+    fix: 'The console session is missing, expired or ended; log in again at /console.',
+  },
+  CSRF_REJECTED: {
+    status: 403,
+    message: 'The request did not carry the session\'s CSRF token',
+    fix: 'Console changes need the X-CSRF-Token header from GET /console/api/session, sent from the console\'s own origin.',
+  },
+  FORBIDDEN: {
+    status: 403,
+    message: 'This login may not do that',
+    fix: 'Support pages need a support login; merchant pages need a merchant login.',
+  },
   CONFLICT: {
     status: 409,
     message: 'The resource changed; the action does not apply any more',

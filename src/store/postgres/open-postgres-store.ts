@@ -453,6 +453,16 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       return r && toAdmin(r);
     },
 
+    async findAdminByName(name) {
+      const r = await one<AdminRow>(pool, 'SELECT * FROM admins WHERE name = $1', [name]);
+      return r && toAdmin(r);
+    },
+
+    async findAdminById(id) {
+      const r = await one<AdminRow>(pool, 'SELECT * FROM admins WHERE id = $1', [id]);
+      return r && toAdmin(r);
+    },
+
     async listMerchants(req) {
       return page<{ id: string; username: string; balance: number; created_at: number }, MerchantRecord>('merchants', 'TRUE', [], 'created_at', 'created_at ASC, id ASC', req,
         (r) => ({ id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at }));

@@ -602,6 +602,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return r && toAdmin(r);
     },
 
+    async findAdminByName(name) {
+      const r = stmt('SELECT * FROM admins WHERE name = ?').get(name) as AdminRow | undefined;
+      return r && toAdmin(r);
+    },
+
+    async findAdminById(id) {
+      const r = stmt('SELECT * FROM admins WHERE id = ?').get(id) as AdminRow | undefined;
+      return r && toAdmin(r);
+    },
+
     async listMerchants(req) {
       return page<{ id: string; username: string; balance: number; created_at: number }, MerchantRecord>(
         'merchants', '1 = 1', [], 'created_at', 'created_at ASC, id ASC', req,

@@ -1,0 +1,132 @@
+/**
+ * Console logins and sessions. A login is an admin (support) or a merchant; passwords are set
+ * with the CLI and stored hashed (passwords.ts). A session is a random token in an HttpOnly,
+ * SameSite=Strict, Secure cookie; the store keeps only its SHA-256 hash and the session's CSRF token.
+ * Failed logins count against the client IP in the store (shared by every API process): 5 within
+ * 15 minutes block console logins from that IP for 15 minutes.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { AppError, validationError } from '@shahn/contract';
+import type { Deps } from '../domain/deps.js';
+import { hashApiKey, newObjectId } from '../lib/ids.js';
+import type { ConsoleSessionRecord } from '../store/store.js';
+import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js';
+import { auditRecord } from '../support/audit.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consoleSession: ConsoleSessionRecord | null;
+  }
+}
+
+/** The session of a console API request (set by console-routes.ts's hook). */
+export function sessionOf(request: FastifyRequest): ConsoleSessionRecord {
+  if (!request.consoleSession) throw new AppError('CONSOLE_UNAUTHORIZED');
+  return request.consoleSession;
+}
+
+export const SESSION_COOKIE = 'shahn_console';
+
+/** The brute-force guard's key for console logins from an IP (kept apart from API key failures). */
+export const loginGuardKey = (ip: string) => `console:${ip}`;
+
+export async function setConsolePassword(
+  deps: Pick<Deps, 'store' | 'clock'>,
+  options: { role: 'admin' | 'merchant'; login: string; password: string; actor?: string },
+): Promise<{ role: 'admin' | 'merchant'; login: string }> {
+  const password = checkPasswordStrength(options.password);
+  const login = options.login.trim();
+  let subjectId: string | undefined;
+  if (options.role === 'merchant') {
+    subjectId = (await deps.store.findMerchantByUsername(login))?.id;
+    if (!subjectId) throw validationError('body', 'username', 'is not a merchant', login, 'unknown_merchant');
+  } else {
+    subjectId = (await deps.store.findAdminByName(login))?.id;
+    if (!subjectId) throw validationError('body', 'name', 'is not an admin (create it with `shahn admin create --name …`)', login, 'unknown_admin');
+  }
+  const existing = await deps.store.findConsoleLogin(login);
+  if (existing && (existing.role !== options.role || existing.subjectId !== subjectId)) {
+    throw validationError('body', 'login', 'is already the console login of someone else', login, 'unique');
+  }
+  const now = deps.clock.now();
+  await deps.store.setConsolePassword({
+    id: existing?.id ?? newObjectId(now),
+    role: options.role,
+    login,
+    subjectId,
+    passwordHash: await hashPassword(password),
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+  });
+  await deps.store.insertAudit(auditRecord(now, options.actor ?? 'cli', 'console.password', subjectId, '', { role: options.role, login }));
+  return { role: options.role, login };
+}
+
+export interface LoginResult {
+  token: string;
+  session: ConsoleSessionRecord;
+}
+
+export async function logIn(
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'bruteForce'>,
+  options: { login: unknown; password: unknown; ip: string },
+): Promise<LoginResult> {
+  const guardKey = loginGuardKey(options.ip);
+  const blocked = deps.bruteForce.blockedFor(guardKey);
+  if (blocked > 0) {
+    throw new AppError('RATE_LIMITED', 'Too many failed logins from this address; wait before trying again', { retryAfter: blocked }, { 'retry-after': String(blocked) });
+  }
+  if (typeof options.login !== 'string' || options.login.length < 1 || options.login.length > 100) {
+    throw validationError('body', 'login', 'is required', undefined, 'required');
+  }
+  if (typeof options.password !== 'string' || options.password.length < 1 || options.password.length > 200) {
+    throw validationError('body', 'password', 'is required', undefined, 'required');
+  }
+  const login = await deps.store.findConsoleLogin(options.login.trim());
+  const ok = await verifyPassword(options.password, login?.passwordHash);
+  if (!ok || !login) {
+    const left = await deps.bruteForce.recordFailure(guardKey);
+    throw new AppError('CONSOLE_UNAUTHORIZED', 'Wrong login or password', { attemptsLeft: left });
+  }
+  if (login.role === 'admin' && !(await deps.store.findAdminById(login.subjectId))?.isEnabled) {
+    throw new AppError('CONSOLE_UNAUTHORIZED', 'This support login is disabled');
+  }
+  const now = deps.clock.now();
+  const token = randomBytes(32).toString('base64url');
+  const session = {
+    tokenHash: hashApiKey(token),
+    csrfToken: randomBytes(24).toString('base64url'),
+    createdAt: now,
+    expiresAt: now + deps.config.consoleSessionMs,
+  };
+  await deps.store.createConsoleSession({ ...session, loginId: login.id });
+  return { token, session: { ...session, login } };
+}
+
+export async function findSession(deps: Pick<Deps, 'store' | 'clock'>, token: string | undefined): Promise<ConsoleSessionRecord> {
+  if (!token || token.length > 100) throw new AppError('CONSOLE_UNAUTHORIZED');
+  const session = await deps.store.findConsoleSession(hashApiKey(token), deps.clock.now());
+  if (!session) throw new AppError('CONSOLE_UNAUTHORIZED', 'The console session has expired or ended; log in again');
+  return session;
+}
+
+export function checkCsrf(session: ConsoleSessionRecord, presented: string | undefined): void {
+  const a = Buffer.from(presented ?? '');
+  const b = Buffer.from(session.csrfToken);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new AppError('CSRF_REJECTED');
+}
+
+/** Parse one cookie from a Cookie header. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export function sessionCookie(token: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+}

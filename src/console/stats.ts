@@ -1,0 +1,70 @@
+/** The console's charts: orders per visible status over time, time to a final state, balance over time. */
+import type { TopupStatus } from '@shahn/contract';
+import { TOPUP_STATUSES } from '@shahn/contract';
+import type { Deps } from '../domain/deps.js';
+import { centimesToDzd } from '../lib/money.js';
+import type { Env } from '../store/store.js';
+
+export interface StatusBucket {
+  t: string;
+  counts: Record<TopupStatus, number>;
+}
+
+const emptyCounts = () => Object.fromEntries(TOPUP_STATUSES.map((s) => [s, 0])) as Record<TopupStatus, number>;
+
+/** Orders created in the last `hours`, per hour (per 5 minutes for 1 hour), by the status a reader sees now. */
+export async function ordersOverTime(
+  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  options: { merchantId?: string; env: Env; hours: number },
+): Promise<{ bucketMinutes: number; buckets: StatusBucket[] }> {
+  const now = deps.clock.now();
+  const bucketMs = options.hours <= 1 ? 5 * 60_000 : options.hours <= 6 ? 15 * 60_000 : 60 * 60_000;
+  const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+  const from = to - Math.ceil((options.hours * 3_600_000) / bucketMs) * bucketMs;
+  const rows = await deps.store.orderStats({
+    ...(options.merchantId ? { merchantId: options.merchantId } : {}),
+    env: options.env,
+    from,
+    to,
+    bucketMs,
+    now,
+    sandboxUnknownResolveMs: deps.config.sandboxUnknownResolveMs,
+  });
+  const buckets: StatusBucket[] = [];
+  for (let t = from; t < to; t += bucketMs) buckets.push({ t: new Date(t).toISOString(), counts: emptyCounts() });
+  for (const r of rows) {
+    const b = buckets[Math.floor((r.bucket - from) / bucketMs)];
+    if (b) b.counts[r.status] += r.count;
+  }
+  return { bucketMinutes: bucketMs / 60_000, buckets };
+}
+
+export const FINAL_TIME_BINS = [5, 10, 15, 20, 30, 60, 300] as const;
+
+/** Production orders that reached a final state in the last `hours`: a histogram in seconds, median and p95. */
+export async function timeToFinal(deps: Pick<Deps, 'store' | 'clock'>, options: { merchantId?: string; hours: number }) {
+  const now = deps.clock.now();
+  const ms = await deps.store.timesToFinal({
+    ...(options.merchantId ? { merchantId: options.merchantId } : {}),
+    from: now - options.hours * 3_600_000,
+    to: now + 1,
+    limit: 10_000,
+  });
+  const labels = [...FINAL_TIME_BINS.map((b, i) => `${i === 0 ? 0 : FINAL_TIME_BINS[i - 1]}–${b} s`), `> ${FINAL_TIME_BINS[FINAL_TIME_BINS.length - 1]} s`];
+  const counts: number[] = labels.map(() => 0);
+  for (const d of ms) {
+    const i = FINAL_TIME_BINS.findIndex((b) => d < b * 1000);
+    counts[i === -1 ? labels.length - 1 : i]! += 1;
+  }
+  const sorted = [...ms].sort((a, b) => a - b);
+  const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! / 1000 : null);
+  return { orders: ms.length, medianSeconds: pct(0.5), p95Seconds: pct(0.95), bins: labels.map((label, i) => ({ label, count: counts[i]! })) };
+}
+
+/** The balance after each of the merchant's last 200 ledger entries, oldest first. */
+export async function balanceOverTime(deps: Pick<Deps, 'store'>, merchantId: string) {
+  const page = await deps.store.listLedger(merchantId, { offset: 0, limit: 200 });
+  return page.items
+    .map((e) => ({ t: new Date(e.time).toISOString(), balance: centimesToDzd(e.newBalance) }))
+    .reverse();
+}

@@ -1,0 +1,145 @@
+/**
+ * Support's pages: the UNKNOWN_ERROR queue, resolve (exactly once, with a reason, audited), search
+ * across merchants, merchants with balances and credit, keys, operator health, the audit trail and
+ * the charts. The actor of every audited change is `console:<admin name>`.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { AppError } from '@shahn/contract';
+import { creditMerchant } from '../domain/credit-merchant.js';
+import type { Deps } from '../domain/deps.js';
+import { toPage, toPageRequest } from '../domain/pagination.js';
+import { presentTransaction } from '../domain/present.js';
+import { HEALTH_KEYS, type OperatorSimulator } from '../gateways/operator-simulator.js';
+import { centimesToDzd } from '../lib/money.js';
+import type { Env } from '../store/store.js';
+import { listUncertainOrders, presentSupportOrder } from '../support/list-uncertain-orders.js';
+import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
+import { resendOrder } from '../support/resend-order.js';
+import { resolveOrder } from '../support/resolve-order.js';
+import { auditRecord } from '../support/audit.js';
+import { success } from '../server/envelope.js';
+import { sessionOf } from './console-auth.js';
+import { ordersOverTime, timeToFinal } from './stats.js';
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const PageOnly = Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) });
+const Reason = Type.String({ minLength: 1, maxLength: 1000 });
+
+export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simulator?: OperatorSimulator }> = async (app, { deps, simulator }) => {
+  const actor = (request: FastifyRequest) => `console:${sessionOf(request).login.login}`;
+
+  app.get('/console/api/support/queue', { schema: { hide: true, querystring: PageOnly } }, async (request) =>
+    success(request, await listUncertainOrders(deps, request.query)),
+  );
+
+  app.get('/console/api/support/orders/:id', { schema: { hide: true, params: IdParams } }, async (request) => {
+    const order = await deps.store.findOrderAnywhere(request.params.id);
+    if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
+    const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
+    return success(request, { order: await presentSupportOrder(deps, order), audit: audit.items.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) });
+  });
+
+  app.post(
+    '/console/api/support/orders/:id/resolve',
+    { schema: { hide: true, params: IdParams, body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Reason }) } },
+    async (request) =>
+      success(request, await resolveOrder(deps, { actor: actor(request), orderId: request.params.id, to: request.body.status as 'FULFILLED' | 'REFUNDED', reason: request.body.reason })),
+  );
+
+  app.post('/console/api/support/orders/:id/resend', { schema: { hide: true, params: IdParams, body: Type.Object({ reason: Reason }) } }, async (request) =>
+    success(request, await resendOrder(deps, { actor: actor(request), orderId: request.params.id, reason: request.body.reason })),
+  );
+
+  app.get('/console/api/support/search', { schema: { hide: true, querystring: Type.Object({ q: Type.String({ minLength: 1, maxLength: 128 }) }) } }, async (request) => {
+    const usernames = new Map<string, string>();
+    const items = [];
+    for (const o of await deps.store.searchOrders(request.query.q.trim(), 50)) items.push(await presentSupportOrder(deps, o, usernames));
+    return success(request, { items });
+  });
+
+  app.get('/console/api/support/merchants', { schema: { hide: true, querystring: PageOnly } }, async (request) => {
+    const { req, info } = toPageRequest(request.query);
+    const page = await deps.store.listMerchants(req);
+    return success(request, toPage(page, info, (m) => ({ id: m.id, username: m.username, balance: centimesToDzd(m.balance), createdAt: new Date(m.createdAt).toISOString() })));
+  });
+
+  app.get(
+    '/console/api/support/merchants/transactions',
+    { schema: { hide: true, querystring: Type.Intersect([PageOnly, Type.Object({ username: Type.String({ minLength: 1, maxLength: 32 }) })]) } },
+    async (request) => {
+      const m = await deps.store.findMerchantByUsername(request.query.username);
+      if (!m) throw new AppError('NOT_FOUND', `Merchant '${request.query.username}' not found`);
+      const { req, info } = toPageRequest({ page: request.query.page, pageSize: request.query.pageSize });
+      return success(request, { balance: centimesToDzd(m.balance), ...toPage(await deps.store.listLedger(m.id, req), info, presentTransaction) });
+    },
+  );
+
+  app.post(
+    '/console/api/support/merchants/credit',
+    { schema: { hide: true, body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 32 }), amount: Type.Union([Type.Number(), Type.String({ maxLength: 32 })]), reason: Reason }) } },
+    async (request) => {
+      const b = request.body;
+      const entry = await creditMerchant(deps, { username: b.username, amount: b.amount, note: `Deposit: ${b.reason}`, actor: actor(request), reason: b.reason });
+      return success(request, presentTransaction(entry));
+    },
+  );
+
+  app.get('/console/api/support/keys', { schema: { hide: true, querystring: Type.Object({ username: Type.String({ minLength: 1, maxLength: 32 }) }) } }, async (request) =>
+    success(request, await listKeys(deps, { username: request.query.username })),
+  );
+
+  app.post(
+    '/console/api/support/keys/:id',
+    { schema: { hide: true, params: IdParams, body: Type.Object({ isEnabled: Type.Boolean(), reason: Reason }) } },
+    async (request) => success(request, await updateKey(deps, { actor: actor(request), keyId: request.params.id, isEnabled: request.body.isEnabled, reason: request.body.reason })),
+  );
+
+  app.post('/console/api/support/keys/:id/rotate', { schema: { hide: true, params: IdParams, body: Type.Object({ reason: Reason }) } }, async (request) =>
+    success(request, await rotateKey(deps, { actor: actor(request), keyId: request.params.id, reason: request.body.reason })),
+  );
+
+  app.get('/console/api/support/health', { schema: { hide: true } }, async (request) => {
+    const catalogue = await deps.catalogue.get();
+    const uncertain = await deps.store.listUncertainOrders({ offset: 0, limit: 1 });
+    const sim = simulator?.config();
+    const operators = HEALTH_KEYS.map((healthKey) => ({
+      healthKey,
+      operators: [...catalogue.operators.values()].filter((o) => o.healthKey === healthKey).map((o) => o.name),
+      up: deps.gatewayHealth.isUp(healthKey),
+      ...(sim ? { latencyMs: sim.operators[healthKey].latencyMs, rates: sim.operators[healthKey].rates } : {}),
+    }));
+    return success(request, { operators, uncertainOrders: uncertain.total, simulator: Boolean(simulator) });
+  });
+
+  app.post(
+    '/console/api/support/operators/:healthKey',
+    { schema: { hide: true, params: Type.Object({ healthKey: Type.Enum([...HEALTH_KEYS]) }), body: Type.Object({ up: Type.Boolean(), reason: Reason }) } },
+    async (request) => {
+      if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
+      const { healthKey } = request.params;
+      simulator.configure({ operators: { [healthKey]: { down: !request.body.up } } });
+      const now = deps.clock.now();
+      await deps.store.insertAudit(auditRecord(now, actor(request), request.body.up ? 'operator.up' : 'operator.down', healthKey, request.body.reason, {}));
+      return success(request, { healthKey, up: deps.gatewayHealth.isUp(healthKey) });
+    },
+  );
+
+  app.get('/console/api/support/audit', { schema: { hide: true, querystring: PageOnly } }, async (request) => {
+    const { req, info } = toPageRequest(request.query);
+    return success(request, toPage(await deps.store.listAudit(req), info, (a) => ({ ...a, at: new Date(a.at).toISOString() })));
+  });
+
+  app.get(
+    '/console/api/support/stats',
+    { schema: { hide: true, querystring: Type.Object({ env: Type.Optional(Type.Enum(['PRODUCTION', 'SANDBOX'])), hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168 })) }) } },
+    async (request) => {
+      const hours = request.query.hours ?? 24;
+      return success(request, {
+        ordersOverTime: await ordersOverTime(deps, { env: (request.query.env ?? 'PRODUCTION') as Env, hours }),
+        timeToFinal: await timeToFinal(deps, { hours }),
+      });
+    },
+  );
+};
