@@ -15,6 +15,7 @@ const BOTH_STORES = [
   'test/sdk.test.ts',
   'test/merchant-kit.test.ts',
   'test/fast-path.test.ts',
+  'test/console-api.test.ts',
   'test/postgres-*.test.ts',
 ];
 

@@ -1,0 +1,301 @@
+/**
+ * The console's JSON API (/console/api): logins, session cookies, CSRF, login rate limiting, a
+ * merchant confined to its own data, support actions and their ledger effects, the sandbox's derived
+ * status in filters, and the page's assets. Runs on SQLite and on PostgreSQL.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MESSAGES } from '@shahn/contract';
+import { setConsolePassword } from '../src/console/console-auth.js';
+import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
+import { presentTopup } from '../src/domain/present.js';
+import { createAdmin } from '../src/support/admins.js';
+import { call, expectEnvelope, makeContext, type Reply, type TestContext } from './helpers.js';
+import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';
+
+const PASSWORD = 'correct horse battery';
+const ORIGIN = 'http://127.0.0.1:3000';
+
+interface Session {
+  cookie: string;
+  csrf: string;
+}
+
+describe('the console API', () => {
+  let ctx: TestContext;
+  let other: CreatedMerchant;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000 });
+    other = await createMerchant(ctx.deps, { username: '+213770000001', balance: 500 });
+    await createAdmin(ctx.deps, { name: 'amina' });
+    await setConsolePassword(ctx.deps, { role: 'merchant', login: ctx.merchant.username, password: PASSWORD });
+    await setConsolePassword(ctx.deps, { role: 'merchant', login: other.username, password: PASSWORD });
+    await setConsolePassword(ctx.deps, { role: 'admin', login: 'amina', password: PASSWORD });
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  const login = async (name: string, password = PASSWORD, ip = '10.0.0.1'): Promise<Reply> =>
+    call(ctx, 'POST', '/console/api/login', { body: { login: name, password }, headers: { host: '127.0.0.1:3000', origin: ORIGIN }, ip });
+
+  async function session(name: string): Promise<Session> {
+    const r = await login(name);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const cookie = String(r.headers['set-cookie']).split(';')[0]!;
+    return { cookie, csrf: r.body.data.csrfToken as string };
+  }
+
+  const as = (s: Session, method: 'GET' | 'POST', url: string, body?: unknown, extra: Record<string, string> = {}) =>
+    call(ctx, method, url, {
+      headers: { cookie: s.cookie, host: '127.0.0.1:3000', ...(method === 'POST' ? { 'x-csrf-token': s.csrf, origin: ORIGIN } : {}), ...extra },
+      ...(body !== undefined ? { body } : {}),
+    });
+
+  /** A production order of the context's merchant that ended UNKNOWN_ERROR through the processor. */
+  async function uncertainOrder(): Promise<string> {
+    const gw = new ManualGateway();
+    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'shop-42' } });
+    const id = r.body.data.topupId as string;
+    const p = makeProcessor(ctx, gw);
+    await p.tick();
+    await settle();
+    await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
+    await p.drain();
+    return id;
+  }
+
+  it('logs in with the password set by the CLI; the cookie is HttpOnly, SameSite=Strict, Secure, scoped to /console', async () => {
+    const bad = await login(ctx.merchant.username, 'wrong password!');
+    expectEnvelope(bad);
+    expect(bad.status).toBe(401);
+    expect(bad.body.error).toMatchObject({ code: 'CONSOLE_UNAUTHORIZED', details: { attemptsLeft: 4 } });
+    expect(bad.headers['set-cookie']).toBeUndefined();
+
+    const ok = await login(ctx.merchant.username);
+    expectEnvelope(ok);
+    expect(ok.status).toBe(200);
+    expect(ok.body.data).toMatchObject({ role: 'merchant', login: ctx.merchant.username });
+    const cookie = String(ok.headers['set-cookie']);
+    expect(cookie).toMatch(/^shahn_console=[A-Za-z0-9_-]{43}; /);
+    for (const flag of ['HttpOnly', 'SameSite=Strict', 'Secure', 'Path=/console', 'Max-Age=43200']) expect(cookie).toContain(flag);
+    expect(ok.headers['cache-control']).toBe('no-store');
+
+    // Only the token's hash is stored.
+    const token = cookie.split(';')[0]!.split('=')[1]!;
+    const rows = await ctx.sql.all<{ token_hash: string }>('SELECT token_hash FROM console_sessions');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.token_hash).not.toContain(token);
+    const hashes = await ctx.sql.all<{ password_hash: string }>('SELECT password_hash FROM console_logins');
+    for (const h of hashes) expect(h.password_hash).toMatch(/^scrypt\$16384\$8\$1\$/);
+  });
+
+  it('without a session, with an unknown one, or after expiry: 401 CONSOLE_UNAUTHORIZED', async () => {
+    const s = await session(ctx.merchant.username);
+    for (const headers of [{}, { cookie: 'shahn_console=forged' }, { cookie: 'other=1' }]) {
+      const r = await call(ctx, 'GET', '/console/api/merchant/orders', { headers });
+      expectEnvelope(r);
+      expect(r.status).toBe(401);
+      expect(r.body.error.code).toBe('CONSOLE_UNAUTHORIZED');
+    }
+    expect((await as(s, 'GET', '/console/api/session')).status).toBe(200);
+    ctx.clock.advance(12 * 3_600_000);
+    const expired = await as(s, 'GET', '/console/api/session');
+    expect(expired.status).toBe(401);
+  });
+
+  it('logout ends the session; a new password ends every session of that login', async () => {
+    const a = await session(ctx.merchant.username);
+    const b = await session(ctx.merchant.username);
+    const out = await as(a, 'POST', '/console/api/logout');
+    expect(out.status).toBe(200);
+    expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+    expect((await as(a, 'GET', '/console/api/session')).status).toBe(401);
+    expect((await as(b, 'GET', '/console/api/session')).status).toBe(200);
+    await setConsolePassword(ctx.deps, { role: 'merchant', login: ctx.merchant.username, password: 'another password 2' });
+    expect((await as(b, 'GET', '/console/api/session')).status).toBe(401);
+    expect((await login(ctx.merchant.username)).status).toBe(401);
+    expect((await login(ctx.merchant.username, 'another password 2')).status).toBe(200);
+  });
+
+  it('CSRF: every state-changing request needs the session token and the console origin', async () => {
+    const s = await session(ctx.merchant.username);
+    const body = { type: 'SANDBOX' };
+    const noToken = await call(ctx, 'POST', '/console/api/merchant/keys', { body, headers: { cookie: s.cookie } });
+    expectEnvelope(noToken);
+    expect(noToken.status).toBe(403);
+    expect(noToken.body.error.code).toBe('CSRF_REJECTED');
+    const wrong = await as(s, 'POST', '/console/api/merchant/keys', body, { 'x-csrf-token': `${s.csrf.slice(0, -1)}${s.csrf.endsWith('x') ? 'y' : 'x'}` });
+    expect(wrong.body.error?.code, JSON.stringify(wrong.body)).toBe('CSRF_REJECTED');
+    const otherSession = await session(other.username);
+    const swapped = await as(s, 'POST', '/console/api/merchant/keys', body, { 'x-csrf-token': otherSession.csrf });
+    expect(swapped.body.error.code).toBe('CSRF_REJECTED');
+    const crossSite = await as(s, 'POST', '/console/api/merchant/keys', body, { origin: 'https://evil.example' });
+    expect(crossSite.body.error.code).toBe('CSRF_REJECTED');
+    const crossLogin = await call(ctx, 'POST', '/console/api/login', { body: { login: ctx.merchant.username, password: PASSWORD }, headers: { host: '127.0.0.1:3000', origin: 'https://evil.example' } });
+    expect(crossLogin.body.error.code).toBe('CSRF_REJECTED');
+    expect((await ctx.deps.store.listKeys(ctx.merchant.id)).length).toBe(2);
+
+    const ok = await as(s, 'POST', '/console/api/merchant/keys', body);
+    expect(ok.status).toBe(200);
+    expect(ok.body.data).toMatchObject({ type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true });
+    expect((await ctx.deps.store.listKeys(ctx.merchant.id)).length).toBe(3);
+  });
+
+  it('login attempts are rate limited per IP: after 5 failures even the right password waits 15 minutes', async () => {
+    for (let i = 0; i < 5; i++) expect((await login(ctx.merchant.username, `wrong password ${i}`, '10.9.9.9')).status).toBe(401);
+    const blocked = await login(ctx.merchant.username, PASSWORD, '10.9.9.9');
+    expectEnvelope(blocked);
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(800);
+    // Another address is not blocked, and the API's own key check is not affected.
+    expect((await login(ctx.merchant.username, PASSWORD, '10.9.9.10')).status).toBe(200);
+    expect((await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey, ip: '10.9.9.9' })).status).toBe(200);
+    ctx.clock.advance(15 * 60_000 + 1);
+    expect((await login(ctx.merchant.username, PASSWORD, '10.9.9.9')).status).toBe(200);
+  });
+
+  it('a merchant never sees another merchant: orders, keys and transactions are its own; support pages are forbidden', async () => {
+    const mine = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
+    const theirs = await call(ctx, 'POST', '/v3/mobile/send', { key: other.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
+    const theirId = theirs.body.data.topupId as string;
+    const s = await session(ctx.merchant.username);
+
+    const list = await as(s, 'GET', '/console/api/merchant/orders?env=SANDBOX');
+    expect(list.body.data.items.map((o: { _id: string }) => o._id)).toEqual([mine.body.data.topupId]);
+    const peek = await as(s, 'GET', `/console/api/merchant/orders/${theirId}`);
+    expectEnvelope(peek);
+    expect(peek.status).toBe(404);
+    const byRef = await as(s, 'GET', `/console/api/merchant/orders?env=SANDBOX&ref=${encodeURIComponent(theirs.body.data.topupRef)}`);
+    expect(byRef.body.data.items).toEqual([]);
+
+    const theirKeys = await ctx.deps.store.listKeys(other.id);
+    for (const k of theirKeys) {
+      const dis = await as(s, 'POST', `/console/api/merchant/keys/${k.id}`, { isEnabled: false });
+      expect(dis.status).toBe(404);
+      const rot = await as(s, 'POST', `/console/api/merchant/keys/${k.id}/rotate`);
+      expect(rot.status).toBe(404);
+    }
+    expect((await ctx.deps.store.listKeys(other.id)).every((k) => k.isEnabled)).toBe(true);
+    const myKeys = await as(s, 'GET', '/console/api/merchant/keys');
+    expect(myKeys.body.data.map((k: { id: string }) => k.id).sort()).toEqual((await ctx.deps.store.listKeys(ctx.merchant.id)).map((k) => k.id).sort());
+    const tx = await as(s, 'GET', '/console/api/merchant/transactions');
+    expect(tx.body.data.balance).toBe(10_000);
+    expect(tx.body.data.items.every((e: { objid: string }) => e.objid !== other.id)).toBe(true);
+
+    for (const url of ['/console/api/support/queue', '/console/api/support/merchants', `/console/api/support/orders/${theirId}`, `/console/api/support/search?q=${theirId}`]) {
+      const r = await as(s, 'GET', url);
+      expectEnvelope(r);
+      expect(r.status).toBe(403);
+      expect(r.body.error.code).toBe('FORBIDDEN');
+    }
+    const credit = await as(s, 'POST', '/console/api/support/merchants/credit', { username: ctx.merchant.username, amount: 1000, reason: 'me' });
+    expect(credit.status).toBe(403);
+    expect((await ctx.deps.store.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
+
+    const admin = await session('amina');
+    expect((await as(admin, 'GET', '/console/api/merchant/orders')).status).toBe(403);
+  });
+
+  it("the sandbox status filter agrees with the status a reader sees, at every age", async () => {
+    let s = await session(ctx.merchant.username);
+    const numbers = ['0778037340', '0600000001', '0600000002', '0600000003', '0778037341'];
+    for (let i = 0; i < 12; i++) {
+      const r = await as(s, 'POST', '/console/api/merchant/try', { plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % numbers.length], amount: 100 });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      ctx.clock.advance(3_000);
+    }
+    for (const extra of [0, 10_000, 12 * 3_600_000]) {
+      ctx.clock.advance(extra);
+      s = await session(ctx.merchant.username);
+      const all = await ctx.deps.store.listOrders(ctx.merchant.id, 'SANDBOX', { offset: 0, limit: 100 });
+      const now = ctx.clock.now();
+      const seen = new Set<string>();
+      for (const status of ['PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']) {
+        const r = await as(s, 'GET', `/console/api/merchant/orders?env=SANDBOX&status=${status}&pageSize=100`);
+        const expected = all.items.filter((o) => presentTopup(o, now, ctx.config.sandboxUnknownResolveMs).status === status).map((o) => o.id).sort();
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        expect(r.body.data.items.map((o: { _id: string }) => o._id).sort(), `${status} at +${extra}`).toEqual(expected);
+        expect(r.body.data.items.every((o: { status: string }) => o.status === status)).toBe(true);
+        for (const id of expected) seen.add(id);
+      }
+      expect(seen.size).toBe(12);
+    }
+    // "Try it" never touches the balance.
+    expect((await ctx.deps.store.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
+  });
+
+  it('support resolves an uncertain order once, with a reason; the merchant sees the refund in balance and transactions', async () => {
+    const id = await uncertainOrder();
+    const admin = await session('amina');
+    const merchant = await session(ctx.merchant.username);
+    const before = (await as(merchant, 'GET', '/console/api/merchant/transactions')).body.data;
+    expect(before.balance).toBe(9503.75);
+
+    const queue = await as(admin, 'GET', '/console/api/support/queue');
+    expect(queue.body.data.items).toHaveLength(1);
+    expect(queue.body.data.items[0]).toMatchObject({ _id: id, status: 'UNKNOWN_ERROR', refund_message: MESSAGES.UNKNOWN_NOTICE, merchant: { username: ctx.merchant.username } });
+
+    const noReason = await as(admin, 'POST', `/console/api/support/orders/${id}/resolve`, { status: 'REFUNDED', reason: '' });
+    expect(noReason.status).toBe(400);
+    const r = await as(admin, 'POST', `/console/api/support/orders/${id}/resolve`, { status: 'REFUNDED', reason: 'Djezzy confirmed it failed' });
+    expectEnvelope(r);
+    expect(r.status).toBe(200);
+    expect(r.body.data).toMatchObject({ _id: id, status: 'REFUNDED', balance_amount: 0 });
+    const again = await as(admin, 'POST', `/console/api/support/orders/${id}/resolve`, { status: 'FULFILLED', reason: 'second thoughts' });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('CONFLICT');
+
+    const after = (await as(merchant, 'GET', '/console/api/merchant/transactions')).body.data;
+    expect(after.balance).toBe(10_000);
+    expect(after.items[0]).toMatchObject({ type: 'REFUND-FLEXY', operation: 'INCREMENT', amount: 496.25, objid: id });
+    const detail = await as(admin, 'GET', `/console/api/support/orders/${id}`);
+    expect(detail.body.data.audit[0]).toMatchObject({ actor: 'console:amina', action: 'order.resolve.refunded', reason: 'Djezzy confirmed it failed' });
+    expect((await as(admin, 'GET', '/console/api/support/queue')).body.data.items).toHaveLength(0);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('support searches by id, ref and MSSIDN across merchants, credits a merchant and disables a key', async () => {
+    const id = await uncertainOrder();
+    const theirs = await call(ctx, 'POST', '/v3/mobile/send', { key: other.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 'shop-42' } });
+    const admin = await session('amina');
+    const ids = async (q: string) => (await as(admin, 'GET', `/console/api/support/search?q=${encodeURIComponent(q)}`)).body.data.items.map((o: { _id: string }) => o._id).sort();
+    expect(await ids(id)).toEqual([id]);
+    expect(await ids('shop-42')).toEqual([id, theirs.body.data.topupId].sort());
+    expect(await ids('0778037340')).toEqual([id, theirs.body.data.topupId].sort());
+    expect(await ids('nothing-like-it')).toEqual([]);
+
+    const credit = await as(admin, 'POST', '/console/api/support/merchants/credit', { username: other.username, amount: '250.50', reason: 'cash deposit at the agency' });
+    expect(credit.status).toBe(200);
+    expect(credit.body.data).toMatchObject({ type: 'DEPOSIT', amount: 250.5, oldBalance: 500, newBalance: 750.5 });
+    const merchants = await as(admin, 'GET', '/console/api/support/merchants');
+    expect(merchants.body.data.items.find((m: { username: string }) => m.username === other.username).balance).toBe(750.5);
+    const bad = await as(admin, 'POST', '/console/api/support/merchants/credit', { username: other.username, amount: -5, reason: 'x' });
+    expect(bad.status).toBe(400);
+
+    const key = (await ctx.deps.store.listKeys(other.id)).find((k) => k.type === 'SANDBOX')!;
+    const dis = await as(admin, 'POST', `/console/api/support/keys/${key.id}`, { isEnabled: false, reason: 'leaked in a screenshot' });
+    expect(dis.status).toBe(200);
+    const refused = await call(ctx, 'GET', '/v3/account/balance', { key: other.sandboxKey });
+    expect(refused.body.error.code).toBe('ACCESS_TOKEN_DISABLED');
+    const audit = await as(admin, 'GET', '/console/api/support/audit');
+    expect(audit.body.data.items.map((a: { action: string }) => a.action)).toEqual(expect.arrayContaining(['key.disable', 'merchant.credit']));
+  });
+
+  it('serves the page with a strict CSP, its modules, and nothing outside its folders', async () => {
+    const page = await ctx.app.inject({ method: 'GET', url: '/console' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.body).toContain('/console/js/main.js');
+    const js = await ctx.app.inject({ method: 'GET', url: '/console/js/main.js' });
+    expect(js.statusCode).toBe(200);
+    expect(js.headers['content-type']).toContain('text/javascript');
+    for (const url of ['/console/js/../../package.json', '/console/static/..%2F..%2Fpackage.json', '/console/js/nope.js', '/console/static/index.ts']) {
+      const r = await ctx.app.inject({ method: 'GET', url });
+      expect(r.statusCode, url).toBe(404);
+      expect(r.json().error.code).toBe('NOT_FOUND');
+    }
+  });
+});
