@@ -255,4 +255,28 @@ describe('sends recorded together', () => {
     expect(balance).toBe(10_000 - 100 - 200);
     expect(await ctx.deps.store.checkMoney()).toEqual([]);
   });
+
+  it('an order that fails after its row is written leaves nothing behind; the others in the same moment are recorded and charged', async () => {
+    const { newObjectId } = await import('../src/lib/ids.js');
+    const now = ctx.clock.now();
+    const order = (ref: string, topupAmount: number) => ({
+      id: newObjectId(now), merchantId: ctx.merchant.id, env: 'PRODUCTION' as const, ref, status: 'PENDING' as const, planCode: 'PREPAID_DJEZZY',
+      mssidn: '0778037340', topupAmount, charge: topupAmount, createdAt: now, updatedAt: now, refundMessage: null, suggestedOffers: null,
+      followOrderId: null, retryOrderId: null, sandboxScenario: null,
+    });
+    const taken = newObjectId(now);
+    expect((await ctx.deps.store.insertOrder(order('f-0', 5_000), { entryId: taken, note: 'first' })).ok).toBe(true);
+    // f-2's order row goes in, then its charge collides with an existing ledger entry id.
+    const results = await Promise.allSettled([
+      ctx.deps.store.insertOrder(order('f-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
+      ctx.deps.store.insertOrder(order('f-2', 20_000), { entryId: taken, note: 'duplicate ledger entry id' }),
+      ctx.deps.store.insertOrder(order('f-3', 30_000), { entryId: newObjectId(now), note: 'c' }),
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.ok ? 'ok' : r.value.reason) : 'error'))).toEqual(['ok', 'error', 'ok']);
+    expect(await ctx.deps.store.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-2')).toBeUndefined();
+    expect(await ctx.deps.store.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-3')).toBeDefined();
+    const balance = (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
+    expect(balance).toBe(10_000 - 50 - 100 - 300);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
 });

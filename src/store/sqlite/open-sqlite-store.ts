@@ -66,6 +66,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   // Reads are the hot path: map the file (no read() per page) and keep more pages cached.
   db.pragma('mmap_size = 268435456');
   db.pragma('cache_size = -65536');
+  // Savepoints (the fallback of the group commit, resends) keep their statement journal in memory, not in a temp file.
+  db.pragma('temp_store = MEMORY');
 
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
@@ -162,26 +164,54 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   /**
    * Group commit: the sends that arrive in one turn of the event loop are written in one
-   * BEGIN IMMEDIATE … COMMIT, each in its own savepoint (a nested transaction), so one refused or
-   * failing order never affects another, and each caller is answered only after the commit. A commit
-   * is most of a send's cost; sharing it lets sends scale with load.
+   * BEGIN IMMEDIATE … COMMIT, and each caller is answered only after the commit. A commit is most of
+   * a send's cost; sharing it lets sends scale with load.
+   *
+   * One refused or failing order never affects another. A refusal (DUPLICATED_REF,
+   * INSUFFICIENT_BALANCE) is decided before its order writes anything. An order that throws part-way
+   * (a constraint, a trigger, an I/O error) would leave its first writes in the shared transaction, so
+   * then the whole batch is rolled back (nothing of it was committed) and written again with each order
+   * in its own savepoint. The savepoints are kept off the common path: each costs a copy of every page
+   * the order touches (the statement journal).
    */
   type Pending = { order: OrderRecord; charge: { entryId: string; note: string } | null; resolve: (r: InsertOrderResult) => void; reject: (e: unknown) => void };
+  type Outcome = { ok: true; value: InsertOrderResult } | { ok: false; error: unknown };
+  class OrderFailed extends Error {
+    constructor(readonly orderError: unknown) {
+      super('an order of the batch failed');
+    }
+  }
+  const writeBatchShared = db.transaction((items: Pending[]): Outcome[] =>
+    items.map((it) => {
+      try {
+        return { ok: true, value: insertOrderInner(it.order, it.charge) };
+      } catch (error) {
+        throw new OrderFailed(error);
+      }
+    }),
+  );
+  const writeBatchIsolated = db.transaction((items: Pending[]): Outcome[] =>
+    items.map((it) => {
+      try {
+        return { ok: true, value: insertOrderTx(it.order, it.charge) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
   let batch: Pending[] | null = null;
   const flushBatch = () => {
     const items = batch ?? [];
     batch = null;
-    const results: ({ ok: true; value: InsertOrderResult } | { ok: false; error: unknown })[] = [];
+    let results: Outcome[];
     try {
-      db.transaction(() => {
-        for (const it of items) {
-          try {
-            results.push({ ok: true, value: insertOrderTx(it.order, it.charge) });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-      }).immediate();
+      try {
+        results = writeBatchShared.immediate(items);
+      } catch (error) {
+        if (!(error instanceof OrderFailed)) throw error; // BEGIN or COMMIT failed: nothing was written
+        // Rolled back; a lone order fails on its own, a batch is written again with one savepoint per order.
+        results = items.length === 1 ? [{ ok: false, error: error.orderError }] : writeBatchIsolated.immediate(items);
+      }
     } catch (error) {
       for (const it of items) it.reject(error);
       return;
