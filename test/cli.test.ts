@@ -3,12 +3,13 @@
  * real port; the seed's own polling client; `shahn merchant …` next to the running server;
  * `shahn topup send` watching a sandbox top-up; graceful shutdown.
  */
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
 import { BASE_URL, pollTopupStatus } from './seed/poll-topup-status.js';
-import { runCli, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
+import { BIN, ROOT, runCli, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
 
 async function api(base: string, key: string, path: string, body?: unknown) {
   const res = await fetch(`${base}${path}`, {
@@ -94,6 +95,38 @@ describe('shahn serve, the seed client and the CLI', () => {
       const r2 = runCli(['merchant', 'credit', '--username', '+213661111111', '--amount', amount], { SHAHN_DB: db });
       expect(r2.status, amount).toBe(1);
     }
+  });
+
+  it('merchant password and admin password set console logins next to the running server', async () => {
+    const login = (name: string, password: string) =>
+      fetch(`${server.url}/console/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: name, password }) });
+    // The demo logins printed by serve work.
+    const demo = /merchant login: (\S+)\s+password: (\S+)/.exec(server.stdout());
+    expect(server.stdout()).toContain('/console');
+    expect((await login(demo![1]!, demo![2]!)).status).toBe(200);
+
+    runCli(['merchant', 'create', '--username', '+213662222222'], { SHAHN_DB: db });
+    const fromStdin = spawnSync(process.execPath, [BIN, 'merchant', 'password', '--username', '+213662222222', '--password-stdin'], {
+      cwd: ROOT, env: { ...process.env, SHAHN_DB: db, SHAHN_LOG_LEVEL: 'warn' }, input: 'a long enough secret\n', encoding: 'utf8',
+    });
+    expect(fromStdin.status, fromStdin.stderr).toBe(0);
+    expect(fromStdin.stdout).not.toContain('a long enough secret');
+    expect((await login('+213662222222', 'a long enough secret')).status).toBe(200);
+
+    const generated = runCli(['admin', 'password', '--name', 'support'], { SHAHN_DB: db });
+    expect(generated.status, generated.stderr).toBe(0);
+    const pw = /Generated password \(shown only now\):\n\s+(\S+)/.exec(generated.stdout)?.[1];
+    expect(pw).toMatch(/^\S{16}$/);
+    const r = await login('support', pw!);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { data: { role: string } }).data.role).toBe('admin');
+
+    const short = runCli(['merchant', 'password', '--username', '+213662222222', '--password', 'short'], { SHAHN_DB: db });
+    expect(short.status).toBe(1);
+    expect(short.stderr).toContain('password must be 10 to 200 characters');
+    const nobody = runCli(['merchant', 'password', '--username', '+213669999999', '--password', 'long enough password'], { SHAHN_DB: db });
+    expect(nobody.status).toBe(1);
+    expect(nobody.stderr).toContain('is not a merchant');
   });
 
   it('topup status shows a final state once, and errors are clear', async () => {

@@ -57,7 +57,7 @@ export async function timeToFinal(deps: Pick<Deps, 'store' | 'clock'>, options: 
     counts[i === -1 ? labels.length - 1 : i]! += 1;
   }
   const sorted = [...ms].sort((a, b) => a - b);
-  const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! / 1000 : null);
+  const pct = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! / 100) / 10 : null);
   return { orders: ms.length, medianSeconds: pct(0.5), p95Seconds: pct(0.95), bins: labels.map((label, i) => ({ label, count: counts[i]! })) };
 }
 

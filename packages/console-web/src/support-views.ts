@@ -1,7 +1,7 @@
 /** Support's pages. Every change asks for a reason and a confirmation; the server audits it. */
 import { api, qs } from './api.js';
 import { histogram, stackedBars } from './charts.js';
-import { age, arabic, auto, clear, dzd, field, h, statusBadge, when } from './dom.js';
+import { age, auto, clear, dzd, field, h, statusBadge, when } from './dom.js';
 import { t } from './i18n.js';
 import { STATUSES, topupMessage, type Topup } from './merchant-views.js';
 import type { View } from './router.js';
@@ -37,7 +37,7 @@ export function resolveDialog(o: SupportOrder, done: () => void): void {
     t('resolveTitle'),
     [
       h('p', null, h('code', null, o._id), ` · ${o.merchant.username} · ${o.MSSIDN} · ${dzd(o.topup_amount)}`),
-      h('p', null, arabic(o.refund_message)),
+      o.refund_message ? h('p', { class: 'ar', dir: 'rtl', lang: 'ar' }, o.refund_message) : null,
       h(
         'fieldset',
         null,
@@ -58,18 +58,16 @@ export function resolveDialog(o: SupportOrder, done: () => void): void {
 function orderRows(items: SupportOrder[], reload: () => void) {
   return items.map((o) => [
     age(o.ageSeconds),
-    h('a', { href: `#/order/${o._id}` }, h('code', null, o._id)),
-    o.merchant.username,
-    o.env,
-    o.MSSIDN,
-    `${o.plan_code} · ${dzd(o.topup_amount)}`,
+    h('div', null, h('a', { href: `#/order/${o._id}`, title: o._id }, h('code', null, o._id)), h('div', { class: 'muted small' }, o.env)),
+    h('div', null, o.MSSIDN, h('div', { class: 'muted small' }, o.merchant.username)),
+    h('div', null, o.plan_code, h('div', { class: 'small' }, dzd(o.topup_amount))),
     statusBadge(o.status),
     topupMessage(o),
     o.status === 'UNKNOWN_ERROR' ? h('button', { type: 'button', class: 'primary', 'data-resolve': o._id, onclick: () => resolveDialog(o, reload) }, t('resolve')) : '',
   ]);
 }
 
-const orderHead = () => [t('age'), 'ID', t('merchant'), t('environment'), 'MSSIDN', t('plan'), t('status'), t('message'), t('actions')];
+const orderHead = () => [t('age'), 'ID', `MSSIDN / ${t('merchant')}`, t('plan'), t('status'), t('message'), t('actions')];
 
 export const supportQueue: View = async (main) => {
   let page = 1;

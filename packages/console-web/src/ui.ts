@@ -25,7 +25,8 @@ export function table(label: string, head: string[], rows: Child[][], rowAttrs?:
   if (rows.length === 0) return h('p', { class: 'muted' }, t('noResults'));
   return h(
     'div',
-    { class: 'table-wrap' },
+    // A scrollable region on narrow screens: focusable, so the keyboard can scroll it.
+    { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': label },
     h(
       'table',
       null,

@@ -1,0 +1,209 @@
+/**
+ * The console in a real browser: Debian's chromium driven by playwright-core, against `shahn serve`
+ * (the built CLI, a child process on a fresh SQLite store, demo logins as a newcomer gets them).
+ * A merchant sends a sandbox top-up and watches it reach FULFILLED; support resolves an UNKNOWN_ERROR
+ * order and the merchant's balance and transactions change; support credits a merchant; keyboard use,
+ * right-to-left Arabic and an automated accessibility check (axe-core). Screenshots go to
+ * test-results/console/.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { tempDir } from './helpers.js';
+import { ROOT, startServe, type ServeProcess } from './serve-process.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) {
+  if (process.env.CI === 'true') throw new Error(`CI: ${CHROMIUM} is missing (.ci/run installs Debian's chromium package)`);
+  console.warn(`\n  Browser suite SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium).\n`);
+}
+
+const SHOTS = join(ROOT, 'test-results', 'console');
+const UNKNOWN_NUMBER = '0778000003';
+const require = createRequire(import.meta.url);
+
+describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
+  let server: ServeProcess;
+  let browser: Browser;
+  let merchantPassword: string;
+  let supportPassword: string;
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const dir = tempDir();
+    const simulator = join(dir, 'simulator.json');
+    // Quick operators; one number always answers garbled (→ UNKNOWN_ERROR).
+    writeFileSync(simulator, JSON.stringify({ defaults: { latencyMs: { min: 100, max: 300 }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } }, numbers: { [UNKNOWN_NUMBER]: 'garbled' } }));
+    server = await startServe({ SHAHN_DB: join(dir, 'shahn.db'), SHAHN_SIMULATOR_CONFIG: simulator });
+    merchantPassword = /merchant login: \S+\s+password: (\S+)/.exec(server.stdout())?.[1] ?? '';
+    supportPassword = /support login: support\s+password: (\S+)/.exec(server.stdout())?.[1] ?? '';
+    expect(merchantPassword, server.stdout()).toMatch(/^\S{16}$/);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function logIn(login: string, password: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/console`);
+    await page.getByLabel(/^Login/).fill(login);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    expect(errors).toEqual([]);
+    return page;
+  }
+
+  async function axeViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: number }[]> {
+    // Evaluated through the DevTools protocol (not a <script> tag), so the console's CSP stays as it is.
+    await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+    return page.evaluate(
+      `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length })))`,
+    );
+  }
+
+  const serious = (vs: { impact: string }[]) => vs.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+
+  it('login with the keyboard alone; a wrong password is announced; the login page passes axe', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/console`);
+    await page.getByLabel(/^Login/).waitFor();
+    expect(serious(await axeViolations(page))).toEqual([]);
+    // Focus starts in the login field; Tab to the password; Enter submits.
+    await page.keyboard.type('+213555000000');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not the password');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('CONSOLE_UNAUTHORIZED');
+    await page.screenshot({ path: join(SHOTS, '01-login-error.png') });
+    await page.getByLabel('Password').focus();
+    await page.keyboard.type(merchantPassword);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'shahn_console');
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/console' });
+    await page.context().close();
+  }, 60_000);
+
+  it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED', async () => {
+    const page = await logIn('+213555000000', merchantPassword);
+    await page.getByRole('link', { name: 'Try it' }).click();
+    await page.getByLabel('Plan').selectOption('PREPAID_DJEZZY');
+    await page.getByLabel(/^Phone number/).fill('0778037340');
+    await page.getByLabel(/^Amount/).fill('500');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const status = page.locator('#try-status');
+    await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('PENDING');
+    await page.screenshot({ path: join(SHOTS, '02-try-pending.png') });
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('HANDLING');
+    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('FULFILLED');
+    await page.screenshot({ path: join(SHOTS, '03-try-fulfilled.png') });
+
+    // The order is in the sandbox list; the balance did not move.
+    await page.getByRole('link', { name: 'Orders' }).click();
+    await page.getByLabel('Environment').selectOption('SANDBOX');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => page.locator('tr[data-status="FULFILLED"]').count()).toBe(1);
+    expect(serious(await axeViolations(page))).toEqual([]);
+    await page.getByRole('link', { name: 'Transactions' }).click();
+    await expect.poll(() => page.locator('#tx-balance').textContent()).toBe('10,000.00 DZD');
+    await page.context().close();
+  }, 60_000);
+
+  it('support resolves an UNKNOWN_ERROR order; the merchant sees the refund; support credits the merchant', async () => {
+    // A production order through the API that the operator answers with garbage: UNKNOWN_ERROR.
+    const sent = await fetch(`${server.url}/v3/mobile/send`, {
+      method: 'POST',
+      headers: { 'x-access-token': server.productionKey!, 'content-type': 'application/json' },
+      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: UNKNOWN_NUMBER, amount: 1000, ref: 'shop-order-7' }),
+    });
+    const id = ((await sent.json()) as { data: { topupId: string } }).data.topupId;
+    await expect
+      .poll(async () => {
+        const r = await fetch(`${server.url}/v3/mobile/check-id/${id}`, { headers: { 'x-access-token': server.productionKey! } });
+        return ((await r.json()) as { data: { status: string } }).data.status;
+      }, { timeout: 15_000 })
+      .toBe('UNKNOWN_ERROR');
+
+    const merchant = await logIn('+213555000000', merchantPassword);
+    await merchant.getByRole('link', { name: 'Transactions' }).click();
+    const charged = 10_000 - 1000 * 0.9925;
+    await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe(`${charged.toLocaleString('en-US', { minimumFractionDigits: 2 })} DZD`);
+
+    const support = await logIn('support', supportPassword);
+    await expect.poll(() => support.locator(`tr[data-id="${id}"]`).count()).toBe(1);
+    const row = support.locator(`tr[data-id="${id}"]`);
+    // The operator's Arabic notice, shown right to left.
+    const notice = row.locator('bdi.ar');
+    expect(await notice.getAttribute('dir')).toBe('rtl');
+    expect(await notice.evaluate((el) => getComputedStyle(el).direction)).toBe('rtl');
+    expect(await notice.textContent()).toMatch(/[\u0600-\u06FF]/);
+    expect(serious(await axeViolations(support))).toEqual([]);
+    await support.screenshot({ path: join(SHOTS, '04-support-queue.png') });
+
+    await row.getByRole('button', { name: 'Resolve' }).click();
+    const dialog = support.getByRole('dialog');
+    await dialog.getByLabel(/^Refunded/).check();
+    await dialog.getByLabel(/^Reason/).fill('Djezzy confirmed the top-up failed');
+    await support.screenshot({ path: join(SHOTS, '05-support-resolve-dialog.png') });
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => support.locator(`tr[data-id="${id}"]`).count()).toBe(0);
+
+    // The merchant's page shows the refund: balance back, a REFUND-FLEXY line.
+    await merchant.reload();
+    await merchant.getByRole('button', { name: 'Log out' }).waitFor();
+    await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe('10,000.00 DZD');
+    expect(await merchant.locator('tr[data-type="REFUND-FLEXY"]').count()).toBe(1);
+    await merchant.screenshot({ path: join(SHOTS, '06-merchant-refunded.png') });
+
+    // The audit trail records who and why.
+    await support.getByRole('link', { name: 'Audit trail' }).click();
+    await expect.poll(() => support.locator('tbody').first().textContent()).toContain('Djezzy confirmed the top-up failed');
+
+    // Credit the merchant from the merchants page.
+    await support.getByRole('link', { name: 'Merchants' }).click();
+    const mrow = support.locator('tr[data-merchant="+213555000000"]');
+    await mrow.getByRole('button', { name: 'Credit' }).click();
+    await support.getByRole('dialog').getByLabel(/^Amount/).fill('250');
+    await support.getByRole('dialog').getByLabel(/^Reason/).fill('cash deposit at the agency');
+    await support.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => mrow.locator('.balance').textContent()).toBe('10,250.00 DZD');
+    await support.screenshot({ path: join(SHOTS, '07-support-credited.png') });
+    await merchant.reload();
+    await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe('10,250.00 DZD');
+    expect(await merchant.locator('tr[data-type="DEPOSIT"]').count()).toBe(2);
+
+    // Charts render (SVG with a text description).
+    await support.getByRole('link', { name: 'Overview' }).click();
+    await expect.poll(() => support.locator('svg.chart').count()).toBe(2);
+    expect(await support.locator('svg.chart').first().getAttribute('aria-label')).toMatch(/\d+ orders/);
+    await support.screenshot({ path: join(SHOTS, '08-support-overview.png'), fullPage: true });
+
+    await merchant.context().close();
+    await support.context().close();
+  }, 90_000);
+
+  it('switches the interface to Arabic, right to left', async () => {
+    const page = await logIn('+213555000000', merchantPassword);
+    await page.getByLabel('Language').selectOption('ar');
+    await expect.poll(() => page.evaluate(() => document.documentElement.dir)).toBe('rtl');
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('ar');
+    expect(await page.getByRole('link', { name: 'الطلبات' }).count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, '09-arabic.png') });
+    await page.getByLabel('اللغة').selectOption('en');
+    await page.context().close();
+  }, 30_000);
+});
