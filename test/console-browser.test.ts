@@ -98,7 +98,21 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await page.context().close();
   }, 60_000);
 
-  it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED', async () => {
+  it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED; the orders page updates live', async () => {
+    // An order sent through the API, watched on the orders page without reloading it.
+    const viaApi = await fetch(`${server.url}/v3/mobile/send`, {
+      method: 'POST',
+      headers: { 'x-access-token': server.sandboxKey!, 'content-type': 'application/json' },
+      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000002', amount: 300 }),
+    });
+    const apiId = ((await viaApi.json()) as { data: { topupId: string } }).data.topupId;
+    const list = await logIn('+213555000000', merchantPassword);
+    await list.getByRole('link', { name: 'Orders' }).click();
+    await list.getByLabel('Environment').selectOption('SANDBOX');
+    await list.getByRole('button', { name: 'Filter' }).click();
+    const apiRow = list.locator(`tr[data-id="${apiId}"]`);
+    await expect.poll(() => apiRow.getAttribute('data-status')).toBe('PENDING');
+
     const page = await logIn('+213555000000', merchantPassword);
     await page.getByRole('link', { name: 'Try it' }).click();
     await page.getByLabel('Plan').selectOption('PREPAID_DJEZZY');
@@ -120,6 +134,29 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     expect(serious(await axeViolations(page))).toEqual([]);
     await page.getByRole('link', { name: 'Transactions' }).click();
     await expect.poll(() => page.locator('#tx-balance').textContent()).toBe('10,000.00 DZD');
+
+    // The list refreshed itself: REFUNDED with the Arabic message and the suggested FACTURE offer.
+    await expect.poll(() => apiRow.getAttribute('data-status'), { timeout: 10_000 }).toBe('REFUNDED');
+    expect(await apiRow.locator('bdi.ar').textContent()).toBe('هذا رقم الهاتف لا يقبل العرض المرسل، الرجاء إرسال أحد العروض التالية');
+    expect(await apiRow.locator('.offers').textContent()).toContain('FACTURE_DJEZZY');
+    await list.screenshot({ path: join(SHOTS, '10-orders-live.png') });
+
+    // Keys: create a production READ-ONLY key (shown once), then disable it.
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Type', { exact: true }).selectOption('PRODUCTION');
+    await page.getByLabel('Scope').selectOption('READ-ONLY');
+    await page.getByRole('button', { name: 'Create a key' }).click();
+    const secret = await page.locator('#new-key').textContent();
+    expect(secret).toMatch(/^[0-9a-f-]{36}$/);
+    const balance = await fetch(`${server.url}/v3/account/balance`, { headers: { 'x-access-token': secret! } });
+    expect(balance.status).toBe(200);
+    const send = await fetch(`${server.url}/v3/mobile/send`, { method: 'POST', headers: { 'x-access-token': secret!, 'content-type': 'application/json' }, body: '{}' });
+    expect(((await send.json()) as { error: { code: string } }).error.code).toBe('READ_ONLY_KEY');
+    expect(await page.locator('tbody tr').count()).toBe(3);
+    await page.locator('tbody tr').last().getByRole('button', { name: 'Disable' }).click();
+    await expect.poll(() => page.locator('tbody tr').last().textContent()).toContain('Disabled');
+    await page.screenshot({ path: join(SHOTS, '11-keys.png') });
+    await list.context().close();
     await page.context().close();
   }, 60_000);
 

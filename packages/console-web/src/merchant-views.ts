@@ -120,8 +120,15 @@ export const merchantOrders: View = async (main) => {
       anyOpen ? h('p', { class: 'muted' }, t('live')) : null,
       table(
         t('orders'),
-        [t('created'), 'ID', t('ref'), 'MSSIDN', t('plan'), t('amount'), t('status'), t('message')],
-        d.items.map((o) => [when(o.created_at), h('code', null, o._id), o.ref, o.MSSIDN, o.plan_code, dzd(o.topup_amount), statusBadge(o.status), topupMessage(o)]),
+        [t('created'), `ID / ${t('ref')}`, 'MSSIDN', t('plan'), t('status'), t('message')],
+        d.items.map((o) => [
+          h('span', { class: 'when' }, when(o.created_at)),
+          h('div', null, h('code', { title: o._id }, o._id), h('div', { class: 'muted small ref' }, o.ref)),
+          o.MSSIDN,
+          h('div', null, o.plan_code, h('div', { class: 'small' }, dzd(o.topup_amount))),
+          statusBadge(o.status),
+          topupMessage(o),
+        ]),
         (i) => ({ 'data-id': d.items[i]!._id, 'data-status': d.items[i]!.status }),
       ),
       pager(d.pagination, (p) => {
