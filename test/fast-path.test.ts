@@ -4,6 +4,7 @@
  * and everything unusual must fall through to fastify.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createMerchant } from '../src/domain/create-merchant.js';
 import { hashApiKey } from '../src/lib/ids.js';
 import { makeContext, type TestContext } from './helpers.js';
 
@@ -59,6 +60,34 @@ describe('check-id hot path', () => {
     expect(normalise(fast)).toEqual(normalise(slow));
     // Another environment's order is a 404 on both paths.
     expect((await get(`/v3/mobile/check-id/${prod}`, key)).status).toBe(404);
+  });
+
+  it('answers FULFILLED production orders from its cache exactly as the fastify route does; other statuses are read every time', async () => {
+    const key = ctx.merchant.productionKey;
+    const [done, unsure] = [await send(key, '0778037340'), await send(key, '0778037341')];
+    for (const id of [done, unsure]) {
+      await ctx.sql.run(`UPDATE orders SET status = 'HANDLING' WHERE id = ?`, [id]);
+      await ctx.sql.run(`UPDATE orders SET status = ? WHERE id = ?`, [id === done ? 'FULFILLED' : 'UNKNOWN_ERROR', id]);
+    }
+    const slow = await get(`/v3/mobile/check-id/${done}?via=fastify`, key);
+    const first = await get(`/v3/mobile/check-id/${done}`, key); // read from the store, then cached
+    const again = await get(`/v3/mobile/check-id/${done}`, key); // from the cache
+    expect(normalise(first)).toEqual(normalise(slow));
+    expect(normalise(again)).toEqual(normalise(slow));
+    expect(again.body.requestId).not.toBe(first.body.requestId);
+    expect(again.headers['content-length']).toBe(String(Buffer.byteLength(again.text)));
+    // Not another merchant's, nor the sandbox key's, to read.
+    const other = await createMerchant(ctx.deps, { username: '+213665000001', balance: 0 });
+    for (const k of [other.productionKey, ctx.merchant.sandboxKey]) {
+      await get(`/v3/mobile/check-id/${done}?warm=key-cache`, k);
+      expect((await get(`/v3/mobile/check-id/${done}`, k)).status).toBe(404);
+    }
+    // UNKNOWN_ERROR is not final: a resolution shows at once.
+    expect(((await get(`/v3/mobile/check-id/${unsure}`, key)).body.data as { status: string }).status).toBe('UNKNOWN_ERROR');
+    await ctx.sql.run(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL WHERE id = ?`, [unsure]);
+    const resolved = await get(`/v3/mobile/check-id/${unsure}`, key);
+    expect((resolved.body.data as { status: string }).status).toBe('FULFILLED');
+    expect(normalise(resolved)).toEqual(normalise(await get(`/v3/mobile/check-id/${unsure}?via=fastify`, key)));
   });
 
   it('keeps connections alive as fastify does (72 s, not the node default of 5 s)', async () => {

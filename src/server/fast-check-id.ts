@@ -9,16 +9,42 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastJsonStringify from 'fast-json-stringify';
-import { AppError, ErrorEnvelope, Success, Topup } from '@shahn/contract';
+import { AppError, ErrorEnvelope, Success, Topup, type TopupOut } from '@shahn/contract';
 import { ipAllowed } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
 import type { Log } from '../lib/log.js';
+import { syncOrderReads } from '../store/sqlite/open-sqlite-store.js';
+import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
 
 const PREFIX = '/v3/mobile/check-id/';
 const ID = /^[0-9a-f]{24}$/;
+
+/**
+ * FULFILLED production orders, as presented, by id: a check-id of one is answered without reading
+ * the store. Safe across processes because such an order never changes again: FULFILLED is final
+ * (the lifecycle trigger refuses any status change from it), its presentation does not depend on the
+ * clock (only sandbox orders' does), and the only later write to an order's other columns,
+ * retry_orderid, is for REFUNDED and sandbox orders (a resend). UNKNOWN_ERROR and REFUNDED orders are
+ * not cached: support resolution, a late gateway answer and a resend change them. Orders are never
+ * deleted. Bounded: the oldest entry goes first.
+ */
+export const FULFILLED_CACHE_SIZE = 50_000;
+class FulfilledOrders {
+  private readonly entries = new Map<string, { merchantId: string; data: TopupOut }>();
+  constructor(private readonly max: number) {}
+  get(id: string, merchantId: string): TopupOut | undefined {
+    const e = this.entries.get(id);
+    return e !== undefined && e.merchantId === merchantId ? e.data : undefined;
+  }
+  put(id: string, merchantId: string, data: TopupOut): void {
+    if (this.entries.has(id)) return;
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(id, { merchantId, data });
+  }
+}
 
 export interface FastPathOptions {
   isClosing(): boolean;
@@ -44,6 +70,21 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     }
   };
 
+  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, started: bigint | undefined) => {
+    if (!order) {
+      const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
+      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started);
+      return;
+    }
+    const data = presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
+    if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, data);
+    write(req, res, 200, requestId, envelope(data, requestId), started);
+  };
+  const envelope = (data: TopupOut, requestId: string) => ok({ success: true, data, meta: { timestamp: nowIso() }, requestId });
+
+  const fulfilled = new FulfilledOrders(FULFILLED_CACHE_SIZE);
+
+  const reads = syncOrderReads(deps.store);
   const stats = { answered: 0 };
   /** true when this handler took the request; false to let fastify have it. `next` hands it to fastify later. */
   const handle = (req: IncomingMessage, res: ServerResponse, next: () => void): boolean => {
@@ -59,19 +100,32 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (key.allowedIps.length > 0 && !ipAllowed(key.allowedIps, ip)) return false;
     if (deps.limiter.enabled && deps.limiter.wouldLimit(key.id)) return false;
     const started = options.accessLog ? process.hrtime.bigint() : undefined;
+    const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
+    if (cached) {
+      deps.limiter.take(key.id);
+      stats.answered++;
+      const requestId = newRequestId();
+      write(req, res, 200, requestId, envelope(cached, requestId), started);
+      return true;
+    }
+    if (reads) {
+      // SQLite: read synchronously (no promise per request). A store error: the fastify route answers it (503 or 500).
+      let order: OrderRecord | undefined;
+      try {
+        order = reads.findOrderById(key.merchantId, key.type, id);
+      } catch {
+        return false;
+      }
+      deps.limiter.take(key.id);
+      stats.answered++;
+      answer(req, res, newRequestId(), id, order, started);
+      return true;
+    }
     deps.limiter.take(key.id);
     stats.answered++;
     const requestId = newRequestId();
     deps.store.findOrderById(key.merchantId, key.type, id).then(
-      (order) => {
-        if (!order) {
-          const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
-          write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started);
-          return;
-        }
-        const data = presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
-        write(req, res, 200, requestId, ok({ success: true, data, meta: { timestamp: nowIso() }, requestId }), started);
-      },
+      (order) => answer(req, res, requestId, id, order, started),
       () => {
         // A store error: the fastify route answers it (503 or 500), as it does every other error.
         stats.answered--;

@@ -56,6 +56,16 @@ function windowClause(page: PageRequest, column: string): { sql: string; args: n
   return { sql: parts.length ? ` AND ${parts.join(' AND ')}` : '', args };
 }
 
+/** Synchronous reads for the check-id hot path (server/fast-check-id.ts): no promise per request. */
+export interface SyncOrderReads {
+  findOrderById(merchantId: string, env: OrderRecord['env'], id: string): OrderRecord | undefined;
+}
+const syncReads = new WeakMap<Store, SyncOrderReads>();
+/** The synchronous reads of a SQLite store; undefined for any other store. */
+export function syncOrderReads(store: Store): SyncOrderReads | undefined {
+  return syncReads.get(store);
+}
+
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db: Db = new Database(path);
@@ -467,6 +477,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     return { items: rows.map(map), total };
   };
 
+  let findByIdStmt: Statement | undefined;
+  const findOrderByIdSync = (merchantId: string, env: OrderRecord['env'], id: string): OrderRecord | undefined => {
+    findByIdStmt ??= stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ? AND merchant_id = ? AND env = ?`);
+    const r = findByIdStmt.get(id, merchantId, env) as OrderRow | undefined;
+    return r && toOrder(r);
+  };
+
   const store: Store = {
     kind: 'sqlite',
 
@@ -735,8 +752,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async findOrderById(merchantId, env, id) {
-      const r = stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ? AND merchant_id = ? AND env = ?`).get(id, merchantId, env) as OrderRow | undefined;
-      return r && toOrder(r);
+      return findOrderByIdSync(merchantId, env, id);
     },
 
     async findOrderByRef(merchantId, env, ref) {
@@ -843,5 +859,6 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return rows.map((r) => r.d);
     },
   };
+  syncReads.set(store, { findOrderById: findOrderByIdSync });
   return store;
 }
