@@ -82,16 +82,16 @@ describe('the console API', () => {
 
     // Only the token's hash is stored.
     const token = cookie.split(';')[0]!.split('=')[1]!;
-    const rows = await ctx.sql.all<{ token_hash: string }>('SELECT token_hash FROM console_sessions');
+    const rows = (await ctx.sql.all('SELECT token_hash FROM console_sessions')) as { token_hash: string }[];
     expect(rows).toHaveLength(1);
     expect(rows[0]!.token_hash).not.toContain(token);
-    const hashes = await ctx.sql.all<{ password_hash: string }>('SELECT password_hash FROM console_logins');
+    const hashes = (await ctx.sql.all('SELECT password_hash FROM console_logins')) as { password_hash: string }[];
     for (const h of hashes) expect(h.password_hash).toMatch(/^scrypt\$16384\$8\$1\$/);
   });
 
   it('without a session, with an unknown one, or after expiry: 401 CONSOLE_UNAUTHORIZED', async () => {
     const s = await session(ctx.merchant.username);
-    for (const headers of [{}, { cookie: 'shahn_console=forged' }, { cookie: 'other=1' }]) {
+    for (const headers of [{}, { cookie: 'shahn_console=forged' }, { cookie: 'other=1' }] as Record<string, string>[]) {
       const r = await call(ctx, 'GET', '/console/api/merchant/orders', { headers });
       expectEnvelope(r);
       expect(r.status).toBe(401);

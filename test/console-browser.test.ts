@@ -186,7 +186,9 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     // The operator's Arabic notice, shown right to left.
     const notice = row.locator('bdi.ar');
     expect(await notice.getAttribute('dir')).toBe('rtl');
-    expect(await notice.evaluate((el) => getComputedStyle(el).direction)).toBe('rtl');
+    // (The test runs without the DOM lib: the browser's getComputedStyle reached through globalThis.)
+    const direction = await notice.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { direction: string } }).getComputedStyle(el).direction);
+    expect(direction).toBe('rtl');
     expect(await notice.textContent()).toMatch(/[\u0600-\u06FF]/);
     expect(serious(await axeViolations(support))).toEqual([]);
     await support.screenshot({ path: join(SHOTS, '04-support-queue.png') });
@@ -236,8 +238,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
   it('switches the interface to Arabic, right to left', async () => {
     const page = await logIn('+213555000000', merchantPassword);
     await page.getByLabel('Language').selectOption('ar');
-    await expect.poll(() => page.evaluate(() => document.documentElement.dir)).toBe('rtl');
-    expect(await page.evaluate(() => document.documentElement.lang)).toBe('ar');
+    await expect.poll(() => page.evaluate('document.documentElement.dir')).toBe('rtl');
+    expect(await page.evaluate('document.documentElement.lang')).toBe('ar');
     expect(await page.getByRole('link', { name: 'الطلبات' }).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, '09-arabic.png') });
     await page.getByLabel('اللغة').selectOption('en');

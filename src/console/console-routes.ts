@@ -48,10 +48,11 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = as
       reply.header('cache-control', 'no-store');
       const changes = request.method !== 'GET' && request.method !== 'HEAD';
       if (changes && !sameOrigin(request)) throw new AppError('CSRF_REJECTED', 'The request came from another origin');
-      if (request.url === '/console/api/login') return;
+      // The matched route's pattern, not the raw URL: no query string or encoding can change the role check.
+      const path = request.routeOptions.url ?? '';
+      if (path === '/console/api/login') return;
       const session = await findSession(deps, readCookie(request.headers.cookie, SESSION_COOKIE));
       if (changes) checkCsrf(session, request.headers['x-csrf-token'] as string | undefined);
-      const path = request.url;
       if (path.startsWith('/console/api/support/') && session.login.role !== 'admin') throw new AppError('FORBIDDEN');
       if (path.startsWith('/console/api/merchant/') && session.login.role !== 'merchant') throw new AppError('FORBIDDEN');
       request.consoleSession = session;
