@@ -10,7 +10,7 @@ import { createMerchant, type CreatedMerchant } from '../src/domain/create-merch
 import { presentTopup } from '../src/domain/present.js';
 import { createAdmin } from '../src/support/admins.js';
 import { call, expectEnvelope, makeContext, type Reply, type TestContext } from './helpers.js';
-import { ManualGateway, makeProcessor, settle } from './processor-helpers.js';
+import { ManualGateway, sendUncertainOrder } from './processor-helpers.js';
 
 const PASSWORD = 'correct horse battery';
 const ORIGIN = 'http://127.0.0.1:3000';
@@ -51,18 +51,7 @@ describe('the console API', () => {
       ...(body !== undefined ? { body } : {}),
     });
 
-  /** A production order of the context's merchant that ended UNKNOWN_ERROR through the processor. */
-  async function uncertainOrder(): Promise<string> {
-    const gw = new ManualGateway();
-    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'shop-42' } });
-    const id = r.body.data.topupId as string;
-    const p = makeProcessor(ctx, gw);
-    await p.tick();
-    await settle();
-    await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
-    await p.drain();
-    return id;
-  }
+  const uncertainOrder = () => sendUncertainOrder(ctx, new ManualGateway(), { amount: 500, ref: 'shop-42' });
 
   it('logs in with the password set by the CLI; the cookie is HttpOnly, SameSite=Strict, Secure, scoped to /console', async () => {
     const bad = await login(ctx.merchant.username, 'wrong password!');

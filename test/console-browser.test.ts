@@ -74,6 +74,16 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     );
   }
 
+  /** A PREPAID_DJEZZY top-up through the v3 API, as a merchant's backend sends it; returns its id. */
+  async function apiSend(key: string, body: { MSSIDN: string; amount: number; ref?: string }): Promise<string> {
+    const res = await fetch(`${server.url}/v3/mobile/send`, {
+      method: 'POST',
+      headers: { 'x-access-token': key, 'content-type': 'application/json' },
+      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', ...body }),
+    });
+    return ((await res.json()) as { data: { topupId: string } }).data.topupId;
+  }
+
   const serious = (vs: { impact: string }[]) => vs.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 
   it('login with the keyboard alone; a wrong password is announced; the login page passes axe', async () => {
@@ -100,12 +110,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
 
   it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED; the orders page updates live', async () => {
     // An order sent through the API, watched on the orders page without reloading it.
-    const viaApi = await fetch(`${server.url}/v3/mobile/send`, {
-      method: 'POST',
-      headers: { 'x-access-token': server.sandboxKey!, 'content-type': 'application/json' },
-      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000002', amount: 300 }),
-    });
-    const apiId = ((await viaApi.json()) as { data: { topupId: string } }).data.topupId;
+    const apiId = await apiSend(server.sandboxKey!, { MSSIDN: '0600000002', amount: 300 });
     const list = await logIn('+213555000000', merchantPassword);
     await list.getByRole('link', { name: 'Orders' }).click();
     await list.getByLabel('Environment').selectOption('SANDBOX');
@@ -162,12 +167,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
 
   it('support resolves an UNKNOWN_ERROR order; the merchant sees the refund; support credits the merchant', async () => {
     // A production order through the API that the operator answers with garbage: UNKNOWN_ERROR.
-    const sent = await fetch(`${server.url}/v3/mobile/send`, {
-      method: 'POST',
-      headers: { 'x-access-token': server.productionKey!, 'content-type': 'application/json' },
-      body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: UNKNOWN_NUMBER, amount: 1000, ref: 'shop-order-7' }),
-    });
-    const id = ((await sent.json()) as { data: { topupId: string } }).data.topupId;
+    const id = await apiSend(server.productionKey!, { MSSIDN: UNKNOWN_NUMBER, amount: 1000, ref: 'shop-order-7' });
     await expect
       .poll(async () => {
         const r = await fetch(`${server.url}/v3/mobile/check-id/${id}`, { headers: { 'x-access-token': server.productionKey! } });

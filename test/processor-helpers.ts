@@ -77,3 +77,20 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** A production order of the context's merchant that ends UNKNOWN_ERROR through the processor (a garbled answer). */
+export async function sendUncertainOrder(ctx: TestContext, gw: ManualGateway, body: { amount?: number; ref?: string } = {}): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v3/mobile/send',
+    headers: { 'x-access-token': ctx.merchant.productionKey, 'content-type': 'application/json' },
+    payload: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: body.amount ?? 500, ...(body.ref ? { ref: body.ref } : {}) }),
+  });
+  const id = (res.json() as { data: { topupId: string } }).data.topupId;
+  const p = makeProcessor(ctx, gw);
+  await p.tick();
+  await settle();
+  await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
+  await p.drain();
+  return id;
+}

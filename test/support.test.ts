@@ -6,7 +6,7 @@ import { defaultSimulatorConfig, OperatorSimulator } from '../src/gateways/opera
 import { AlertDispatcher } from '../src/processor/alert-dispatcher.js';
 import { createAdmin } from '../src/support/admins.js';
 import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
-import { ManualGateway, makeProcessor, settle, silentLog } from './processor-helpers.js';
+import { ManualGateway, makeProcessor, sendUncertainOrder, settle, silentLog } from './processor-helpers.js';
 
 describe('support review and the admin API', () => {
   let ctx: TestContext;
@@ -33,16 +33,7 @@ describe('support review and the admin API', () => {
   const balance = async () => (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
 
   /** A production order that ended UNKNOWN_ERROR through the processor. */
-  async function uncertainOrder(amount = 500): Promise<string> {
-    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount } });
-    const id = r.body.data.topupId as string;
-    const p = makeProcessor(ctx, gw);
-    await p.tick();
-    await settle();
-    await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
-    await p.drain();
-    return id;
-  }
+  const uncertainOrder = (amount = 500) => sendUncertainOrder(ctx, gw, { amount });
 
   it('needs an admin token: none, a bad one, or a merchant key are refused', async () => {
     for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: `Bearer ${ctx.merchant.productionKey}` }, { 'x-access-token': ctx.merchant.productionKey }]) {

@@ -17,6 +17,7 @@ import type { Env } from '../store/store.js';
 import { listUncertainOrders, presentSupportOrder } from '../support/list-uncertain-orders.js';
 import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
 import { resendOrder } from '../support/resend-order.js';
+import { getOrderWithAudit } from '../support/find-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
 import { auditRecord } from '../support/audit.js';
 import { success } from '../server/envelope.js';
@@ -34,12 +35,9 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     success(request, await listUncertainOrders(deps, request.query)),
   );
 
-  app.get('/console/api/support/orders/:id', { schema: { hide: true, params: IdParams } }, async (request) => {
-    const order = await deps.store.findOrderAnywhere(request.params.id);
-    if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
-    const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
-    return success(request, { order: await presentSupportOrder(deps, order), audit: audit.items.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) });
-  });
+  app.get('/console/api/support/orders/:id', { schema: { hide: true, params: IdParams } }, async (request) =>
+    success(request, await getOrderWithAudit(deps, request.params.id)),
+  );
 
   app.post(
     '/console/api/support/orders/:id/resolve',

@@ -4,6 +4,7 @@ import type { TopupStatus } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { sandboxView } from '../domain/sandbox.js';
 import type { OrderRecord } from '../store/store.js';
+import { presentSupportOrder } from './list-uncertain-orders.js';
 
 export async function findOrderForSupport(
   deps: Pick<Deps, 'store' | 'clock' | 'config'>,
@@ -14,4 +15,12 @@ export async function findOrderForSupport(
   const now = deps.clock.now();
   const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandboxUnknownResolveMs).status : order.status;
   return { order, now, visible };
+}
+
+/** One order of any merchant as support sees it, with its audit trail (newest first, at most 100). */
+export async function getOrderWithAudit(deps: Pick<Deps, 'store' | 'clock' | 'config'>, orderId: string) {
+  const order = await deps.store.findOrderAnywhere(orderId);
+  if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
+  const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
+  return { order: await presentSupportOrder(deps, order), audit: audit.items.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) };
 }

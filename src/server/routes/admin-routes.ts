@@ -13,9 +13,10 @@ import { presentTransaction } from '../../domain/present.js';
 import type { OperatorSimulator } from '../../gateways/operator-simulator.js';
 import { centimesToDzd } from '../../lib/money.js';
 import { auditRecord } from '../../support/audit.js';
-import { listUncertainOrders, presentSupportOrder } from '../../support/list-uncertain-orders.js';
+import { listUncertainOrders } from '../../support/list-uncertain-orders.js';
 import { createKey, listKeys, rotateKey, updateKey } from '../../support/manage-keys.js';
 import { resendOrder } from '../../support/resend-order.js';
+import { getOrderWithAudit } from '../../support/find-order.js';
 import { resolveOrder } from '../../support/resolve-order.js';
 import { updatePlan } from '../../support/update-plan.js';
 import { success } from '../envelope.js';
@@ -44,12 +45,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   app.get(
     '/admin/orders/:id',
     { config, schema: { tags, security, summary: 'One order of any merchant, with its audit trail', params: IdParams, response: responses } },
-    async (request) => {
-      const order = await deps.store.findOrderAnywhere(request.params.id);
-      if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
-      const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
-      return success(request, { order: await presentSupportOrder(deps, order), audit: audit.items.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) });
-    },
+    async (request) => success(request, await getOrderWithAudit(deps, request.params.id)),
   );
 
   app.post(
