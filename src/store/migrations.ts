@@ -529,6 +529,22 @@ CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
 CREATE INDEX orders_by_mssidn ON orders(mssidn, created_at);
 `,
   },
+  {
+    version: 5,
+    name: 'narrow-status-index',
+    // orders_by_status covered PENDING, HANDLING and UNKNOWN_ERROR, so every send and every processor
+    // step wrote it; only support's list of uncertain orders reads it (the processor's claims and
+    // recovery use orders_claimable and orders_leased). Now it holds the UNKNOWN_ERROR orders only,
+    // in that list's order.
+    sqlite: `
+DROP INDEX orders_by_status;
+CREATE INDEX orders_uncertain ON orders(created_at, id) WHERE status = 'UNKNOWN_ERROR';
+`,
+    postgres: `
+DROP INDEX orders_by_status;
+CREATE INDEX orders_uncertain ON orders(created_at, id) WHERE status = 'UNKNOWN_ERROR';
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
