@@ -231,6 +231,18 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     expect(await support.locator('svg.chart').first().getAttribute('aria-label')).toMatch(/\d+ orders/);
     await support.screenshot({ path: join(SHOTS, '08-support-overview.png'), fullPage: true });
 
+    // The customer still wants the top-up: re-send the refunded order as a new, linked one.
+    await support.goto(`${server.url}/console#/order/${id}`);
+    await support.getByRole('button', { name: 'Re-send' }).click();
+    await support.getByRole('dialog').getByLabel(/^Reason/).fill('customer asked again by phone');
+    await support.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => support.evaluate('location.hash')).not.toBe(`#/order/${id}`);
+    const newId = String(await support.evaluate('location.hash')).replace('#/order/', '');
+    await expect.poll(() => support.locator('dl.facts').textContent()).toContain(`follow_orderid${id}`);
+    await merchant.reload();
+    await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe(`${(10_250 - 992.5).toLocaleString('en-US', { minimumFractionDigits: 2 })} DZD`);
+    expect(await merchant.locator('tbody').first().textContent()).toContain(newId);
+
     await merchant.context().close();
     await support.context().close();
   }, 90_000);

@@ -76,6 +76,8 @@ const en = {
   median: 'Median',
   p95: '95th percentile',
   none: 'none',
+  resend: 'Re-send',
+  resendHint: 'Send this refunded top-up again as a new order (charged again in production), linked to this one.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -133,6 +135,31 @@ const fr: Dict = {
   timeToFinal: "Délai jusqu'à l'état final (production)",
   balanceOverTime: 'Solde dans le temps',
   loading: 'Chargement…',
+  fulfilled: 'Livrée (le client a reçu le crédit)',
+  refunded: "Remboursée (le client ne l'a pas reçu)",
+  creditTitle: 'Créditer un marchand',
+  type: 'Type',
+  scope: 'Portée',
+  enabled: 'Active',
+  disabled: 'Désactivée',
+  allowedIps: 'IP autorisées (séparées par des virgules ; vide = toutes)',
+  newKeyShownOnce: "Copiez cette clé maintenant : elle n'est affichée qu'une fois.",
+  up: 'En service',
+  down: 'En panne',
+  searchHint: 'Un id de commande, une référence ou un numéro, chez tous les marchands',
+  tryHint: 'Une recharge sandbox : aucun effet sur le solde. Numéros de test : 0600000001 (remboursée), 0600000002 (offres), 0600000003 (inconnue).',
+  operation: 'Opération',
+  note: 'Note',
+  time: 'Heure',
+  actor: 'Acteur',
+  action: 'Action',
+  target: 'Cible',
+  details: 'Détails',
+  welcome: 'Bienvenue',
+  live: 'En direct : actualisé toutes les 2 s tant qu’une commande est ouverte',
+  median: 'Médiane',
+  p95: '95e centile',
+  resend: 'Renvoyer',
 };
 
 const ar: Dict = {
@@ -179,6 +206,19 @@ const ar: Dict = {
   send: 'إرسال',
   save: 'حفظ',
   loading: 'جارٍ التحميل…',
+  resolveTitle: 'حسم طلب غير مؤكد',
+  type: 'النوع',
+  enabled: 'مفعّل',
+  disabled: 'معطّل',
+  disable: 'تعطيل',
+  enable: 'تفعيل',
+  rotate: 'تجديد',
+  createKey: 'إنشاء مفتاح',
+  ordersOverTime: 'الطلبات حسب الحالة عبر الزمن',
+  balanceOverTime: 'الرصيد عبر الزمن',
+  time: 'الوقت',
+  note: 'ملاحظة',
+  resend: 'إعادة الإرسال',
 };
 
 export const LANGUAGES = [

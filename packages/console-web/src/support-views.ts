@@ -129,6 +129,20 @@ export const supportOrder: View = async (main, params) => {
         ].map(([k, v]) => [h('dt', null, k as string), h('dd', null, v as HTMLElement | string)]),
       ),
       o.status === 'UNKNOWN_ERROR' ? h('button', { type: 'button', class: 'primary', onclick: () => resolveDialog(o, () => void load()) }, t('resolve')) : null,
+      o.status === 'REFUNDED' && !o.retry_orderid
+        ? h(
+            'button',
+            {
+              type: 'button',
+              onclick: () =>
+                openDialog(`${t('resend')}: ${o._id}`, [h('p', null, t('resendHint')), reasonField()], async (form) => {
+                  const r = await api<{ topupId: string }>('POST', `/support/orders/${o._id}/resend`, { reason: reasonOf(form) });
+                  location.hash = `#/order/${r.topupId}`;
+                }),
+            },
+            t('resend'),
+          )
+        : null,
       h('h2', null, t('audit')),
       auditTable(d.audit),
     );
