@@ -161,6 +161,10 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await page.locator('tbody tr').last().getByRole('button', { name: 'Disable' }).click();
     await expect.poll(() => page.locator('tbody tr').last().textContent()).toContain('Disabled');
     await page.screenshot({ path: join(SHOTS, '11-keys.png') });
+    expect(serious(await axeViolations(page)), 'keys page').toEqual([]);
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await expect.poll(() => page.locator('svg.chart').count()).toBe(3);
+    expect(serious(await axeViolations(page)), 'merchant overview').toEqual([]);
     await list.context().close();
     await page.context().close();
   }, 60_000);
@@ -198,6 +202,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await dialog.getByLabel(/^Refunded/).check();
     await dialog.getByLabel(/^Reason/).fill('Djezzy confirmed the top-up failed');
     await support.screenshot({ path: join(SHOTS, '05-support-resolve-dialog.png') });
+    expect(serious(await axeViolations(support)), 'resolve dialog').toEqual([]);
     await dialog.getByRole('button', { name: 'Confirm' }).click();
     await expect.poll(() => support.locator(`tr[data-id="${id}"]`).count()).toBe(0);
 
@@ -221,6 +226,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await support.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
     await expect.poll(() => mrow.locator('.balance').textContent()).toBe('10,250.00 DZD');
     await support.screenshot({ path: join(SHOTS, '07-support-credited.png') });
+    expect(serious(await axeViolations(support)), 'merchants page').toEqual([]);
+    await support.getByRole('link', { name: 'Operators' }).click();
+    await support.getByRole('heading', { name: 'Operators' }).waitFor();
+    expect(await support.locator('tbody tr').count()).toBe(4);
+    expect(serious(await axeViolations(support)), 'operators page').toEqual([]);
     await merchant.reload();
     await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe('10,250.00 DZD');
     expect(await merchant.locator('tr[data-type="DEPOSIT"]').count()).toBe(2);
@@ -229,6 +239,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await support.getByRole('link', { name: 'Overview' }).click();
     await expect.poll(() => support.locator('svg.chart').count()).toBe(2);
     expect(await support.locator('svg.chart').first().getAttribute('aria-label')).toMatch(/\d+ orders/);
+    expect(serious(await axeViolations(support)), 'overview').toEqual([]);
     await support.screenshot({ path: join(SHOTS, '08-support-overview.png'), fullPage: true });
 
     // The customer still wants the top-up: re-send the refunded order as a new, linked one.
@@ -254,6 +265,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     expect(await page.evaluate('document.documentElement.lang')).toBe('ar');
     expect(await page.getByRole('link', { name: 'الطلبات' }).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, '09-arabic.png') });
+    expect(serious(await axeViolations(page)), 'arabic').toEqual([]);
     await page.getByLabel('اللغة').selectOption('en');
     await page.context().close();
   }, 30_000);
