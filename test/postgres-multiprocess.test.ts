@@ -2,7 +2,7 @@
  * PostgreSQL, many processes: 3 API processes and 2 workers on one database. Concurrent sends to one
  * merchant whose balance covers exactly half of them; no order processed twice; balances equal to the
  * ledger; one worker killed mid-flight and recovered; a disabled key stops working on every API
- * process within the key cache bound.
+ * process within the key cache bound; a console session works on every API process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import { createAdmin } from '../src/support/admins.js';
+import { setConsolePassword } from '../src/console/console-auth.js';
 import { buildDeps } from '../src/domain/open-deps.js';
 import { loadConfig } from '../src/config.js';
 import { freshStore, tempDir } from './helpers.js';
@@ -116,6 +117,22 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
     for (let i = 0; i < 5; i++) await fetch(`${procs[0]!.url}/v3/validate`, { headers: { 'X-Access-Token': `bad-${i}` } });
     const blocked = async (p: ServeProcess) => ((await (await fetch(`${p.url}/v3/ping`)).ok) && (await fetch(`${p.url}/v3/validate`, { headers: { 'X-Access-Token': 'bad-again' } })).status === 403);
     await waitUntil(async () => (await blocked(procs[1]!)) && (await blocked(procs[2]!)), 3_000, 'the block to reach every API process');
+
+    // A console session made on one API process works on the others; its CSRF token too.
+    await setConsolePassword(deps, { role: 'admin', login: 'ops', password: 'ops console password' });
+    const login = await fetch(`${procs[1]!.url}/console/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'ops', password: 'ops console password' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const csrf = ((await login.json()) as { data: { csrfToken: string } }).data.csrfToken;
+    const queue = await fetch(`${procs[2]!.url}/console/api/support/queue`, { headers: { cookie } });
+    expect(queue.status).toBe(200);
+    const credit = await fetch(`${procs[0]!.url}/console/api/support/merchants/credit`, {
+      method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ username: '+213662000000', amount: 10, reason: 'multi-process console' }),
+    });
+    expect(credit.status).toBe(200);
+    const logout = await fetch(`${procs[2]!.url}/console/api/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
+    expect(logout.status).toBe(200);
+    expect((await fetch(`${procs[0]!.url}/console/api/session`, { headers: { cookie } })).status).toBe(401);
   }, 120_000);
 
 });
