@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
+import { startBackgroundCheckpoint, type BackgroundCheckpoint } from './background-checkpoint.js';
 import { ACCOUNTS } from '../store.js';
 import {
   KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
@@ -65,6 +66,10 @@ const syncReads = new WeakMap<Store, SyncOrderReads>();
 export function syncOrderReads(store: Store): SyncOrderReads | undefined {
   return syncReads.get(store);
 }
+
+/** Background WAL checkpoints (background-checkpoint.ts): how often, and the WAL's bound in pages (≈ 16 MiB). */
+const CHECKPOINT_EVERY_MS = 20;
+const WAL_BOUND_PAGES = 4000;
 
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -210,6 +215,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     }),
   );
   let batch: Pending[] | null = null;
+  let checkpointer: BackgroundCheckpoint | undefined;
   const flushBatch = () => {
     const items = batch ?? [];
     batch = null;
@@ -226,6 +232,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       for (const it of items) it.reject(error);
       return;
     }
+    if (checkpointer === undefined && path !== ':memory:' && path !== '') {
+      checkpointer = startBackgroundCheckpoint(path, CHECKPOINT_EVERY_MS);
+      db.pragma(`wal_autocheckpoint = ${WAL_BOUND_PAGES}`);
+    }
+    checkpointer?.committed();
     items.forEach((it, i) => {
       const r = results[i]!;
       if (r.ok) it.resolve(r.value);
@@ -513,6 +524,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async close() {
+      await checkpointer?.stop();
       if (db.open) db.close();
     },
 
