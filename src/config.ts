@@ -29,6 +29,8 @@ export interface Config {
   readonly demo: boolean;
   /** Graceful shutdown: how long in-flight requests may take before the process exits anyway (ms). */
   readonly shutdownGraceMs: number;
+  /** FULFILLED production orders kept by the check-id hot path (SHAHN_CHECK_ID_CACHE, default 50,000; 0 turns it off). */
+  readonly checkIdCacheSize: number;
   /** How long a console session lasts (SHAHN_CONSOLE_SESSION_HOURS, default 12). */
   readonly consoleSessionMs: number;
   /** Console cookies carry the Secure flag (SHAHN_COOKIE_SECURE, default true; browsers accept it on http://localhost and 127.0.0.1). */
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustProxy: bool(env, 'SHAHN_TRUST_PROXY', false),
     demo: bool(env, 'SHAHN_DEMO', true),
     shutdownGraceMs: int(env, 'SHAHN_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 600_000),
+    checkIdCacheSize: int(env, 'SHAHN_CHECK_ID_CACHE', 50_000, 0, 10_000_000),
     consoleSessionMs: int(env, 'SHAHN_CONSOLE_SESSION_HOURS', 12, 1, 24 * 30) * 3_600_000,
     cookieSecure: bool(env, 'SHAHN_COOKIE_SECURE', true),
     processor: bool(env, 'SHAHN_PROCESSOR', true),

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import type { OrderProcessor } from '../src/processor/order-processor.js';
+import { presentTopup } from '../src/domain/present.js';
 import { resolveOrder } from '../src/support/resolve-order.js';
 import { MESSAGES } from '@shahn/contract';
 import { call, makeContext } from './helpers.js';
@@ -110,6 +111,10 @@ describe('money invariants under concurrency, faults and restarts', () => {
             for (const merchantId of [ctx.merchant.id, other.id]) {
               const page = await ctx.deps.store.listOrders(merchantId, 'PRODUCTION', { offset: 0, limit: 100_000 });
               for (const o of page.items) {
+                // A read by id (check-id; cached in memory on SQLite) sees exactly what the table holds.
+                const read = await ctx.deps.store.findOrderById(merchantId, 'PRODUCTION', o.id);
+                const now = ctx.clock.now();
+                expect(read && presentTopup(read, now, 0), `check-id of ${o.id}`).toEqual(presentTopup(o, now, 0));
                 if (o.status === 'REFUNDED') {
                   expect(definitiveRefund.has(o.id) || supportDecision.has(o.id), `order ${o.id} refunded without a definitive answer or a decision`).toBe(true);
                 }

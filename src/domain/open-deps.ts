@@ -26,7 +26,7 @@ export function openStore(config: Config): Store {
   if (isPostgresUrl(config.db)) {
     return openPostgresStore(config.db, { poolSize: config.pgPoolSize, statementTimeoutMs: config.pgStatementTimeoutMs, connectTimeoutMs: config.pgConnectTimeoutMs });
   }
-  return openSqliteStore(config.db);
+  return openSqliteStore(config.db, { orderCacheSize: config.checkIdCacheSize });
 }
 
 /** Apply migrations and load the catalogue file into a store that has no plans yet (`shahn migrate`). */

@@ -29,9 +29,8 @@ const ID = /^[0-9a-f]{24}$/;
  * clock (only sandbox orders' does), and the only later write to an order's other columns,
  * retry_orderid, is for REFUNDED and sandbox orders (a resend). UNKNOWN_ERROR and REFUNDED orders are
  * not cached: support resolution, a late gateway answer and a resend change them. Orders are never
- * deleted. Bounded: the oldest entry goes first.
+ * deleted. Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first.
  */
-export const FULFILLED_CACHE_SIZE = 50_000;
 class FulfilledOrders {
   private readonly entries = new Map<string, { merchantId: string; data: TopupOut }>();
   constructor(private readonly max: number) {}
@@ -40,7 +39,7 @@ class FulfilledOrders {
     return e !== undefined && e.merchantId === merchantId ? e.data : undefined;
   }
   put(id: string, merchantId: string, data: TopupOut): void {
-    if (this.entries.has(id)) return;
+    if (this.max === 0 || this.entries.has(id)) return;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(id, { merchantId, data });
   }
@@ -82,7 +81,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
   };
   const envelope = (data: TopupOut, requestId: string) => ok({ success: true, data, meta: { timestamp: nowIso() }, requestId });
 
-  const fulfilled = new FulfilledOrders(FULFILLED_CACHE_SIZE);
+  const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
 
   const reads = syncOrderReads(deps.store);
   const stats = { answered: 0 };

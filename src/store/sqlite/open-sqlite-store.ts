@@ -41,7 +41,12 @@ export class SchemaVersionError extends Error {}
 export interface SqliteStoreOptions {
   /** Milliseconds a writer waits for another process's lock. */
   busyTimeoutMs?: number;
+  /** Orders kept in memory for reads by id (check-id); 0 turns the cache off. Default 50,000. */
+  orderCacheSize?: number;
 }
+
+/** How long a cached order may be served after another process committed a change (PRAGMA data_version is checked this often). */
+export const ORDER_CACHE_OTHERS_MS = 1;
 
 function windowClause(page: PageRequest, column: string): { sql: string; args: number[] } {
   const parts: string[] = [];
@@ -287,6 +292,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   /** Apply a final (or requeue) outcome to an order row (inside a transaction). */
   const applyOutcome = (row: OrderRow, outcome: RecordedOutcome, now: number) => {
+    orderChanged(row.id);
     switch (outcome.status) {
       case 'FULFILLED':
         stmt(`UPDATE orders SET status = 'FULFILLED', lease_owner = NULL, lease_expires_at = NULL, final_at = ?, updated_at = ?
@@ -360,6 +366,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     const row = findOrderRow(input.orderId);
     if (!row) return { ok: false, reason: 'NOT_FOUND' };
     if (row.status !== input.expectStatus) return { ok: false, reason: 'CONFLICT', status: row.status };
+    orderChanged(row.id);
     if (input.to === 'REFUNDED') {
       refundInner(row, input.refundEntryId, input.now);
       stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = COALESCE(refund_message, ?), final_at = ?, updated_at = ? WHERE id = ?`).run(
@@ -386,6 +393,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       input.order.env === 'PRODUCTION' ? { entryId: input.chargeEntryId, note: `Re-send of ${row.id}` } : null,
     );
     if (!result.ok) return result;
+    orderChanged(row.id);
     stmt('UPDATE orders SET retry_orderid = ?, updated_at = ? WHERE id = ?').run(input.order.id, input.order.createdAt, row.id);
     insertAuditRow(input.audit);
     return result;
@@ -488,11 +496,46 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     return { items: rows.map(map), total };
   };
 
+  /**
+   * Orders read by id (check-id, the hot path), kept in memory until they change. This connection's
+   * own writes drop the order at once (orderChanged, called by every statement that updates an order);
+   * another process's commits (a `shahn worker`, the CLI) are seen through PRAGMA data_version, checked
+   * at most every ORDER_CACHE_OTHERS_MS, and empty the whole cache. Bounded: the oldest entry goes first.
+   * test/sqlite-order-cache.test.ts covers each writer; the money property test compares cached reads
+   * with the table after every step.
+   */
+  const orderCacheMax = options.orderCacheSize ?? 50_000;
+  const orderCache = new Map<string, OrderRecord>();
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  let seenDataVersion = dataVersion.get() as number;
+  let dataVersionCheckedAt = 0;
+  const orderChanged = (id: string) => {
+    orderCache.delete(id);
+  };
   let findByIdStmt: Statement | undefined;
   const findOrderByIdSync = (merchantId: string, env: OrderRecord['env'], id: string): OrderRecord | undefined => {
-    findByIdStmt ??= stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ? AND merchant_id = ? AND env = ?`);
-    const r = findByIdStmt.get(id, merchantId, env) as OrderRow | undefined;
-    return r && toOrder(r);
+    if (orderCacheMax > 0) {
+      const t = performance.now();
+      if (t - dataVersionCheckedAt >= ORDER_CACHE_OTHERS_MS) {
+        dataVersionCheckedAt = t;
+        const v = dataVersion.get() as number;
+        if (v !== seenDataVersion) {
+          seenDataVersion = v;
+          orderCache.clear();
+        }
+      }
+      const cached = orderCache.get(id);
+      if (cached !== undefined) return cached.merchantId === merchantId && cached.env === env ? cached : undefined;
+    }
+    findByIdStmt ??= stmt(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`);
+    const r = findByIdStmt.get(id) as OrderRow | undefined;
+    if (r === undefined) return undefined;
+    const order = Object.freeze(toOrder(r));
+    if (orderCacheMax > 0) {
+      if (orderCache.size >= orderCacheMax) orderCache.delete(orderCache.keys().next().value as string);
+      orderCache.set(id, order);
+    }
+    return order.merchantId === merchantId && order.env === env ? order : undefined;
   };
 
   const store: Store = {
@@ -587,10 +630,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' AND env = 'PRODUCTION' AND not_before <= ?
                      ORDER BY not_before, created_at LIMIT ?)
         RETURNING *`).all(input.owner, input.now + input.leaseMs, input.now, input.now, input.limit) as OrderRow[];
+      for (const r of rows) orderChanged(r.id);
       return rows.map(toOrder).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
     },
 
     async markCallStarted(input) {
+      orderChanged(input.orderId);
       return (
         stmt(`UPDATE orders SET call_started_at = ?, updated_at = ?
               WHERE id = ? AND status = 'HANDLING' AND lease_owner = ? AND lease_expires_at > ? AND call_started_at IS NULL`).run(
