@@ -3,8 +3,9 @@
  * check-id / send throughput benchmark of shahn against a plain node:http baseline.
  *
  *   npm run build && node bench/check-id.mjs [--orders N] [--duration S] [--warmup S] [--connections C]
- *                                             [--rounds R] [--merchants M] [--only baseline,check-id,send]
+ *                                             [--rounds R] [--merchants M] [--only baseline,check-id,poll,send] [--poll-orders N]
  *                                             [--quiet-wait S] [--access-log] [--no-processor] [--cpu-prof] [--rebuild]
+ *                                             [--check-id-cache N]  (0: every check-id reads the store)
  *
  * One run: build (or reuse from bench/.cache/) a SQLite store of N orders, copy it to a temp dir,
  * start a baseline node:http server and `node bin/shahn.js serve` as child processes on loopback,
@@ -64,6 +65,8 @@ const MESSAGES = {
     'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة',
 };
 const TARGETS = { checkIdRatio: 0.6, checkIdP99Ms: 10, sendRatio: 0.25 };
+/** The phases, in the order they run: poll = check-id of orders still open, as merchants poll (see README). */
+const PHASES = ['baseline', 'check-id', 'poll', 'send'];
 const NOISY_CORES = 0.25;
 
 // ---------------------------------------------------------------- arguments
@@ -77,9 +80,11 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     'quiet-wait': { type: 'string', default: '20' },
     merchants: { type: 'string', default: '1000' },
-    only: { type: 'string', default: 'baseline,check-id,send' },
+    only: { type: 'string', default: 'baseline,check-id,poll,send' },
+    'poll-orders': { type: 'string', default: '3000' },
     'access-log': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    'check-id-cache': { type: 'string' },
     'no-processor': { type: 'boolean', default: false },
     rebuild: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -104,16 +109,19 @@ const WARMUP = intArg('warmup', 0, 60);
 const CONNECTIONS = intArg('connections', 1, 1024);
 const MERCHANTS = intArg('merchants', 1, 100_000);
 const ROUNDS = intArg('rounds', 1, 10);
+const POLL_ORDERS = intArg('poll-orders', 1, 100_000);
 const QUIET_WAIT = intArg('quiet-wait', 0, 120);
 const ONLY = new Set(args.only.split(',').map((s) => s.trim()).filter(Boolean));
 for (const name of ONLY) {
-  if (!['baseline', 'check-id', 'send'].includes(name)) {
-    console.error(`--only takes baseline, check-id and/or send, got "${name}"`);
+  if (!['baseline', 'check-id', 'poll', 'send'].includes(name)) {
+    console.error(`--only takes baseline, check-id, poll and/or send, got "${name}"`);
     process.exit(2);
   }
 }
 const ACCESS_LOG = args['access-log'];
 const CPU_PROF = args['cpu-prof'];
+/** SHAHN_CHECK_ID_CACHE for the server (FULFILLED orders answered without a store read); 0 = every check-id reads SQLite. */
+const CHECK_ID_CACHE = args['check-id-cache'] === undefined ? undefined : String(intArg('check-id-cache', 0, 10_000_000));
 const NO_PROCESSOR = args['no-processor'];
 
 // ---------------------------------------------------------------- children and cleanup
@@ -155,7 +163,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 // A hard bound on the whole run: build + start-up + every phase, with room to spare.
-const phases = ['baseline', 'check-id', 'send'].filter((p) => ONLY.has(p)).length;
+const phases = PHASES.filter((p) => ONLY.has(p)).length;
 const HARD_LIMIT_MS = (30 * 60 + ROUNDS * phases * (WARMUP + DURATION + QUIET_WAIT + 60) + 120) * 1000;
 setTimeout(() => {
   console.error(`benchmark exceeded its hard limit of ${Math.round(HARD_LIMIT_MS / 1000)} s; killing children`);
@@ -434,6 +442,7 @@ function shahnEnv(dbPath) {
     SHAHN_PROCESSOR: NO_PROCESSOR ? 'false' : 'true',
     // Do not wait for simulated calls in flight at shutdown.
     SHAHN_SHUTDOWN_GRACE_MS: '3000',
+    ...(CHECK_ID_CACHE !== undefined ? { SHAHN_CHECK_ID_CACHE: CHECK_ID_CACHE } : {}),
   };
 }
 
@@ -668,20 +677,52 @@ async function main() {
     }],
   };
 
+  // poll: check-id over production orders sent just before the phase and still open (PENDING, HANDLING):
+  // the processor (5-30 s per simulated call) changes them while they are polled.
+  let pollIds = [];
+  let pollNext = 0;
+  const pollRequest = {
+    headers,
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: `/v3/mobile/check-id/${pollIds[pollNext++ % pollIds.length]}` }) }],
+  };
+  async function sendOpenOrders(url, n, tag) {
+    const out = [];
+    for (let i = 0; i < n; i += 64) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(64, n - i) }, async (_, j) => {
+          const res = await fetch(`${url}/v3/mobile/send`, {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770000001', amount: 100, ref: `${tag}-${i + j}` }),
+          });
+          const body = await res.json();
+          if (res.status !== 200) throw new Error(`poll set-up send answered ${res.status}: ${JSON.stringify(body)}`);
+          return body.data.topupId;
+        }),
+      );
+      out.push(...batch);
+    }
+    return out;
+  }
+
   const rounds = [];
   for (let i = 1; i <= ROUNDS; i++) {
     if (ROUNDS > 1) log(`  round ${i} of ${ROUNDS}`);
     const r = {};
     if (baseline) r.baseline = await phase('baseline', baseline.url, checkIdRequest, baseline.child.pid);
     if (ONLY.has('check-id')) r['check-id'] = await phase('check-id', shahn.url, checkIdRequest, shahn.child.pid);
+    if (ONLY.has('poll')) {
+      // Fresh open orders each round, polled while the in-process processor claims, calls and settles them.
+      pollIds = await sendOpenOrders(shahn.url, POLL_ORDERS, `poll-${runTag}-${i}`);
+      r.poll = await phase('poll', shahn.url, pollRequest, shahn.child.pid);
+    }
     if (ONLY.has('send')) r.send = await phase('send', shahn.url, sendRequest, shahn.child.pid);
     // Ratios are paired within a round, so a slow minute hits both sides.
-    r.ratios = {
-      checkId: r.baseline && r['check-id'] ? round(r['check-id'].requestsPerSec / r.baseline.requestsPerSec, 3) : null,
-      send: r.baseline && r.send ? round(r.send.requestsPerSec / r.baseline.requestsPerSec, 3) : null,
-    };
+    r.ratios = Object.fromEntries(
+      PHASES.filter((n) => n !== 'baseline').map((n) => [n, r.baseline && r[n] ? round(r[n].requestsPerSec / r.baseline.requestsPerSec, 3) : null]),
+    );
     // A round is noisy when other processes used a quarter core or more during one of its phases.
-    r.noisy = ['baseline', 'check-id', 'send'].some((n) => r[n] && (r[n].machine?.otherCores ?? 0) >= NOISY_CORES);
+    r.noisy = PHASES.some((n) => r[n] && (r[n].machine?.otherCores ?? 0) >= NOISY_CORES);
     rounds.push(r);
   }
   // Medians over the quiet rounds when there are any (all rounds otherwise).
@@ -725,7 +766,7 @@ async function main() {
     return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   };
   const results = {};
-  for (const name of ['baseline', 'check-id', 'send']) {
+  for (const name of PHASES) {
     const rs = used.map((r) => r[name]).filter(Boolean);
     if (rs.length === 0) continue;
     results[name] = {
@@ -742,8 +783,9 @@ async function main() {
       otherCores: round(median(rs.map((r) => r.machine?.otherCores)), 2),
     };
   }
-  const ratios = { checkId: round(median(used.map((r) => r.ratios.checkId)), 2), send: round(median(used.map((r) => r.ratios.send)), 2) };
-  const ratioOf = { baseline: results.baseline ? 1 : null, 'check-id': ratios.checkId, send: ratios.send };
+  const ratioOf = { baseline: results.baseline ? 1 : null };
+  for (const n of PHASES.filter((x) => x !== 'baseline')) ratioOf[n] = round(median(used.map((r) => r.ratios[n])), 2);
+  const ratios = { checkId: ratioOf['check-id'], poll: ratioOf.poll, send: ratioOf.send };
 
   // ---- table and targets
   const col = (s, w) => String(s ?? '-').padStart(w);
@@ -756,8 +798,8 @@ async function main() {
     for (const [i, r] of rounds.entries()) {
       log(`\nround ${i + 1}${r.noisy ? ` (noisy: other processes used >= ${NOISY_CORES} cores in a phase)` : ''}`);
       log(header);
-      for (const name of ['baseline', 'check-id', 'send']) {
-        if (r[name]) log(line(r[name], name === 'baseline' ? 1 : name === 'check-id' ? r.ratios.checkId : r.ratios.send));
+      for (const name of PHASES) {
+        if (r[name]) log(line(r[name], name === 'baseline' ? 1 : r.ratios[name]));
       }
     }
   }
@@ -775,6 +817,12 @@ async function main() {
   const ok = (r) => r && r.failed === 0;
   if (results['check-id'] && ratios.checkId !== null) {
     checks.push({ target: `check-id req/s >= ${TARGETS.checkIdRatio} x baseline`, value: ratios.checkId, pass: ok(results['check-id']) && ratios.checkId >= TARGETS.checkIdRatio });
+  }
+  if (results.poll && ratios.poll !== null) {
+    // The same target for the orders merchants really poll: open ones, changing while they are read.
+    checks.push({ target: `poll (open orders) >= ${TARGETS.checkIdRatio} x base`, value: ratios.poll, pass: ok(results.poll) && ratios.poll >= TARGETS.checkIdRatio });
+    const v = results.poll.latencyMs.p99;
+    checks.push({ target: `poll p99 <= ${TARGETS.checkIdP99Ms} ms`, value: v, pass: ok(results.poll) && v <= TARGETS.checkIdP99Ms });
   }
   if (results['check-id']) {
     const v = results['check-id'].latencyMs.p99;
