@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';
 import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
+import { newObjectId } from '../src/lib/ids.js';
 
 describe('POST /v3/mobile/send', () => {
   let ctx: TestContext;
@@ -227,6 +228,15 @@ describe('POST /v3/mobile/send', () => {
   });
 });
 
+/** A PENDING production order record of the context's merchant, charged its amount (store-level tests). */
+function productionOrder(ctx: TestContext, now: number, ref: string, topupAmount: number) {
+  return {
+    id: newObjectId(now), merchantId: ctx.merchant.id, env: 'PRODUCTION' as const, ref, status: 'PENDING' as const, planCode: 'PREPAID_DJEZZY',
+    mssidn: '0778037340', topupAmount, charge: topupAmount, createdAt: now, updatedAt: now, refundMessage: null, suggestedOffers: null,
+    followOrderId: null, retryOrderId: null, sandboxScenario: null,
+  };
+}
+
 describe('sends recorded together', () => {
   let ctx: TestContext;
   beforeEach(async () => {
@@ -237,13 +247,8 @@ describe('sends recorded together', () => {
   });
 
   it('an order the store refuses fails alone; the others in the same moment are recorded and charged', async () => {
-    const { newObjectId } = await import('../src/lib/ids.js');
     const now = ctx.clock.now();
-    const order = (ref: string, topupAmount: number) => ({
-      id: newObjectId(now), merchantId: ctx.merchant.id, env: 'PRODUCTION' as const, ref, status: 'PENDING' as const, planCode: 'PREPAID_DJEZZY',
-      mssidn: '0778037340', topupAmount, charge: topupAmount, createdAt: now, updatedAt: now, refundMessage: null, suggestedOffers: null,
-      followOrderId: null, retryOrderId: null, sandboxScenario: null,
-    });
+    const order = (ref: string, topupAmount: number) => productionOrder(ctx, now, ref, topupAmount);
     const results = await Promise.allSettled([
       ctx.deps.store.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
       ctx.deps.store.insertOrder(order('g-2', 0), { entryId: newObjectId(now), note: 'violates CHECK (topup_amount > 0)' }),
@@ -257,13 +262,8 @@ describe('sends recorded together', () => {
   });
 
   it('an order that fails after its row is written leaves nothing behind; the others in the same moment are recorded and charged', async () => {
-    const { newObjectId } = await import('../src/lib/ids.js');
     const now = ctx.clock.now();
-    const order = (ref: string, topupAmount: number) => ({
-      id: newObjectId(now), merchantId: ctx.merchant.id, env: 'PRODUCTION' as const, ref, status: 'PENDING' as const, planCode: 'PREPAID_DJEZZY',
-      mssidn: '0778037340', topupAmount, charge: topupAmount, createdAt: now, updatedAt: now, refundMessage: null, suggestedOffers: null,
-      followOrderId: null, retryOrderId: null, sandboxScenario: null,
-    });
+    const order = (ref: string, topupAmount: number) => productionOrder(ctx, now, ref, topupAmount);
     const taken = newObjectId(now);
     expect((await ctx.deps.store.insertOrder(order('f-0', 5_000), { entryId: taken, note: 'first' })).ok).toBe(true);
     // f-2's order row goes in, then its charge collides with an existing ledger entry id.
