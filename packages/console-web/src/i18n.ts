@@ -160,6 +160,8 @@ const fr: Dict = {
   median: 'Médiane',
   p95: '95e centile',
   resend: 'Renvoyer',
+  none: 'aucun',
+  resendHint: 'Renvoyer cette recharge remboursée comme une nouvelle commande (débitée à nouveau en production), liée à celle-ci.',
 };
 
 const ar: Dict = {
@@ -219,6 +221,28 @@ const ar: Dict = {
   time: 'الوقت',
   note: 'ملاحظة',
   resend: 'إعادة الإرسال',
+  fulfilled: 'تمّت (وصل الرصيد إلى الزبون)',
+  refunded: 'مستردّة (لم يصل الرصيد إلى الزبون)',
+  creditTitle: 'إيداع لحساب تاجر',
+  scope: 'الصلاحية',
+  allowedIps: 'عناوين IP المسموح بها (مفصولة بفواصل؛ فارغ = الكل)',
+  newKeyShownOnce: 'انسخ هذا المفتاح الآن: لن يُعرض إلا مرة واحدة.',
+  timeToFinal: 'المدة حتى الحالة النهائية (الإنتاج)',
+  up: 'يعمل',
+  down: 'متوقف',
+  searchHint: 'معرّف طلب أو مرجع أو رقم هاتف، لدى جميع التجار',
+  tryHint: 'شحن تجريبي (sandbox): لا يؤثر على الرصيد. أرقام الاختبار: 0600000001 (مسترد)، 0600000002 (عروض)، 0600000003 (غير معروف).',
+  operation: 'العملية',
+  actor: 'المنفّذ',
+  action: 'الإجراء',
+  target: 'الهدف',
+  details: 'التفاصيل',
+  welcome: 'مرحبًا',
+  live: 'مباشر: يتحدّث كل ثانيتين ما دام هناك طلب مفتوح',
+  median: 'الوسيط',
+  p95: 'المئين 95',
+  none: 'لا شيء',
+  resendHint: 'إعادة إرسال هذا الشحن المسترد كطلب جديد (يُخصم مجددًا في الإنتاج)، مرتبط بهذا الطلب.',
 };
 
 export const LANGUAGES = [
