@@ -16,7 +16,7 @@
  * other processes still used >= 0.25 cores are left out of the medians when quiet rounds exist.
  * Exit code: 0 all targets pass, 1 a target fails, 2 the run broke.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync, copyFileSync, constants as fsc, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync,
@@ -24,21 +24,16 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import {
+  BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, cannon, col, dist, envWithoutShahn,
+  gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, procCpu, round, runMain, startBaseline,
+  stopChild, sysCpu, waitForFile, waitQuiet,
+} from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+await loadAutocannon();
 // The compiled server (npm run build).
-const dist = async (path) => {
-  const file = join(ROOT, 'dist', path);
-  if (!existsSync(file)) {
-    console.error(`${file} is missing: run \`npm run build\` first.`);
-    process.exit(2);
-  }
-  return import(new URL(`../dist/${path}`, import.meta.url).href);
-};
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
 const { prepareStore } = await dist('domain/open-deps.js');
 const { createMerchant } = await dist('domain/create-merchant.js');
@@ -53,21 +48,9 @@ const CACHE_DIR = join(ROOT, 'bench', '.cache');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 /** Bump when the generated data changes; the schema and the catalogue are hashed in as well. */
 const GENERATOR_VERSION = 'gen-4';
-const BENCH_USERNAME = '+213550000000';
-const BENCH_BALANCE_DZD = 1_000_000_000; // 10^9 DZD: room for millions of sends
-const BENCH_SHARE = 0.1; // share of all orders that belong to the benchmarked merchant
-const SANDBOX_SHARE = 0.1; // share of orders in the sandbox (the rest: production)
-const SAMPLE_IDS = 20_000; // check-id rotates over this many distinct production orders
-/** Refund notices stored on refunded / uncertain orders (copies of the contract's texts; only their size matters here). */
-const MESSAGES = {
-  WRONG_NUMBER: 'رقم الهاتف خاطئ، يرجى التأكد مع العميل',
-  UNKNOWN_NOTICE:
-    'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة',
-};
 const TARGETS = { checkIdRatio: 0.6, checkIdP99Ms: 10, sendRatio: 0.25 };
 /** The phases, in the order they run: poll = check-id of orders still open, as merchants poll (see README). */
 const PHASES = ['baseline', 'check-id', 'poll', 'send'];
-const NOISY_CORES = 0.25;
 
 // ---------------------------------------------------------------- arguments
 
@@ -92,25 +75,17 @@ const { values: args } = parseArgs({
   strict: true,
 });
 if (args.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
+  printHeaderComment(import.meta.url);
   process.exit(0);
 }
-function intArg(name, min, max) {
-  const v = Number(args[name]);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    console.error(`--${name} must be a whole number between ${min} and ${max}, got "${args[name]}"`);
-    process.exit(2);
-  }
-  return v;
-}
-const ORDERS = intArg('orders', 1_000, 20_000_000);
-const DURATION = intArg('duration', 1, 600);
-const WARMUP = intArg('warmup', 0, 60);
-const CONNECTIONS = intArg('connections', 1, 1024);
-const MERCHANTS = intArg('merchants', 1, 100_000);
-const ROUNDS = intArg('rounds', 1, 10);
-const POLL_ORDERS = intArg('poll-orders', 1, 100_000);
-const QUIET_WAIT = intArg('quiet-wait', 0, 120);
+const ORDERS = intArg(args, 'orders', 1_000, 20_000_000);
+const DURATION = intArg(args, 'duration', 1, 600);
+const WARMUP = intArg(args, 'warmup', 0, 60);
+const CONNECTIONS = intArg(args, 'connections', 1, 1024);
+const MERCHANTS = intArg(args, 'merchants', 1, 100_000);
+const ROUNDS = intArg(args, 'rounds', 1, 10);
+const POLL_ORDERS = intArg(args, 'poll-orders', 1, 100_000);
+const QUIET_WAIT = intArg(args, 'quiet-wait', 0, 120);
 const ONLY = new Set(args.only.split(',').map((s) => s.trim()).filter(Boolean));
 for (const name of ONLY) {
   if (!['baseline', 'check-id', 'poll', 'send'].includes(name)) {
@@ -121,7 +96,7 @@ for (const name of ONLY) {
 const ACCESS_LOG = args['access-log'];
 const CPU_PROF = args['cpu-prof'];
 /** SHAHN_CHECK_ID_CACHE for the server (FULFILLED orders answered without a store read); 0 = every check-id reads SQLite. */
-const CHECK_ID_CACHE = args['check-id-cache'] === undefined ? undefined : String(intArg('check-id-cache', 0, 10_000_000));
+const CHECK_ID_CACHE = args['check-id-cache'] === undefined ? undefined : String(intArg(args, 'check-id-cache', 0, 10_000_000));
 const NO_PROCESSOR = args['no-processor'];
 
 // ---------------------------------------------------------------- children and cleanup
@@ -130,29 +105,14 @@ const children = new Set();
 let tmpDir;
 let cleaningUp = false;
 
-function killChildrenNow() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-async function stopChild(child, graceMs = 15_000) {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    children.delete(child);
-    return;
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(t);
-  children.delete(child);
-}
 async function cleanup() {
   if (cleaningUp) return;
   cleaningUp = true;
-  await Promise.all([...children].map((c) => stopChild(c, 5_000)));
+  await Promise.all([...children].map((c) => stopChild(children, c, 5_000)));
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 }
 process.on('exit', () => {
-  killChildrenNow();
+  killChildrenNow(children);
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -167,11 +127,10 @@ const phases = PHASES.filter((p) => ONLY.has(p)).length;
 const HARD_LIMIT_MS = (30 * 60 + ROUNDS * phases * (WARMUP + DURATION + QUIET_WAIT + 60) + 120) * 1000;
 setTimeout(() => {
   console.error(`benchmark exceeded its hard limit of ${Math.round(HARD_LIMIT_MS / 1000)} s; killing children`);
-  killChildrenNow();
+  killChildrenNow(children);
   process.exit(2);
 }, HARD_LIMIT_MS).unref();
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(...a);
 
 // ---------------------------------------------------------------- data generation
@@ -185,10 +144,6 @@ function cacheKey() {
   h.update(`${ORDERS}:${MERCHANTS}:${BENCH_SHARE}:${SANDBOX_SHARE}:${SAMPLE_IDS}`);
   return `${GENERATOR_VERSION}-o${ORDERS}-m${MERCHANTS}-${h.digest('hex').slice(0, 12)}`;
 }
-
-/** 24 hex, ObjectId-like and increasing: seconds, a fixed tag, a row counter. */
-const orderId = (createdAt, i) =>
-  Math.floor(createdAt / 1000).toString(16).padStart(8, '0') + 'b0' + i.toString(16).padStart(14, '0');
 
 async function buildStore(dbPath) {
   const t0 = performance.now();
@@ -367,69 +322,9 @@ async function storeForRun() {
 
 // ---------------------------------------------------------------- processes
 
-/** CPU seconds (user+system, all threads) of a process, from /proc; null where there is no /proc. */
-const CLK_TCK = 100;
-function procCpu(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-/** Machine-wide CPU counters (all cores), to see how much else ran during a phase. */
-function sysCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = f;
-    return { busy: user + nice + system + irq + softirq + steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal };
-  } catch {
-    return null;
-  }
-}
-
-async function waitForFile(path, re, child, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    const m = re.exec(text);
-    if (m) return m;
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    await sleep(50);
-  }
-  throw new Error(`${what} did not start (exit ${child.exitCode ?? child.signalCode ?? 'none'}). Its output:\n${readFileSync(path, 'utf8')}`);
-}
-
-const BASELINE_SRC = `
-import http from 'node:http';
-const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
-const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'x-request-id': process.env.BENCH_REQID };
-const server = http.createServer((req, res) => { req.resume(); res.writeHead(200, headers); res.end(body); });
-server.keepAliveTimeout = 72_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write('listening on http://127.0.0.1:' + server.address().port + '\\n'));
-process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0); });
-`;
-
-async function startBaseline(body, requestId) {
-  const out = join(tmpDir, 'baseline.out');
-  const fd = openSync(out, 'w');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', BASELINE_SRC], {
-    cwd: tmpDir,
-    env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  children.add(child);
-  const m = await waitForFile(out, /listening on (http:\/\/127\.0\.0\.1:\d+)/, child, 15_000, 'baseline');
-  return { child, url: m[1] };
-}
-
 function shahnEnv(dbPath) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SHAHN_') && k !== 'PORT' && k !== 'HOST') env[k] = v;
   return {
-    ...env,
+    ...envWithoutShahn(),
     SHAHN_DB: dbPath,
     PORT: '0',
     HOST: '127.0.0.1',
@@ -467,66 +362,20 @@ async function startShahn(dbPath) {
 
 // ---------------------------------------------------------------- load
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx];
-}
-
-/** One autocannon run from this process. Latencies are kept per response (hrtime, not rounded to 1 ms). */
-function cannon(opts, record) {
-  return new Promise((resolve, reject) => {
-    let lat = new Float64Array(1 << 16);
-    let n = 0;
-    const status = {};
-    const inst = autocannon({ connections: CONNECTIONS, timeout: 10, ...opts }, (err, res) => {
-      if (err) reject(err);
-      else resolve({ res, lat: lat.subarray(0, n), status });
-    });
-    if (record) {
-      inst.on('response', (_client, code, _bytes, ms) => {
-        status[code] = (status[code] ?? 0) + 1;
-        if (n === lat.length) {
-          const bigger = new Float64Array(lat.length * 2);
-          bigger.set(lat);
-          lat = bigger;
-        }
-        lat[n++] = ms;
-      });
-    }
-  });
-}
-
-/** Wait (bounded) until the rest of the machine uses less than 0.25 of a core; our children are idle now. */
-async function waitQuiet() {
-  if (QUIET_WAIT === 0 || !sysCpu()) return null;
-  const until = Date.now() + QUIET_WAIT * 1000;
-  let other;
-  for (;;) {
-    const a = sysCpu();
-    const me = process.cpuUsage();
-    await sleep(1000);
-    const b = sysCpu();
-    const mine = (process.cpuUsage(me).user + process.cpuUsage(me).system) / 1e6;
-    other = ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length - mine;
-    if (other < 0.25 || Date.now() >= until) break;
-  }
-  return round(other, 2);
-}
-
 async function phase(name, url, requestOpts, serverPid) {
-  const idleOther = await waitQuiet();
+  // Wait (bounded) until the rest of the machine uses less than 0.25 of a core; our children are idle now.
+  const idleOther = await waitQuiet(QUIET_WAIT);
   process.stdout.write(`  ${name}: ${idleOther !== null && idleOther >= 0.25 ? `(machine not quiet after ${QUIET_WAIT} s: ${idleOther} cores busy elsewhere) ` : ''}`);
   if (WARMUP > 0) {
     process.stdout.write(`warm-up ${WARMUP} s … `);
-    await cannon({ url, duration: WARMUP, ...requestOpts }, false);
+    await cannon({ url, connections: CONNECTIONS, duration: WARMUP, ...requestOpts }, false);
   }
   process.stdout.write(`measuring ${DURATION} s … `);
   const cpu0 = procCpu(serverPid);
   const me0 = process.cpuUsage();
   const sys0 = sysCpu();
   const t0 = performance.now();
-  const { res, lat, status } = await cannon({ url, duration: DURATION, ...requestOpts }, true);
+  const { res, lat, status } = await cannon({ url, connections: CONNECTIONS, duration: DURATION, ...requestOpts }, true);
   const wall = (performance.now() - t0) / 1000;
   const cpu1 = procCpu(serverPid);
   const me1 = process.cpuUsage(me0);
@@ -577,8 +426,6 @@ async function phase(name, url, requestOpts, serverPid) {
   return r;
 }
 
-const round = (v, d) => (Number.isFinite(v) ? Math.round(v * 10 ** d) / 10 ** d : null);
-
 // ---------------------------------------------------------------- cpu profile summary
 
 function summarizeProfile(file, top = 30) {
@@ -613,16 +460,6 @@ function summarizeProfile(file, top = 30) {
 
 // ---------------------------------------------------------------- main
 
-/** The commit measured, and whether src/ differs from it (the benchmark runs whatever dist/ holds). */
-function gitInfo() {
-  try {
-    const git = (...a) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
-    return { commit: git('rev-parse', '--short', 'HEAD'), srcChanged: git('status', '--porcelain', '--', 'src', 'packages').length > 0 };
-  } catch {
-    return null;
-  }
-}
-
 async function main() {
   const git = gitInfo();
   log(`shahn bench: ${git ? `commit ${git.commit}${git.srcChanged ? ' (with uncommitted changes in src/ or packages/)' : ''}, ` : ''}node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
@@ -649,7 +486,7 @@ async function main() {
   const probeSendBody = await probeSend.text();
   if (probeSend.status !== 200) throw new Error(`send probe answered ${probeSend.status}: ${probeSendBody}`);
 
-  const baseline = ONLY.has('baseline') ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '') : null;
+  const baseline = ONLY.has('baseline') ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '', { dir: tmpDir, children }) : null;
   if (baseline) log(`baseline: ${baseline.url} (pid ${baseline.child.pid}), node:http answering the same ${Buffer.byteLength(probeBody)}-byte check-id body`);
   log(`load: autocannon ${CONNECTIONS} connections from this process (pid ${process.pid}), ${WARMUP} s warm-up then ${DURATION} s measured per target\n`);
 
@@ -729,8 +566,8 @@ async function main() {
   const clean = rounds.filter((r) => !r.noisy);
   const used = clean.length > 0 ? clean : rounds;
 
-  if (baseline) await stopChild(baseline.child);
-  await stopChild(shahn.child);
+  if (baseline) await stopChild(children, baseline.child, 15_000);
+  await stopChild(children, shahn.child, 15_000);
   // With the processor on, simulated operator calls (5-30 s) are still in flight at shutdown: the
   // server then exits 1 after SHAHN_SHUTDOWN_GRACE_MS. That is expected here and not reported.
   const GRACE_OVER = /shutdown grace period over/;
@@ -760,11 +597,6 @@ async function main() {
   }
 
   // ---- medians over the rounds
-  const median = (xs) => {
-    const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-    if (v.length === 0) return null;
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
   const results = {};
   for (const name of PHASES) {
     const rs = used.map((r) => r[name]).filter(Boolean);
@@ -788,7 +620,6 @@ async function main() {
   const ratios = { checkId: ratioOf['check-id'], poll: ratioOf.poll, send: ratioOf.send };
 
   // ---- table and targets
-  const col = (s, w) => String(s ?? '-').padStart(w);
   const header = `${'target'.padEnd(10)}${col('req/s', 9)}${col('p50 ms', 9)}${col('p99 ms', 9)}${col('x base', 8)}${col('srv CPU', 9)}${col('us/req', 8)}${col('bytes', 7)}${col('failed', 8)}${col('noise', 7)}`;
   const line = (r, ratio) =>
     `${r.name.padEnd(10)}${col(r.requestsPerSec, 9)}${col(r.latencyMs.p50?.toFixed(2), 9)}${col(r.latencyMs.p99?.toFixed(2), 9)}`
@@ -865,14 +696,4 @@ async function main() {
   return checks.every((c) => c.pass) ? 0 : 1;
 }
 
-main().then(
-  async (code) => {
-    await cleanup();
-    process.exit(code);
-  },
-  async (err) => {
-    console.error(`\nbenchmark failed: ${err?.stack ?? err}`);
-    await cleanup();
-    process.exit(2);
-  },
-);
+runMain(main, cleanup);

@@ -43,8 +43,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ROOT, killChildrenNow, numArg, percentile, round, sleep } from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'shahn.js');
 const SELF = fileURLToPath(import.meta.url);
 const FINAL = new Set(['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']);
@@ -72,19 +72,9 @@ if (args.help) {
   process.stdout.write(readFileSync(SELF, 'utf8').split('\n').slice(1, 40).filter((l) => l.startsWith(' *')).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
 }
-function numArg(name, fallback, min, max, integer = true) {
-  const raw = args[name];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
-    process.stderr.write(`--${name} must be a ${integer ? 'whole ' : ''}number between ${min} and ${max}, got "${raw}"\n`);
-    process.exit(2);
-  }
-  return v;
-}
-const N = numArg('orders', args.quick ? 100 : 1000, 1, 20_000);
-const SPREAD_MS = numArg('spread', 10, 0, 600, false) * 1000;
-const TICK_MS = numArg('tick', 1000, 10, 60_000);
+const N = numArg(args, 'orders', 1, 20_000, args.quick ? 100 : 1000);
+const SPREAD_MS = numArg(args, 'spread', 0, 600, 10, false) * 1000;
+const TICK_MS = numArg(args, 'tick', 10, 60_000, 1000);
 let SCHEDULE = null; // merged over DEFAULT_SCHEDULE in main()
 const EXPERIMENT = args.experiment ?? null;
 if (EXPERIMENT !== null && EXPERIMENT !== 'sightings') {
@@ -98,14 +88,11 @@ const DEADLINE_MS = SPREAD_MS + (GUIDE_MAX_ATTEMPTS * GUIDE_INTERVAL_MS) + 60_00
 
 // ---------------------------------------------------------------- helpers
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const log = (msg) => process.stderr.write(`[merchant-sync ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const round = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 function stats(xs) {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return { n: 0, mean: null, p50: null, p95: null, max: null, min: null };
-  const pct = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: pct(50), p95: pct(95), max: s[s.length - 1], min: s[0] };
+  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s[s.length - 1], min: s[0] };
 }
 const sec = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
 const histogram = (xs, edges) => {
@@ -115,9 +102,7 @@ const histogram = (xs, edges) => {
 };
 
 const children = new Set();
-function killChildren() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
+const killChildren = () => killChildrenNow(children);
 process.on('exit', killChildren);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {

@@ -48,12 +48,11 @@ import { parseArgs } from 'node:util';
 import { createHistogram, performance, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { CLK_TCK, ROOT, intArg, median, round, sleep, sysCpu } from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const SELF = fileURLToPath(import.meta.url);
 const ELD_RESOLUTION_MS = 10;
-const CLK_TCK = 100;
 const OWNER = 'bench-worker';
 const BALANCE_DZD = 1_000_000_000;
 const AMOUNT_DZD = 100;
@@ -66,26 +65,7 @@ const PLANS = [
 
 // ---------------------------------------------------------------- small helpers
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 const MiB = (b) => b / 1024 / 1024;
-
-/** Machine-wide CPU counters (jiffies), null without /proc. */
-function sysCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = f;
-    return { busy: user + nice + system + irq + softirq + steal };
-  } catch {
-    return null;
-  }
-}
 
 /** Start measuring wall time, this process's CPU and the machine's other CPU use; call the result to stop. */
 function meter() {
@@ -201,17 +181,6 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(readFileSync(SELF, 'utf8').split('\n').slice(1, 46).filter((l) => l.startsWith(' *')).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
-}
-
-function intArg(name, fallback, min, max) {
-  const raw = args[name];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    process.stderr.write(`--${name} must be a whole number between ${min} and ${max}, got "${raw}"\n`);
-    process.exit(2);
-  }
-  return v;
 }
 
 // ================================================================ child side
@@ -643,17 +612,17 @@ const pad = (s, n) => String(s).padStart(n);
 async function runParent() {
   const quick = args.quick;
   const o = {
-    orders: intArg('orders', quick ? 2_000 : 20_000, 1, 10_000_000),
-    concurrency: intArg('concurrency', 64, 1, 1_000_000),
-    rounds: intArg('rounds', quick ? 1 : 3, 1, 20),
-    inflight: intArg('inflight', quick ? 1_000 : 10_000, 1, 1_000_000),
-    backlog: intArg('backlog', 0, 0, 10_000_000),
-    windowS: intArg('window', quick ? 2 : 10, 1, 600),
-    baselineWindowS: intArg('baseline-window', quick ? 1 : 5, 1, 600),
-    merchants: intArg('merchants', 8, 1, 10_000),
-    quietWaitS: intArg('quiet-wait', quick ? 0 : 15, 0, 300),
+    orders: intArg(args, 'orders', 1, 10_000_000, quick ? 2_000 : 20_000),
+    concurrency: intArg(args, 'concurrency', 1, 1_000_000, 64),
+    rounds: intArg(args, 'rounds', 1, 20, quick ? 1 : 3),
+    inflight: intArg(args, 'inflight', 1, 1_000_000, quick ? 1_000 : 10_000),
+    backlog: intArg(args, 'backlog', 0, 10_000_000, 0),
+    windowS: intArg(args, 'window', 1, 600, quick ? 2 : 10),
+    baselineWindowS: intArg(args, 'baseline-window', 1, 600, quick ? 1 : 5),
+    merchants: intArg(args, 'merchants', 1, 10_000, 8),
+    quietWaitS: intArg(args, 'quiet-wait', 0, 300, quick ? 0 : 15),
   };
-  o.inflightConcurrency = intArg('inflight-concurrency', o.inflight, 1, 10_000_000);
+  o.inflightConcurrency = intArg(args, 'inflight-concurrency', 1, 10_000_000, o.inflight);
   const lat = (args.latency ?? (quick ? '500,3000' : '5000,30000')).split(',').map(Number);
   if (lat.length !== 2 || !lat.every((x) => Number.isFinite(x) && x >= 0) || lat[1] < lat[0] || lat[1] >= 60_000) {
     process.stderr.write('--latency must be MIN,MAX in ms with MIN <= MAX < 60000 (the gateway timeout)\n');

@@ -25,27 +25,22 @@
  * Exit code: 0 done and no request failed, 1 done but some requests failed (non-2xx, errors or
  * timeouts: see the table), 2 the run broke.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import {
+  BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, CLK_TCK, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, cannon, col, dist,
+  envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, procCpu, round, runMain,
+  startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
+} from './lib.mjs';
 
+await loadAutocannon();
 const execFileP = promisify(execFile);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHAHN_BIN = join(ROOT, 'bin', 'shahn.js');
-const dist = async (path) => {
-  const file = join(ROOT, 'dist', path);
-  if (!existsSync(file)) {
-    console.error(`${file} is missing: run \`npm run build\` first.`);
-    process.exit(2);
-  }
-  return import(new URL(`../dist/${path}`, import.meta.url).href);
-};
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
 const { chargeCentimes } = await dist('lib/money.js');
 const { hashApiKey } = await dist('lib/ids.js');
@@ -57,20 +52,8 @@ if (!existsSync(SHAHN_BIN) || !existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
 }
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
-const BENCH_USERNAME = '+213550000000';
-const BENCH_BALANCE_DZD = 1_000_000_000; // 10^9 DZD: room for millions of sends
-const BENCH_SHARE = 0.1; // share of all orders that belong to the benchmarked merchant
-const SANDBOX_SHARE = 0.1; // share of orders in the sandbox (the rest: production)
-const SAMPLE_IDS = 20_000; // check-id rotates over this many distinct production orders
 const PG_BATCH = 1_000; // rows per multi-row INSERT
 const DB_COMMENT = 'scratch database of shahn bench/stores.mjs; dropped at the end of a run';
-const MESSAGES = {
-  WRONG_NUMBER: 'رقم الهاتف خاطئ، يرجى التأكد مع العميل',
-  UNKNOWN_NOTICE:
-    'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة',
-};
-const NOISY_CORES = 0.25;
-
 // ---------------------------------------------------------------- arguments
 
 const { values: args } = parseArgs({
@@ -90,25 +73,17 @@ const { values: args } = parseArgs({
   strict: true,
 });
 if (args.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0] + '*/\n');
+  printHeaderComment(import.meta.url);
   process.exit(0);
 }
-function intArg(name, min, max) {
-  const v = Number(args[name]);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    console.error(`--${name} must be a whole number between ${min} and ${max}, got "${args[name]}"`);
-    process.exit(2);
-  }
-  return v;
-}
-const ORDERS = intArg('orders', 1_000, 5_000_000);
-const MERCHANTS = intArg('merchants', 1, 100_000);
-const DURATION = intArg('duration', 1, 300);
-const WARMUP = intArg('warmup', 0, 60);
-const CONNECTIONS = intArg('connections', 2, 1024);
-const ROUNDS = intArg('rounds', 1, 10);
-const QUIET_WAIT = intArg('quiet-wait', 0, 120);
-const PG_POOL = args['pg-pool'] === '' ? null : intArg('pg-pool', 1, 45);
+const ORDERS = intArg(args, 'orders', 1_000, 5_000_000);
+const MERCHANTS = intArg(args, 'merchants', 1, 100_000);
+const DURATION = intArg(args, 'duration', 1, 300);
+const WARMUP = intArg(args, 'warmup', 0, 60);
+const CONNECTIONS = intArg(args, 'connections', 2, 1024);
+const ROUNDS = intArg(args, 'rounds', 1, 10);
+const QUIET_WAIT = intArg(args, 'quiet-wait', 0, 120);
+const PG_POOL = args['pg-pool'] === '' ? null : intArg(args, 'pg-pool', 1, 45);
 const PG_DB = args['pg-db'];
 if (!/^[a-z_][a-z0-9_]{0,62}$/.test(PG_DB)) {
   console.error(`--pg-db must be a plain lower-case identifier, got "${PG_DB}"`);
@@ -139,21 +114,6 @@ let tmpDir;
 let dbCreated = false;
 let cleaningUp = false;
 
-function killChildrenNow() {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-async function stopChild(child, graceMs = 10_000) {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    children.delete(child);
-    return;
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(t);
-  children.delete(child);
-}
 async function dropDatabase() {
   if (!dbCreated) return;
   const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
@@ -170,12 +130,12 @@ async function dropDatabase() {
 async function cleanup() {
   if (cleaningUp) return;
   cleaningUp = true;
-  await Promise.all([...children].map((c) => stopChild(c, 5_000)));
+  await Promise.all([...children].map((c) => stopChild(children, c, 5_000)));
   await dropDatabase();
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 }
 process.on('exit', () => {
-  killChildrenNow();
+  killChildrenNow(children);
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -190,7 +150,7 @@ const PHASES_PER_ROUND = 8;
 const HARD_LIMIT_MS = (15 * 60 + Math.ceil(ORDERS / 1000) + ROUNDS * PHASES_PER_ROUND * (WARMUP + DURATION + QUIET_WAIT + 30) + 120) * 1000;
 const hardLimit = setTimeout(() => {
   console.error(`benchmark exceeded its hard limit of ${Math.round(HARD_LIMIT_MS / 1000)} s; killing children and dropping ${PG_DB}`);
-  killChildrenNow();
+  killChildrenNow(children);
   dropDatabase().finally(() => {
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
     process.exit(2);
@@ -198,21 +158,12 @@ const hardLimit = setTimeout(() => {
 }, HARD_LIMIT_MS);
 hardLimit.unref();
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(...a);
-const round = (v, d) => (Number.isFinite(v) ? Math.round(v * 10 ** d) / 10 ** d : null);
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 
 // ---------------------------------------------------------------- shahn CLI
 
 function cliEnv(db) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SHAHN_') && k !== 'PORT' && k !== 'HOST') env[k] = v;
-  return { ...env, SHAHN_DB: db, SHAHN_LOG_LEVEL: 'warn', SHAHN_DEMO: 'false' };
+  return { ...envWithoutShahn(), SHAHN_DB: db, SHAHN_LOG_LEVEL: 'warn', SHAHN_DEMO: 'false' };
 }
 async function shahnCli(db, ...cliArgs) {
   try {
@@ -232,10 +183,6 @@ async function migrateAndCreateMerchant(db) {
 }
 
 // ---------------------------------------------------------------- data generation (the same rows for both stores)
-
-/** 24 hex, ObjectId-like and increasing: seconds, a fixed tag, a row counter. */
-const orderId = (createdAt, i) =>
-  Math.floor(createdAt / 1000).toString(16).padStart(8, '0') + 'b0' + i.toString(16).padStart(14, '0');
 
 const MERCHANT_COLUMNS = ['id', 'username', 'balance', 'created_at'];
 const KEY_COLUMNS = ['id', 'merchant_id', 'key_hash', 'type', 'scope', 'is_enabled', 'allowed_ips', 'created_at'];
@@ -415,17 +362,6 @@ async function buildPostgres(common) {
 
 // ---------------------------------------------------------------- processes
 
-const CLK_TCK = 100;
-/** CPU seconds (user+system, all threads) of a process, from /proc; null where there is no /proc. */
-function procCpu(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
 /** CPU seconds of every process named "postgres" (the server and its backends), by pid. */
 function postgresCpu() {
   const out = new Map();
@@ -454,58 +390,10 @@ const postgresCpuDelta = (a, b) => {
   for (const [pid, v] of b) s += v - (a.get(pid) ?? 0);
   return s;
 };
-/** Machine-wide CPU counters (all cores), to see how much else ran during a phase. */
-function sysCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = f;
-    return { busy: user + nice + system + irq + softirq + steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal };
-  } catch {
-    return null;
-  }
-}
-
-async function waitForFile(path, re, child, timeoutMs, what) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    const m = re.exec(text);
-    if (m) return m;
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    await sleep(50);
-  }
-  throw new Error(`${what} did not start (exit ${child.exitCode ?? child.signalCode ?? 'none'}). Its output:\n${existsSync(path) ? readFileSync(path, 'utf8') : ''}`);
-}
-
-const BASELINE_SRC = `
-import http from 'node:http';
-const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
-const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'x-request-id': process.env.BENCH_REQID };
-const server = http.createServer((req, res) => { req.resume(); res.writeHead(200, headers); res.end(body); });
-server.keepAliveTimeout = 72_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write('listening on http://127.0.0.1:' + server.address().port + '\\n'));
-process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0); });
-`;
-
-async function startBaseline(body, requestId) {
-  const out = join(tmpDir, 'baseline.out');
-  const fd = openSync(out, 'w');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', BASELINE_SRC], {
-    cwd: tmpDir,
-    env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  children.add(child);
-  const m = await waitForFile(out, /listening on (http:\/\/127\.0\.0\.1:\d+)/, child, 15_000, 'baseline');
-  return { child, url: m[1], pids: [child.pid] };
-}
 
 function shahnEnv(db, name) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SHAHN_') && k !== 'PORT' && k !== 'HOST') env[k] = v;
   return {
-    ...env,
+    ...envWithoutShahn(),
     SHAHN_DB: db,
     PORT: '0',
     HOST: '127.0.0.1',
@@ -533,36 +421,6 @@ async function startShahn(db, name) {
 }
 
 // ---------------------------------------------------------------- load
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx];
-}
-
-/** One autocannon instance in this process; latencies kept per response (hrtime, not rounded to 1 ms). */
-function cannon(opts, record) {
-  return new Promise((resolve, reject) => {
-    let lat = new Float64Array(1 << 16);
-    let n = 0;
-    const status = {};
-    const inst = autocannon({ timeout: 10, ...opts }, (err, res) => {
-      if (err) reject(err);
-      else resolve({ res, lat: lat.subarray(0, n), status });
-    });
-    if (record) {
-      inst.on('response', (_client, code, _bytes, ms) => {
-        status[code] = (status[code] ?? 0) + 1;
-        if (n === lat.length) {
-          const bigger = new Float64Array(lat.length * 2);
-          bigger.set(lat);
-          lat = bigger;
-        }
-        lat[n++] = ms;
-      });
-    }
-  });
-}
 
 /** The connections split evenly over the URLs: one autocannon instance per URL, all in parallel. */
 async function drive(urls, duration, requestOpts, record) {
@@ -595,30 +453,18 @@ async function drive(urls, duration, requestOpts, record) {
   };
 }
 
-/** Wait (bounded) until the rest of the machine uses less than 0.25 of a core; our children are idle now. */
-async function waitQuiet() {
-  if (QUIET_WAIT === 0 || !sysCpu()) return null;
-  const until = Date.now() + QUIET_WAIT * 1000;
-  let other;
-  for (;;) {
-    const a = sysCpu();
-    const me = process.cpuUsage();
-    const pgA = postgresCpu();
-    const kids = [...children].map((c) => procCpu(c.pid) ?? 0).reduce((x, y) => x + y, 0);
-    await sleep(1000);
-    const b = sysCpu();
-    const mine = (process.cpuUsage(me).user + process.cpuUsage(me).system) / 1e6;
-    const kids2 = [...children].map((c) => procCpu(c.pid) ?? 0).reduce((x, y) => x + y, 0);
-    const pgUsed = postgresCpuDelta(pgA, postgresCpu()) ?? 0;
-    other = ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length - mine - (kids2 - kids) - pgUsed;
-    if (other < NOISY_CORES || Date.now() >= until) break;
-  }
-  return round(other, 2);
+/** CPU used by our children and by PostgreSQL from now until the returned function is called (for waitQuiet). */
+function ourCpu() {
+  const pgA = postgresCpu();
+  const kidsCpu = () => [...children].map((c) => procCpu(c.pid) ?? 0).reduce((x, y) => x + y, 0);
+  const kids = kidsCpu();
+  return () => kidsCpu() - kids + (postgresCpuDelta(pgA, postgresCpu()) ?? 0);
 }
 
 /** One measured phase: warm-up, then DURATION s against `targets` (one or more servers sharing the connections). */
 async function phase(label, targets, requestOpts) {
-  const idleOther = await waitQuiet();
+  // Wait (bounded) until the rest of the machine (besides our children and PostgreSQL) uses less than 0.25 of a core.
+  const idleOther = await waitQuiet(QUIET_WAIT, ourCpu);
   process.stdout.write(`  ${label.padEnd(24)} ${idleOther !== null && idleOther >= NOISY_CORES ? `(not quiet after ${QUIET_WAIT} s: ${idleOther} cores busy elsewhere) ` : ''}`);
   const urls = targets.map((t) => t.url);
   const pids = targets.map((t) => t.child.pid);
@@ -681,14 +527,6 @@ async function phase(label, targets, requestOpts) {
 
 // ---------------------------------------------------------------- main
 
-function gitInfo() {
-  try {
-    const git = (...a) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
-    return { commit: git('rev-parse', '--short', 'HEAD'), srcChanged: git('status', '--porcelain', '--', 'src', 'packages').length > 0 };
-  } catch {
-    return null;
-  }
-}
 /** A check-id and a send must both answer 200 on a server before any load. */
 async function probe(server, key, id, runTag) {
   const headers = { 'x-access-token': key };
@@ -763,7 +601,7 @@ async function main() {
     pgA: await probe(pgA, postgres.merchant.productionKey, sampleIds[0], runTag),
     pgB: await probe(pgB, postgres.merchant.productionKey, sampleIds[0], runTag),
   };
-  const baseline = await startBaseline(probes.sqlite.body, probes.sqlite.requestId);
+  const baseline = await startBaseline(probes.sqlite.body, probes.sqlite.requestId, { dir: tmpDir, children });
   const checkIdBytes = { sqlite: Buffer.byteLength(probes.sqlite.body), postgres: Buffer.byteLength(probes.pgA.body) };
   log(`servers: baseline ${baseline.url} (node:http, the same ${checkIdBytes.sqlite}-byte check-id body); shahn serve on SQLite ${sqliteSrv.url}; `
     + `on PostgreSQL ${pgA.url} and ${pgB.url}`);
@@ -828,7 +666,7 @@ async function main() {
     rounds.push(r);
   }
 
-  for (const s of [baseline, sqliteSrv, pgA, pgB]) await stopChild(s.child);
+  for (const s of [baseline, sqliteSrv, pgA, pgB]) await stopChild(children, s.child, 10_000);
   const trouble = Object.fromEntries([sqliteSrv, pgA, pgB].map((s) => [s.name, serverTrouble(s)]));
 
   // ---- medians over the rounds (all rounds; the noise column says how busy the rest of the machine was)
@@ -861,7 +699,6 @@ async function main() {
   };
 
   // ---- table
-  const col = (s, w) => String(s ?? '-').padStart(w);
   const header = `${'row'.padEnd(24)}${col('procs', 6)}${col('req/s', 8)}${col('p50 ms', 9)}${col('p99 ms', 9)}${col('x base', 8)}${col('srv CPU', 9)}${col('pg CPU', 8)}${col('failed', 8)}${col('noise', 7)}`;
   const line = (r, ratio) => `${r.label.padEnd(24)}${col(r.processes, 6)}${col(r.requestsPerSec, 8)}${col(r.p50?.toFixed(2), 9)}${col(r.p99?.toFixed(2), 9)}`
     + `${col(ratio?.toFixed(2), 8)}${col(r.serverCpuCores?.toFixed(2), 9)}${col(r.dbCpuCores?.toFixed(2), 8)}${col(r.failed, 8)}${col(r.otherCores?.toFixed(2), 7)}`;
@@ -930,14 +767,4 @@ async function main() {
   return Object.values(results).some((r) => r.failed > 0) ? 1 : 0;
 }
 
-main().then(
-  async (code) => {
-    await cleanup();
-    process.exit(code);
-  },
-  async (err) => {
-    console.error(`\nbenchmark failed: ${err?.stack ?? err}`);
-    await cleanup();
-    process.exit(2);
-  },
-);
+runMain(main, cleanup);

@@ -1,0 +1,261 @@
+/**
+ * Helpers shared by the benchmark scripts in bench/ (check-id.mjs, stores.mjs, processor.mjs,
+ * merchant-sync.mjs): arguments, numbers, /proc CPU counters, child processes, the node:http
+ * baseline, autocannon and the git state. Plain ESM; only node: built-ins are imported up front
+ * (autocannon is loaded on demand, so processor.mjs and merchant-sync.mjs do not carry it).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (bench/..). */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+// ---------------------------------------------------------------- the compiled server, data shared by the store builders
+
+/** Import a module of the compiled server (dist/, from `npm run build`); exit 2 when it is missing. */
+export async function dist(path) {
+  const file = join(ROOT, 'dist', path);
+  if (!existsSync(file)) {
+    console.error(`${file} is missing: run \`npm run build\` first.`);
+    process.exit(2);
+  }
+  return import(new URL(`../dist/${path}`, import.meta.url).href);
+}
+
+export const BENCH_USERNAME = '+213550000000';
+export const BENCH_BALANCE_DZD = 1_000_000_000; // 10^9 DZD: room for millions of sends
+export const BENCH_SHARE = 0.1; // share of all orders that belong to the benchmarked merchant
+export const SANDBOX_SHARE = 0.1; // share of orders in the sandbox (the rest: production)
+export const SAMPLE_IDS = 20_000; // check-id rotates over this many distinct production orders
+/** Refund notices stored on refunded / uncertain orders (copies of the contract's texts; only their size matters here). */
+export const MESSAGES = {
+  WRONG_NUMBER: 'رقم الهاتف خاطئ، يرجى التأكد مع العميل',
+  UNKNOWN_NOTICE:
+    'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة',
+};
+/** 24 hex, ObjectId-like and increasing: seconds, a fixed tag, a row counter. */
+export const orderId = (createdAt, i) =>
+  Math.floor(createdAt / 1000).toString(16).padStart(8, '0') + 'b0' + i.toString(16).padStart(14, '0');
+
+// ---------------------------------------------------------------- arguments
+
+/** Print the script's leading doc comment (up to the first `*` + `/`) for --help. */
+export function printHeaderComment(scriptUrl) {
+  process.stdout.write(readFileSync(fileURLToPath(scriptUrl), 'utf8').split('*/')[0] + '*/\n');
+}
+
+/**
+ * A number option of parseArgs' `args`, between min and max (a whole number unless `integer` is false);
+ * `fallback` when the option is absent and a fallback is given. Anything else: a message and exit 2.
+ */
+export function numArg(args, name, min, max, fallback, integer = true) {
+  const raw = args[name];
+  if (raw === undefined && fallback !== undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+    console.error(`--${name} must be a ${integer ? 'whole ' : ''}number between ${min} and ${max}, got "${raw}"`);
+    process.exit(2);
+  }
+  return v;
+}
+/** A whole-number option: numArg with integer = true. */
+export const intArg = (args, name, min, max, fallback) => numArg(args, name, min, max, fallback, true);
+
+// ---------------------------------------------------------------- numbers
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** v rounded to d decimals; null for null, undefined, NaN and infinities. */
+export const round = (v, d = 2) => (Number.isFinite(v) ? Math.round(v * 10 ** d) / 10 ** d : null);
+/** The median of the finite values of xs; null when there are none. */
+export const median = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+/** The p-th percentile (nearest rank) of an ascending array; NaN when it is empty. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+/** A right-aligned table cell; '-' for null and undefined. */
+export const col = (s, w) => String(s ?? '-').padStart(w);
+
+// ---------------------------------------------------------------- CPU counters (/proc)
+
+export const CLK_TCK = 100;
+/** Other processes using this many cores or more make a phase (and its round) noisy. */
+export const NOISY_CORES = 0.25;
+
+/** CPU seconds (user+system, all threads) of a process, from /proc; null where there is no /proc. */
+export function procCpu(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+/** Machine-wide CPU counters (all cores, jiffies), to see how much else ran during a phase; null without /proc. */
+export function sysCpu() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f;
+    return { busy: user + nice + system + irq + softirq + steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Wait (bounded by maxS seconds) until the rest of the machine uses less than NOISY_CORES; returns the
+ * cores used elsewhere in the last second (rounded), or null when maxS is 0 or there is no /proc.
+ * `ours()` starts measuring CPU that is ours but not this process's (children, a database) and returns
+ * a function giving the CPU seconds used since; by default nothing is subtracted.
+ */
+export async function waitQuiet(maxS, ours = () => () => 0) {
+  if (maxS === 0 || !sysCpu()) return null;
+  const until = Date.now() + maxS * 1000;
+  let other;
+  for (;;) {
+    const a = sysCpu();
+    const me = process.cpuUsage();
+    const oursSince = ours();
+    await sleep(1000);
+    const b = sysCpu();
+    const mine = (process.cpuUsage(me).user + process.cpuUsage(me).system) / 1e6;
+    other = ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length - mine - oursSince();
+    if (other < NOISY_CORES || Date.now() >= until) break;
+  }
+  return round(other, 2);
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** SIGKILL every child in the set that is still running (on exit, on the hard time limit). */
+export function killChildrenNow(children) {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+/** SIGTERM a child, SIGKILL it after graceMs, wait for it to exit and drop it from the set. */
+export async function stopChild(children, child, graceMs) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    children.delete(child);
+    return;
+  }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(t);
+  children.delete(child);
+}
+
+/** Wait until `re` matches the child's output file; throws (with the output) when it exits or timeoutMs passes. */
+export async function waitForFile(path, re, child, timeoutMs, what) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    const m = re.exec(text);
+    if (m) return m;
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    await sleep(50);
+  }
+  throw new Error(`${what} did not start (exit ${child.exitCode ?? child.signalCode ?? 'none'}). Its output:\n${existsSync(path) ? readFileSync(path, 'utf8') : ''}`);
+}
+
+/** process.env without the SHAHN_* settings, PORT and HOST: the base of a shahn child's environment. */
+export function envWithoutShahn() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SHAHN_') && k !== 'PORT' && k !== 'HOST') env[k] = v;
+  return env;
+}
+
+/** The baseline: a plain node:http server answering every request with the same body (BENCH_BODY). */
+export const BASELINE_SRC = `
+import http from 'node:http';
+const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
+const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'x-request-id': process.env.BENCH_REQID };
+const server = http.createServer((req, res) => { req.resume(); res.writeHead(200, headers); res.end(body); });
+server.keepAliveTimeout = 72_000;
+server.listen(0, '127.0.0.1', () => process.stdout.write('listening on http://127.0.0.1:' + server.address().port + '\\n'));
+process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0); });
+`;
+
+/** Start the baseline as a child process (output in dir/baseline.out, added to `children`) and wait until it listens. */
+export async function startBaseline(body, requestId, { dir, children }) {
+  const out = join(dir, 'baseline.out');
+  const fd = openSync(out, 'w');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', BASELINE_SRC], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  children.add(child);
+  const m = await waitForFile(out, /listening on (http:\/\/127\.0\.0\.1:\d+)/, child, 15_000, 'baseline');
+  return { child, url: m[1], pids: [child.pid] };
+}
+
+// ---------------------------------------------------------------- load
+
+let autocannon = null;
+/** Load autocannon once; call (and await) it before the first cannon(). */
+export async function loadAutocannon() {
+  autocannon ??= (await import('autocannon')).default;
+}
+
+/** One autocannon instance in this process; latencies kept per response (hrtime, not rounded to 1 ms). */
+export function cannon(opts, record) {
+  if (!autocannon) throw new Error('cannon(): call loadAutocannon() first');
+  return new Promise((resolve, reject) => {
+    let lat = new Float64Array(1 << 16);
+    let n = 0;
+    const status = {};
+    const inst = autocannon({ timeout: 10, ...opts }, (err, res) => {
+      if (err) reject(err);
+      else resolve({ res, lat: lat.subarray(0, n), status });
+    });
+    if (record) {
+      inst.on('response', (_client, code, _bytes, ms) => {
+        status[code] = (status[code] ?? 0) + 1;
+        if (n === lat.length) {
+          const bigger = new Float64Array(lat.length * 2);
+          bigger.set(lat);
+          lat = bigger;
+        }
+        lat[n++] = ms;
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- git
+
+/** The commit measured, and whether src/ or packages/ differ from it (the benchmark runs whatever dist/ holds). */
+export function gitInfo() {
+  try {
+    const git = (...a) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    return { commit: git('rev-parse', '--short', 'HEAD'), srcChanged: git('status', '--porcelain', '--', 'src', 'packages').length > 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** Run main(); exit with its code after cleanup(), or print the error, clean up and exit 2. */
+export function runMain(main, cleanup) {
+  main().then(
+    async (code) => {
+      await cleanup();
+      process.exit(code);
+    },
+    async (err) => {
+      console.error(`\nbenchmark failed: ${err?.stack ?? err}`);
+      await cleanup();
+      process.exit(2);
+    },
+  );
+}
