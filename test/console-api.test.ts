@@ -10,7 +10,7 @@ import { createMerchant, type CreatedMerchant } from '../src/domain/create-merch
 import { presentTopup } from '../src/domain/present.js';
 import { createAdmin } from '../src/support/admins.js';
 import { call, expectEnvelope, makeContext, type Reply, type TestContext } from './helpers.js';
-import { ManualGateway, sendUncertainOrder } from './processor-helpers.js';
+import { ManualGateway, makeProcessor, sendUncertainOrder } from './processor-helpers.js';
 
 const PASSWORD = 'correct horse battery';
 const ORIGIN = 'http://127.0.0.1:3000';
@@ -269,6 +269,41 @@ describe('the console API', () => {
     expect(refused.body.error.code).toBe('ACCESS_TOKEN_DISABLED');
     const audit = await as(admin, 'GET', '/console/api/support/audit');
     expect(audit.body.data.items.map((a: { action: string }) => a.action)).toEqual(expect.arrayContaining(['key.disable', 'merchant.credit']));
+  });
+
+  it('charts: outcomes per hour and open orders for support, orders per status and balance over time for a merchant', async () => {
+    const gw = new ManualGateway();
+    const uncertain = await sendUncertainOrder(ctx, gw);
+    const fulfilled = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
+    const p = makeProcessor(ctx, gw);
+    await p.tick();
+    await gw.waitForCall(fulfilled.body.data.topupId);
+    ctx.clock.advance(7_000);
+    await gw.answer(fulfilled.body.data.topupId, { kind: 'FULFILLED' });
+    await p.drain();
+    await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } }); // stays PENDING
+
+    const admin = await session('amina');
+    const stats = (await as(admin, 'GET', '/console/api/support/stats')).body.data;
+    const sum = (buckets: { counts: Record<string, number> }[], status: string) => buckets.reduce((n, b) => n + b.counts[status]!, 0);
+    expect(stats.outcomesOverTime.buckets).toHaveLength(24);
+    expect(sum(stats.outcomesOverTime.buckets, 'FULFILLED')).toBe(1);
+    expect(sum(stats.outcomesOverTime.buckets, 'UNKNOWN_ERROR')).toBe(1);
+    expect(stats.outcomesOverTime.open).toEqual({ PENDING: 1, HANDLING: 0 });
+    expect(stats.timeToFinal.orders).toBe(2);
+    expect(stats.timeToFinal.bins.find((b: { label: string }) => b.label === '5–10 s').count).toBe(1);
+
+    const merchant = await session(ctx.merchant.username);
+    const ov = (await as(merchant, 'GET', '/console/api/merchant/overview')).body.data;
+    expect(ov.merchant.username).toBe(ctx.merchant.username);
+    expect(sum(ov.ordersOverTime.buckets, 'PENDING')).toBe(1);
+    expect(sum(ov.ordersOverTime.buckets, 'FULFILLED')).toBe(1);
+    expect(sum(ov.ordersOverTime.buckets, 'UNKNOWN_ERROR')).toBe(1);
+    expect(ov.balanceOverTime.map((x: { balance: number }) => x.balance)).toEqual([10_000, 10_000 - 496.25, 10_000 - 496.25 - 99.25, 10_000 - 496.25 - 99.25 - 99.25]);
+    // Another merchant's overview holds none of it.
+    const theirs = await session(other.username);
+    const ov2 = (await as(theirs, 'GET', '/console/api/merchant/overview')).body.data;
+    expect(sum(ov2.ordersOverTime.buckets, 'FULFILLED') + sum(ov2.ordersOverTime.buckets, 'PENDING')).toBe(0);
   });
 
   it('serves the page with a strict CSP, its modules, and nothing outside its folders', async () => {

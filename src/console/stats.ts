@@ -39,6 +39,22 @@ export async function ordersOverTime(
   return { bucketMinutes: bucketMs / 60_000, buckets };
 }
 
+/** Production orders of all merchants that became final in the last `hours`, per hour (or less) and status; and the open ones now. */
+export async function outcomesOverTime(deps: Pick<Deps, 'store' | 'clock'>, options: { hours: number }) {
+  const now = deps.clock.now();
+  const bucketMs = options.hours <= 1 ? 5 * 60_000 : options.hours <= 6 ? 15 * 60_000 : 60 * 60_000;
+  const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+  const from = to - Math.ceil((options.hours * 3_600_000) / bucketMs) * bucketMs;
+  const rows = await deps.store.outcomeStats({ from, to, bucketMs });
+  const buckets: StatusBucket[] = [];
+  for (let t = from; t < to; t += bucketMs) buckets.push({ t: new Date(t).toISOString(), counts: emptyCounts() });
+  for (const r of rows) {
+    const b = buckets[Math.floor((r.bucket - from) / bucketMs)];
+    if (b) b.counts[r.status] += r.count;
+  }
+  return { bucketMinutes: bucketMs / 60_000, buckets, open: await deps.store.countOpenOrders() };
+}
+
 export const FINAL_TIME_BINS = [5, 10, 15, 20, 30, 60, 300] as const;
 
 /** Production orders that reached a final state in the last `hours`: a histogram in seconds, median and p95. */

@@ -13,7 +13,6 @@ import { toPage, toPageRequest } from '../domain/pagination.js';
 import { presentTransaction } from '../domain/present.js';
 import { HEALTH_KEYS, type OperatorSimulator } from '../gateways/operator-simulator.js';
 import { centimesToDzd } from '../lib/money.js';
-import type { Env } from '../store/store.js';
 import { listUncertainOrders, presentSupportOrder } from '../support/list-uncertain-orders.js';
 import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
 import { resendOrder } from '../support/resend-order.js';
@@ -22,7 +21,7 @@ import { resolveOrder } from '../support/resolve-order.js';
 import { auditRecord } from '../support/audit.js';
 import { success } from '../server/envelope.js';
 import { sessionOf } from './console-auth.js';
-import { ordersOverTime, timeToFinal } from './stats.js';
+import { outcomesOverTime, timeToFinal } from './stats.js';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const PageOnly = Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) });
@@ -131,13 +130,10 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
 
   app.get(
     '/console/api/support/stats',
-    { schema: { hide: true, querystring: Type.Object({ env: Type.Optional(Type.Enum(['PRODUCTION', 'SANDBOX'])), hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168 })) }) } },
+    { schema: { hide: true, querystring: Type.Object({ hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168 })) }) } },
     async (request) => {
       const hours = request.query.hours ?? 24;
-      return success(request, {
-        ordersOverTime: await ordersOverTime(deps, { env: (request.query.env ?? 'PRODUCTION') as Env, hours }),
-        timeToFinal: await timeToFinal(deps, { hours }),
-      });
+      return success(request, { outcomesOverTime: await outcomesOverTime(deps, { hours }), timeToFinal: await timeToFinal(deps, { hours }) });
     },
   );
 };

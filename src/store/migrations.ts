@@ -545,6 +545,18 @@ DROP INDEX orders_by_status;
 CREATE INDEX orders_uncertain ON orders(created_at, id) WHERE status = 'UNKNOWN_ERROR';
 `,
   },
+  {
+    version: 6,
+    name: 'final-time-index',
+    // Support's charts across merchants (outcomes per hour, time to a final state) read orders by the
+    // time they became final. Partial: a send writes no entry (final_at is NULL until the outcome).
+    sqlite: `
+CREATE INDEX orders_by_final ON orders(final_at) WHERE final_at IS NOT NULL;
+`,
+    postgres: `
+CREATE INDEX orders_by_final ON orders(final_at) WHERE final_at IS NOT NULL;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

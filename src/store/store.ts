@@ -339,6 +339,10 @@ export interface Store {
   searchOrders(query: string, limit: number): Promise<OrderRecord[]>;
   /** Orders created in [from, to) per bucket and visible status; all merchants when merchantId is absent. */
   orderStats(input: { merchantId?: string; env: Env; from: number; to: number; bucketMs: number; now: number; sandboxUnknownResolveMs: number }): Promise<OrderStatsRow[]>;
+  /** Production orders that became final in [from, to), per bucket of final_at and status (all merchants). */
+  outcomeStats(input: { from: number; to: number; bucketMs: number }): Promise<OrderStatsRow[]>;
+  /** Production orders open now: PENDING (queued) and HANDLING (with an operator). */
+  countOpenOrders(): Promise<{ PENDING: number; HANDLING: number }>;
   /** Milliseconds from creation to the final state, production orders that became final in [from, to) (at most `limit`, newest first). */
   timesToFinal(input: { merchantId?: string; from: number; to: number; limit: number }): Promise<number[]>;
 

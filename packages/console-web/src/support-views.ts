@@ -3,7 +3,7 @@ import { api, qs } from './api.js';
 import { histogram, stackedBars } from './charts.js';
 import { age, auto, clear, dzd, field, h, statusBadge, when } from './dom.js';
 import { t } from './i18n.js';
-import { STATUSES, topupMessage, type Topup } from './merchant-views.js';
+import { topupMessage, type Topup } from './merchant-views.js';
 import type { View } from './router.js';
 import { errorText, hourLabel, notice, openDialog, pager, table, type Pagination } from './ui.js';
 
@@ -291,18 +291,21 @@ export const supportAudit: View = async (main) => {
 };
 
 export const supportOverview: View = async (main) => {
-  const env = h('select', null, h('option', { value: 'PRODUCTION' }, 'PRODUCTION'), h('option', { value: 'SANDBOX' }, 'SANDBOX'));
-  const body = h('div', { class: 'charts' });
-  clear(main, h('h1', { tabindex: '-1' }, t('overview')), h('div', { class: 'narrow' }, field(t('environment'), env)), body);
-  const load = async () => {
-    const d = await api<{ ordersOverTime: { buckets: { t: string; counts: Record<string, number> }[] }; timeToFinal: { orders: number; medianSeconds: number | null; p95Seconds: number | null; bins: { label: string; count: number }[] } }>('GET', `/support/stats${qs({ env: env.value })}`);
-    const ttf = d.timeToFinal;
-    clear(
-      body,
-      stackedBars(`${t('ordersOverTime')} (${env.value}, 24 h)`, d.ordersOverTime.buckets, STATUSES, hourLabel),
+  const d = await api<{
+    outcomesOverTime: { buckets: { t: string; counts: Record<string, number> }[]; open: { PENDING: number; HANDLING: number } };
+    timeToFinal: { orders: number; medianSeconds: number | null; p95Seconds: number | null; bins: { label: string; count: number }[] };
+  }>('GET', '/support/stats');
+  const ttf = d.timeToFinal;
+  const open = d.outcomesOverTime.open;
+  clear(
+    main,
+    h('h1', { tabindex: '-1' }, t('overview')),
+    h('section', { class: 'card' }, h('h2', null, t('openNow')), h('p', { class: 'big', id: 'open-orders' }, `PENDING ${open.PENDING} · HANDLING ${open.HANDLING}`)),
+    h(
+      'div',
+      { class: 'charts' },
+      stackedBars(`${t('outcomesOverTime')} (PRODUCTION, 24 h)`, d.outcomesOverTime.buckets, ['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'], hourLabel),
       histogram(t('timeToFinal'), ttf.bins, `${ttf.orders} orders · ${t('median')} ${ttf.medianSeconds ?? '–'} s · ${t('p95')} ${ttf.p95Seconds ?? '–'} s`),
-    );
-  };
-  env.addEventListener('change', () => void load().catch((e: unknown) => clear(body, notice('error', errorText(e)))));
-  await load();
+    ),
+  );
 };

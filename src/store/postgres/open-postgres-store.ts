@@ -670,6 +670,20 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       return rows.map((r) => ({ bucket: input.from + Number(r.b) * input.bucketMs, status: r.s, count: r.n }));
     },
 
+    async outcomeStats(input) {
+      const rows = await q<{ b: number; s: OrderRecord['status']; n: number }>(pool,
+        `SELECT (final_at - $1::bigint) / $2::bigint AS b, status AS s, COUNT(*)::int AS n FROM orders
+         WHERE final_at >= $1::bigint AND final_at < $3::bigint AND env = 'PRODUCTION' GROUP BY 1, 2 ORDER BY 1`, [input.from, input.bucketMs, input.to]);
+      return rows.map((r) => ({ bucket: input.from + Number(r.b) * input.bucketMs, status: r.s, count: r.n }));
+    },
+
+    async countOpenOrders() {
+      const r = await one<{ pending: number; handling: number }>(pool,
+        `SELECT (SELECT COUNT(*)::int FROM orders WHERE status = 'PENDING' AND env = 'PRODUCTION') AS pending,
+                (SELECT COUNT(*)::int FROM orders WHERE status = 'HANDLING') AS handling`);
+      return { PENDING: r?.pending ?? 0, HANDLING: r?.handling ?? 0 };
+    },
+
     async timesToFinal(input) {
       const args: unknown[] = [input.from, input.to, input.limit];
       if (input.merchantId) args.push(input.merchantId);

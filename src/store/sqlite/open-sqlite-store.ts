@@ -908,6 +908,20 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return rows.map((r) => ({ bucket: input.from + r.b * input.bucketMs, status: r.s, count: r.n }));
     },
 
+    async outcomeStats(input) {
+      const rows = stmt(
+        `SELECT (final_at - ?) / ? AS b, status AS s, COUNT(*) AS n FROM orders
+         WHERE final_at >= ? AND final_at < ? AND env = 'PRODUCTION' GROUP BY b, s ORDER BY b`,
+      ).all(input.from, input.bucketMs, input.from, input.to) as { b: number; s: OrderRecord['status']; n: number }[];
+      return rows.map((r) => ({ bucket: input.from + r.b * input.bucketMs, status: r.s, count: r.n }));
+    },
+
+    async countOpenOrders() {
+      const pending = stmt(`SELECT COUNT(*) AS n FROM orders WHERE status = 'PENDING' AND env = 'PRODUCTION'`).get() as { n: number };
+      const handling = stmt(`SELECT COUNT(*) AS n FROM orders WHERE status = 'HANDLING'`).get() as { n: number };
+      return { PENDING: pending.n, HANDLING: handling.n };
+    },
+
     async timesToFinal(input) {
       const rows = stmt(
         `SELECT final_at - created_at AS d FROM orders WHERE env = 'PRODUCTION' AND final_at >= ? AND final_at < ?${input.merchantId ? ' AND merchant_id = ?' : ''}
