@@ -273,7 +273,7 @@ describe('the console API', () => {
 
   it('charts: outcomes per hour and open orders for support, orders per status and balance over time for a merchant', async () => {
     const gw = new ManualGateway();
-    const uncertain = await sendUncertainOrder(ctx, gw);
+    await sendUncertainOrder(ctx, gw);
     const fulfilled = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
     const p = makeProcessor(ctx, gw);
     await p.tick();
