@@ -10,7 +10,7 @@ import { ERROR_CODES, type ErrorCode } from '@shahn/contract';
 import { setConsolePassword } from '../src/console/console-auth.js';
 import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
 import { createAdmin } from '../src/support/admins.js';
-import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
+import { call, expectEnvelope, makeContext, toReply, type TestContext } from './helpers.js';
 
 const PASSWORD = 'fuzzing password 1';
 
@@ -125,7 +125,7 @@ describe('the console API under random input', () => {
           ...(b !== undefined && method === 'POST' ? { payload: typeof b === 'string' ? b : JSON.stringify(b) } : {}),
           remoteAddress: '10.2.2.2',
         });
-        const reply = { status: res.statusCode, headers: res.headers, body: (() => { try { return res.json(); } catch { return res.body; } })() };
+        const reply = toReply(res);
         expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(500);
         expectEnvelope(reply);
         if (reply.body.success === false) {

@@ -23,7 +23,7 @@ import type { Catalogue } from '../src/domain/catalogue-cache.js';
 import { chargeCentimes } from '../src/lib/money.js';
 import { BODY_LIMIT } from '../src/server/build-app.js';
 import type { Env, PlanRecord } from '../src/store/store.js';
-import { call, expectEnvelope, makeContext, type Reply, type TestContext } from './helpers.js';
+import { call, expectEnvelope, makeContext, toReply, type Reply, type TestContext } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // settings
@@ -623,13 +623,7 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
         }),
         hang,
       ]);
-      let body: unknown;
-      try {
-        body = res.json();
-      } catch {
-        body = res.body;
-      }
-      return { status: res.statusCode, headers: res.headers, body };
+      return toReply(res);
     } finally {
       clearTimeout(timer);
     }

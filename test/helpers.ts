@@ -169,6 +169,11 @@ export async function call(
     ...(options.body !== undefined ? { payload: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) } : {}),
     ...(options.ip ? { remoteAddress: options.ip } : {}),
   });
+  return toReply(res);
+}
+
+/** An inject() response as a Reply: the JSON body when it parses, else the raw text. */
+export function toReply(res: { statusCode: number; headers: Reply['headers']; body: string; json(): unknown }): Reply {
   let body: unknown;
   try {
     body = res.json();

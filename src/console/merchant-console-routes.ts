@@ -8,8 +8,9 @@ import { Type } from 'typebox';
 import { AppError, KEY_SCOPES, KEY_TYPES, SendBody, TOPUP_STATUSES } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { toPage, toPageRequest } from '../domain/pagination.js';
-import { presentTopup, presentTransaction } from '../domain/present.js';
+import { presentTopup } from '../domain/present.js';
 import { sendTopup } from '../domain/send-topup.js';
+import { listTransactions } from '../domain/list-transactions.js';
 import { centimesToDzd } from '../lib/money.js';
 import type { Env, KeyRecord, MerchantRecord, OrderRecord } from '../store/store.js';
 import { createKey, listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
@@ -99,8 +100,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     { schema: { hide: true, querystring: Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }) } },
     async (request) => {
       const m = await merchantOf(request);
-      const { req, info } = toPageRequest(request.query);
-      return success(request, { balance: centimesToDzd(m.balance), ...toPage(await deps.store.listLedger(m.id, req), info, presentTransaction) });
+      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, query: request.query })) });
     },
   );
 

@@ -9,7 +9,6 @@ import { Type } from 'typebox';
 import { AppError } from '@shahn/contract';
 import { creditMerchant } from '../domain/credit-merchant.js';
 import type { Deps } from '../domain/deps.js';
-import { toPage, toPageRequest } from '../domain/pagination.js';
 import { presentTransaction } from '../domain/present.js';
 import { HEALTH_KEYS, type OperatorSimulator } from '../gateways/operator-simulator.js';
 import { centimesToDzd } from '../lib/money.js';
@@ -18,7 +17,9 @@ import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
 import { resendOrder } from '../support/resend-order.js';
 import { getOrderWithAudit } from '../support/find-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
-import { auditRecord } from '../support/audit.js';
+import { auditRecord, listAuditPage } from '../support/audit.js';
+import { listMerchants } from '../support/list-merchants.js';
+import { listTransactions } from '../domain/list-transactions.js';
 import { success } from '../server/envelope.js';
 import { sessionOf } from './console-auth.js';
 import { outcomesOverTime, timeToFinal } from './stats.js';
@@ -56,11 +57,9 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     return success(request, { items });
   });
 
-  app.get('/console/api/support/merchants', { schema: { hide: true, querystring: PageOnly } }, async (request) => {
-    const { req, info } = toPageRequest(request.query);
-    const page = await deps.store.listMerchants(req);
-    return success(request, toPage(page, info, (m) => ({ id: m.id, username: m.username, balance: centimesToDzd(m.balance), createdAt: new Date(m.createdAt).toISOString() })));
-  });
+  app.get('/console/api/support/merchants', { schema: { hide: true, querystring: PageOnly } }, async (request) =>
+    success(request, await listMerchants(deps, request.query)),
+  );
 
   app.get(
     '/console/api/support/merchants/transactions',
@@ -68,8 +67,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     async (request) => {
       const m = await deps.store.findMerchantByUsername(request.query.username);
       if (!m) throw new AppError('NOT_FOUND', `Merchant '${request.query.username}' not found`);
-      const { req, info } = toPageRequest({ page: request.query.page, pageSize: request.query.pageSize });
-      return success(request, { balance: centimesToDzd(m.balance), ...toPage(await deps.store.listLedger(m.id, req), info, presentTransaction) });
+      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, query: request.query })) });
     },
   );
 
@@ -123,10 +121,9 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     },
   );
 
-  app.get('/console/api/support/audit', { schema: { hide: true, querystring: PageOnly } }, async (request) => {
-    const { req, info } = toPageRequest(request.query);
-    return success(request, toPage(await deps.store.listAudit(req), info, (a) => ({ ...a, at: new Date(a.at).toISOString() })));
-  });
+  app.get('/console/api/support/audit', { schema: { hide: true, querystring: PageOnly } }, async (request) =>
+    success(request, await listAuditPage(deps, request.query)),
+  );
 
   app.get(
     '/console/api/support/stats',

@@ -5,6 +5,7 @@ import type { Deps } from '../domain/deps.js';
 import { sandboxView } from '../domain/sandbox.js';
 import type { OrderRecord } from '../store/store.js';
 import { presentSupportOrder } from './list-uncertain-orders.js';
+import { presentAudit } from './audit.js';
 
 export async function findOrderForSupport(
   deps: Pick<Deps, 'store' | 'clock' | 'config'>,
@@ -22,5 +23,5 @@ export async function getOrderWithAudit(deps: Pick<Deps, 'store' | 'clock' | 'co
   const order = await deps.store.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
   const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
-  return { order: await presentSupportOrder(deps, order), audit: audit.items.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) };
+  return { order: await presentSupportOrder(deps, order), audit: audit.items.map(presentAudit) };
 }

@@ -25,6 +25,6 @@ export const accountRoutes: FastifyPluginAsyncTypebox<RoutesOptions> = async (ap
         response: { 200: Success(Page(Transaction)), ...errorResponses },
       },
     },
-    async (request) => success(request, await listTransactions(deps, { key: requireKey(request), query: request.query })),
+    async (request) => success(request, await listTransactions(deps, { merchantId: requireKey(request).merchantId, query: request.query })),
   );
 };

@@ -8,11 +8,10 @@ import { AppError } from '@shahn/contract';
 import { IdParams, PageQuery, Success } from '@shahn/contract';
 import { createMerchant } from '../../domain/create-merchant.js';
 import { creditMerchant } from '../../domain/credit-merchant.js';
-import { toPage, toPageRequest } from '../../domain/pagination.js';
 import { presentTransaction } from '../../domain/present.js';
 import type { OperatorSimulator } from '../../gateways/operator-simulator.js';
-import { centimesToDzd } from '../../lib/money.js';
-import { auditRecord } from '../../support/audit.js';
+import { auditRecord, listAuditPage } from '../../support/audit.js';
+import { listMerchants } from '../../support/list-merchants.js';
 import { listUncertainOrders } from '../../support/list-uncertain-orders.js';
 import { createKey, listKeys, rotateKey, updateKey } from '../../support/manage-keys.js';
 import { resendOrder } from '../../support/resend-order.js';
@@ -80,11 +79,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   app.get(
     '/admin/merchants',
     { config, schema: { tags, security, summary: 'Merchants with balances', querystring: Type.Pick(PageQuery, ['page', 'pageSize']), response: responses } },
-    async (request) => {
-      const { req, info } = toPageRequest(request.query);
-      const result = await deps.store.listMerchants(req);
-      return success(request, toPage(result, info, (m) => ({ id: m.id, username: m.username, balance: centimesToDzd(m.balance), createdAt: new Date(m.createdAt).toISOString() })));
-    },
+    async (request) => success(request, await listMerchants(deps, request.query)),
   );
 
   app.post(
@@ -189,11 +184,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   app.get(
     '/admin/audit',
     { config, schema: { tags, security, summary: 'The audit trail, newest first', querystring: Type.Object({ page: PageQuery.properties.page, pageSize: PageQuery.properties.pageSize, target: Type.Optional(Type.String({ maxLength: 64 })) }), response: responses } },
-    async (request) => {
-      const { req, info } = toPageRequest({ page: request.query.page, pageSize: request.query.pageSize });
-      const result = await deps.store.listAudit({ ...req, ...(request.query.target ? { target: request.query.target } : {}) });
-      return success(request, toPage(result, info, (a) => ({ ...a, at: new Date(a.at).toISOString() })));
-    },
+    async (request) => success(request, await listAuditPage(deps, request.query)),
   );
 
   app.get('/admin/simulator', { config, schema: { tags, security, summary: 'The operator simulator configuration', response: responses } }, async (request) => {
