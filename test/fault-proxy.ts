@@ -9,7 +9,8 @@ export type Fault =
   | { kind: 'drop' } // close the connection without an answer, without forwarding
   | { kind: 'status'; status: 503 | 429 | 500; retryAfter?: number }
   | { kind: 'slow'; ms: number } // forward, but answer after ms
-  | { kind: 'lose-reply' }; // forward (the server acts), then close the connection without the answer
+  | { kind: 'lose-reply' } // forward (the server acts), then close the connection without the answer
+  | { kind: 'act-then-status'; status: 500 | 502 | 503 }; // forward (the server acts), then answer this error instead
 
 export class FaultProxy {
   private server: Server | undefined;
@@ -43,10 +44,7 @@ export class FaultProxy {
       return;
     }
     if (fault?.kind === 'status') {
-      const code = fault.status === 503 ? 'SERVICE_UNAVAILABLE' : fault.status === 429 ? 'RATE_LIMITED' : 'INTERNAL_ERROR';
-      const body = JSON.stringify({ success: false, error: { code, message: 'injected', ...(fault.retryAfter !== undefined ? { details: { retryAfter: fault.retryAfter } } : {}) }, requestId: 'req_0_proxy' });
-      res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}) });
-      res.end(body);
+      answerError(res, fault.status, fault.retryAfter);
       return;
     }
     const chunks: Buffer[] = [];
@@ -59,6 +57,14 @@ export class FaultProxy {
         upRes.on('end', () => {
           if (fault?.kind === 'lose-reply') {
             req.socket.destroy();
+            return;
+          }
+          if (fault?.kind === 'act-then-status') {
+            // A gateway's 502, or a server that acted and then failed to answer: HTML, no envelope.
+            if (fault.status === 502) {
+              res.writeHead(502, { 'content-type': 'text/html' });
+              res.end('<html><body>502 Bad Gateway</body></html>');
+            } else answerError(res, fault.status);
             return;
           }
           const send = () => {
@@ -74,4 +80,11 @@ export class FaultProxy {
       up.end(Buffer.concat(chunks));
     });
   }
+}
+
+function answerError(res: ServerResponse, status: number, retryAfter?: number): void {
+  const code = status === 503 ? 'SERVICE_UNAVAILABLE' : status === 429 ? 'RATE_LIMITED' : 'INTERNAL_ERROR';
+  const body = JSON.stringify({ success: false, error: { code, message: 'injected', ...(retryAfter !== undefined ? { details: { retryAfter } } : {}) }, requestId: 'req_0_proxy' });
+  res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
+  res.end(body);
 }

@@ -7,6 +7,7 @@ import { SyncKit, type Hooks, type KitStore } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
 import { makeContext, openTestKitStore, tempDir, type TestContext } from './helpers.js';
 import { ROOT } from './serve-process.js';
+import { FaultProxy } from './fault-proxy.js';
 
 interface Calls {
   fulfilled: string[];
@@ -228,13 +229,40 @@ describe('@shahn/merchant sync kit', () => {
       suggestedOffers: null, createdAt: ctx.clock.now(), updatedAt: ctx.clock.now(), apiCreatedAt: null, knownFinalAt: null, nextCheckAt: ctx.clock.now(), checks: 0, lastError: null,
     });
     await new Shahn({ apiKey: ctx.merchant.productionKey, baseUrl: base }).mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 's-1' });
+    // s-2's send never reached the API, 11 minutes ago (past the send grace); s-3's may still be on its way.
+    const longAgo = ctx.clock.now() - 11 * 60_000;
     await store.insertOrder({
       id: 's-2', ref: 's-2', topupId: null, planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 100, status: 'SENDING', refundMessage: null,
+      suggestedOffers: null, createdAt: longAgo, updatedAt: longAgo, apiCreatedAt: null, knownFinalAt: null, nextCheckAt: ctx.clock.now(), checks: 0, lastError: null,
+    });
+    await store.insertOrder({
+      id: 's-3', ref: 's-3', topupId: null, planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 100, status: 'SENDING', refundMessage: null,
       suggestedOffers: null, createdAt: ctx.clock.now(), updatedAt: ctx.clock.now(), apiCreatedAt: null, knownFinalAt: null, nextCheckAt: ctx.clock.now(), checks: 0, lastError: null,
     });
     await k.pollOnce();
     expect((await store.getOrder('s-1'))).toMatchObject({ status: 'PENDING', topupId: expect.stringMatching(/^[0-9a-f]{24}$/) });
     expect((await store.getOrder('s-2'))?.status).toBe('REJECTED');
+    expect((await store.getOrder('s-3'))?.status).toBe('SENDING');
+  });
+
+  it('a send answered 500 stays SENDING (the top-up may exist): rejected only after the send grace, and only when check-ref finds nothing', async () => {
+    const proxy = new FaultProxy(base);
+    const via = await proxy.start();
+    try {
+      const { store } = await openTestKitStore(dir, ctx.db);
+      stores.push(store);
+      const k = new SyncKit({ client: new Shahn({ apiKey: ctx.merchant.productionKey, baseUrl: via, maxRetries: 0 }), store, clock: ctx.clock, hooks: recordingHooks() });
+      proxy.inject((req) => req.method === 'POST', { kind: 'status', status: 500 });
+      await expect(k.send({ orderId: 'e-1', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 })).rejects.toThrow();
+      expect((await store.getOrder('e-1'))?.status).toBe('SENDING');
+      await k.pollOnce();
+      expect((await store.getOrder('e-1'))?.status).toBe('SENDING');
+      ctx.clock.advance(11 * 60_000);
+      await k.pollOnce();
+      expect((await store.getOrder('e-1'))?.status).toBe('REJECTED');
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('the recheck job is scheduled with croner (daily by default)', async () => {

@@ -242,6 +242,21 @@ describe('@shahn/sdk', () => {
       });
     }
 
+    for (const status of [503, 500, 502] as const) {
+      it(`a send the server acted on but answered ${status} creates exactly one top-up: check-ref before anything else`, async () => {
+        const c = new Shahn({ apiKey: ctx.merchant.productionKey, baseUrl: via, maxRetries: 2, timeoutMs: 2000 });
+        proxy.inject(isSend, { kind: 'act-then-status', status });
+        const sent = await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 1000, ref: `acted-${status}` });
+        expect(sent.topupRef).toBe(`acted-${status}`);
+        const list = await sdk(ctx.merchant.productionKey).mobile.list();
+        expect(list.pagination.totalResults).toBe(1);
+        expect(list.items[0]?._id).toBe(sent.topupId);
+        expect((await sdk(ctx.merchant.productionKey).account.balance()).balance).toBe(9007.5);
+        const calls = proxy.seen.map((s) => `${s.method} ${s.url.split('?')[0]}${s.fault ? ` (${s.fault})` : ''}`);
+        expect(calls).toEqual([`POST /v3/mobile/send (act-then-status)`, `GET /v3/mobile/check-ref/acted-${status}`]);
+      });
+    }
+
     it('a send answered 503 is retried with the same ref; a 400 is not retried', async () => {
       const c = new Shahn({ apiKey: ctx.merchant.productionKey, baseUrl: via, maxRetries: 2, timeoutMs: 2000 });
       proxy.inject(isSend, { kind: 'status', status: 503, retryAfter: 0 });

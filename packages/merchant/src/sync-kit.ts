@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { APIError, ConnectionError, NotFoundError, type Shahn, type SuggestedOffer, type Topup } from '@shahn/sdk';
+import { APIError, ConnectionError, NotFoundError, sendMayHaveActed, type Shahn, type SuggestedOffer, type Topup } from '@shahn/sdk';
 import { DEFAULT_SCHEDULE, nextCheckAt, type Schedule } from './schedule.js';
 import type { KitEvent, KitOrder, KitStatus, KitStore, Transition } from './store.js';
 
@@ -47,6 +47,12 @@ export interface SyncKitOptions {
   tickMs?: number;
   /** Allowed difference between our clock and the API's when guessing list windows (ms). */
   clockSkewMs?: number;
+  /**
+   * A SENDING order whose ref the API does not know is REJECTED only once it is this old (ms, default
+   * 10 min): longer than a send with its timeouts and retries can take, so a send still on its way
+   * (in this process or another) is never taken for one that never arrived.
+   */
+  sendGraceMs?: number;
   logger?: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
 }
 
@@ -71,7 +77,9 @@ export class SyncKit {
   private readonly clock: Clock;
   private readonly schedule: Schedule;
   private readonly instanceId: string;
-  private readonly opts: Required<Pick<SyncKitOptions, 'hookLeaseMs' | 'hookRetryMs' | 'recheckAfterMs' | 'recheckCron' | 'tickMs' | 'clockSkewMs'>>;
+  private readonly opts: Required<Pick<SyncKitOptions, 'hookLeaseMs' | 'hookRetryMs' | 'recheckAfterMs' | 'recheckCron' | 'tickMs' | 'clockSkewMs' | 'sendGraceMs'>>;
+  /** Orders whose send() is running in this process: the poller leaves them alone. */
+  private readonly sending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private cron: Cron | undefined;
   private running: Promise<void> | undefined;
@@ -90,6 +98,7 @@ export class SyncKit {
       recheckCron: options.recheckCron ?? '0 0 * * *',
       tickMs: options.tickMs ?? 1_000,
       clockSkewMs: options.clockSkewMs ?? 120_000,
+      sendGraceMs: options.sendGraceMs ?? 10 * 60_000,
     };
   }
 
@@ -103,6 +112,7 @@ export class SyncKit {
       knownFinalAt: null, nextCheckAt: now + this.schedule.sendingCheckMs, checks: 0, lastError: null,
     };
     if (!(await this.store.insertOrder(order))) throw new Error(`order ${input.orderId} (ref ${ref}) exists already`);
+    this.sending.add(order.id);
     try {
       this.apiCalls++;
       const sent = await this.client.mobile.send({ plan_code: input.plan_code, MSSIDN: input.MSSIDN, ref, ...(input.amount !== undefined ? { amount: input.amount } : {}) });
@@ -111,14 +121,16 @@ export class SyncKit {
         nextCheckAt: now + this.schedule.firstCheckMs,
       }, this.clock.now());
     } catch (err) {
-      if (err instanceof APIError) {
-        // A definite refusal: no top-up exists.
+      if (err instanceof APIError && !sendMayHaveActed(err)) {
+        // A definite refusal (a contract 4xx): no top-up exists.
         await this.store.applyStatus(order.id, 'SENDING', {
           status: 'REJECTED', refundMessage: null, suggestedOffers: null, apiCreatedAt: null, nextCheckAt: null, lastError: `${err.code}: ${err.message}`,
         }, this.clock.now());
       }
-      // Otherwise the outcome is unknown: the order stays SENDING and is checked by ref later.
+      // Otherwise (a lost reply, a 5xx) the outcome is unknown: the order stays SENDING and is checked by ref later.
       throw err;
+    } finally {
+      this.sending.delete(order.id);
     }
     return (await this.store.getOrder(order.id)) as KitOrder;
   }
@@ -126,7 +138,7 @@ export class SyncKit {
   /** From the store; from the API only while the order is not final. */
   async getOrder(id: string): Promise<KitOrder | undefined> {
     const order = await this.store.getOrder(id);
-    if (!order || !OPEN.has(order.status)) return order;
+    if (!order || !OPEN.has(order.status) || this.sending.has(order.id)) return order;
     await this.checkOne(order);
     return this.store.getOrder(id);
   }
@@ -134,7 +146,7 @@ export class SyncKit {
   /** Check every due open order once; returns how many were checked. */
   async pollOnce(limit = 10_000): Promise<number> {
     const now = this.clock.now();
-    const due = await this.store.dueOrders(now, limit);
+    const due = (await this.store.dueOrders(now, limit)).filter((o) => !this.sending.has(o.id));
     if (due.length === 0) return 0;
     const sending = due.filter((o) => o.status === 'SENDING' || o.topupId === null);
     const open = due.filter((o) => o.status !== 'SENDING' && o.topupId !== null);
@@ -187,7 +199,7 @@ export class SyncKit {
       const t = order.topupId ? await this.client.mobile.checkId(order.topupId) : await this.client.mobile.checkRef(order.ref);
       await this.apply(order, t, 1, now);
     } catch (err) {
-      if (err instanceof NotFoundError && order.status === 'SENDING') {
+      if (err instanceof NotFoundError && order.status === 'SENDING' && now - order.createdAt >= this.opts.sendGraceMs) {
         // The send never created a top-up: a definite no.
         await this.store.applyStatus(order.id, 'SENDING', {
           status: 'REJECTED', refundMessage: null, suggestedOffers: null, apiCreatedAt: null, nextCheckAt: null, lastError: 'NOT_FOUND: the send never reached the API',
@@ -248,7 +260,8 @@ export class SyncKit {
     }
     let delivered = 0;
     for (;;) {
-      const events = await this.store.claimEvents(this.instanceId, this.clock.now(), this.opts.hookLeaseMs, 50);
+      // One event per claim: each hook's lease starts when it is about to run, so a slow hook before it cannot use it up.
+      const events = await this.store.claimEvents(this.instanceId, this.clock.now(), this.opts.hookLeaseMs, 1);
       if (events.length === 0) return delivered;
       for (const e of events) {
         try {

@@ -150,3 +150,14 @@ export function makeAPIError(
   const Cls = (code && BY_CODE[code]) || BY_STATUS[status] || APIError;
   return new Cls(status, code ?? `HTTP_${status}`, message ?? `HTTP ${status}`, requestId, details);
 }
+
+/**
+ * After a send failed this way, may the top-up exist? Yes for a lost or cut-off reply, any 5xx, and an
+ * answer without a contract code (not the API's envelope: a proxy's page). No for a contract 4xx:
+ * the server refused before recording anything.
+ */
+export function sendMayHaveActed(err: unknown): boolean {
+  if (err instanceof ConnectionError) return true;
+  if (!(err instanceof APIError)) return false;
+  return err.status >= 500 || err.code.startsWith('HTTP_');
+}

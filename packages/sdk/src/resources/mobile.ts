@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConnectionError, DuplicatedRefError, NotFoundError, ShahnError, WaitTimeoutError } from '../errors.js';
+import { APIError, ConnectionError, DuplicatedRefError, NotFoundError, RateLimitedError, sendMayHaveActed, ShahnError, WaitTimeoutError } from '../errors.js';
 import { PagePromise, type Page } from '../internal/page-promise.js';
 import { isRetryableStatusError, retryAfterOf, retryDelayMs, sleep, type HttpCore } from '../internal/request.js';
 import { isFinalStatus, type ListQuery, type Plans, type SendParams, type SendResult, type Topup } from '../types.js';
@@ -32,7 +32,8 @@ export class Mobile {
    * POST /v3/mobile/send. Always carries a `ref` (generated when absent). When the reply is lost
    * (connection failure or timeout), it asks check-ref before trying again, so a top-up is never sent
    * twice blindly: found → that top-up; not found → sent again with the same ref (the server refuses a
-   * second order with it). 429 and 503 are retried after their delay.
+   * second order with it). The same holds for any 5xx and for an answer that is not the API's envelope
+   * (a proxy's error page): the server may have acted before failing. A 429 is retried after its delay.
    */
   async send(params: SendParams, options: { signal?: AbortSignal } = {}): Promise<SendResult> {
     const body: SendParams = { ...params, ref: params.ref ?? generateRef() };
@@ -45,17 +46,20 @@ export class Mobile {
       } catch (err) {
         if (options.signal?.aborted) throw err;
         if (err instanceof DuplicatedRefError && maybeCreated) return this.sentByRef(ref, options.signal);
-        if (isRetryableStatusError(err) && !last) {
-          await sleep(retryDelayMs(attempt, retryAfterOf(err)), options.signal);
-          continue;
+        if (!sendMayHaveActed(err)) {
+          // A refusal the server gave before acting (a contract 4xx); 429 comes from the rate limiter, before the send.
+          if (err instanceof RateLimitedError && !last) {
+            await sleep(retryDelayMs(attempt, retryAfterOf(err)), options.signal);
+            continue;
+          }
+          throw err;
         }
-        if (!(err instanceof ConnectionError)) throw err;
-        // The reply was lost: the top-up may exist. Ask before anything else.
+        // The reply was lost, or is a 5xx or not the API's envelope: the top-up may exist. Ask before anything else.
         maybeCreated = true;
         const existing = await this.findByRef(ref, options.signal);
         if (existing) return existing;
         if (last) throw err;
-        await sleep(retryDelayMs(attempt), options.signal);
+        await sleep(retryDelayMs(attempt, err instanceof APIError ? retryAfterOf(err) : undefined), options.signal);
       }
     }
   }
