@@ -43,6 +43,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Orders kept in memory for reads by id (check-id); 0 turns the cache off. Default 50,000. */
   orderCacheSize?: number;
+  /** Bound the database file to this many pages (PRAGMA max_page_count): a write past it fails as "database or disk is full". */
+  maxPageCount?: number;
 }
 
 /** How long a cached order may be served after another process committed a change (PRAGMA data_version is checked this often). */
@@ -86,6 +88,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   // Reads are the hot path: map the file (no read() per page) and keep more pages cached.
   db.pragma('mmap_size = 268435456');
   db.pragma('cache_size = -65536');
+  if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
   // Savepoints (the fallback of the group commit, resends) keep their statement journal in memory, not in a temp file.
   db.pragma('temp_store = MEMORY');
 
@@ -215,6 +218,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       try {
         return { ok: true, value: insertOrderTx(it.order, it.charge) };
       } catch (error) {
+        // Some errors (a full disk, an I/O error) make SQLite roll back the whole transaction, not only
+        // the savepoint: then the batch fails as a whole, before a later order could commit on its own.
+        if (!db.inTransaction) throw error;
         return { ok: false, error };
       }
     }),
