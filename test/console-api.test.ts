@@ -144,6 +144,21 @@ describe('the console API', () => {
     expect((await login(ctx.merchant.username, PASSWORD, '10.9.9.9')).status).toBe(200);
   });
 
+  it('parallel login guesses from one address get 5 tries, not one each', async () => {
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => login(ctx.merchant.username, `parallel guess ${i}`, '10.8.8.8')));
+    const codes = guesses.map((r) => r.body.error.code as string);
+    expect(codes.filter((c) => c === 'CONSOLE_UNAUTHORIZED')).toHaveLength(5);
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(15);
+    expect((await login(ctx.merchant.username, PASSWORD, '10.8.8.8')).status).toBe(429);
+  });
+
+  it('a disabled support login fails like a wrong password', async () => {
+    await ctx.sql.run("UPDATE admins SET is_enabled = 0 WHERE name = 'amina'");
+    const r = await login('amina', PASSWORD, '10.7.7.7');
+    expect(r.status).toBe(401);
+    expect(r.body.error).toMatchObject({ code: 'CONSOLE_UNAUTHORIZED', message: 'Wrong login or password', details: { attemptsLeft: 4 } });
+  });
+
   it('a merchant never sees another merchant: orders, keys and transactions are its own; support pages are forbidden', async () => {
     const mine = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
     const theirs = await call(ctx, 'POST', '/v3/mobile/send', { key: other.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });

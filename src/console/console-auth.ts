@@ -68,40 +68,52 @@ export interface LoginResult {
   session: ConsoleSessionRecord;
 }
 
+/**
+ * Login attempts from one address run one at a time in this process, so each sees the failures
+ * recorded before it: parallel guesses cannot all slip in before the 5th failure blocks the address.
+ */
+const attemptsInFlight = new Map<string, Promise<unknown>>();
+
+function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = attemptsInFlight.get(key) ?? Promise.resolve();
+  const mine = previous.then(fn, fn);
+  const settled = mine.catch(() => undefined);
+  attemptsInFlight.set(key, settled);
+  void settled.then(() => {
+    if (attemptsInFlight.get(key) === settled) attemptsInFlight.delete(key);
+  });
+  return mine;
+}
+
 export async function logIn(
   deps: Pick<Deps, 'store' | 'clock' | 'config' | 'bruteForce'>,
-  options: { login: unknown; password: unknown; ip: string },
+  options: { login: string; password: string; ip: string },
 ): Promise<LoginResult> {
   const guardKey = loginGuardKey(options.ip);
-  const blocked = deps.bruteForce.blockedFor(guardKey);
-  if (blocked > 0) {
-    throw new AppError('RATE_LIMITED', 'Too many failed logins from this address; wait before trying again', { retryAfter: blocked }, { 'retry-after': String(blocked) });
-  }
-  if (typeof options.login !== 'string' || options.login.length < 1 || options.login.length > 100) {
-    throw validationError('body', 'login', 'is required', undefined, 'required');
-  }
-  if (typeof options.password !== 'string' || options.password.length < 1 || options.password.length > 200) {
-    throw validationError('body', 'password', 'is required', undefined, 'required');
-  }
-  const login = await deps.store.findConsoleLogin(options.login.trim());
-  const ok = await verifyPassword(options.password, login?.passwordHash);
-  if (!ok || !login) {
-    const left = await deps.bruteForce.recordFailure(guardKey);
-    throw new AppError('CONSOLE_UNAUTHORIZED', 'Wrong login or password', { attemptsLeft: left });
-  }
-  if (login.role === 'admin' && !(await deps.store.findAdminById(login.subjectId))?.isEnabled) {
-    throw new AppError('CONSOLE_UNAUTHORIZED', 'This support login is disabled');
-  }
-  const now = deps.clock.now();
-  const token = randomBytes(32).toString('base64url');
-  const session = {
-    tokenHash: hashApiKey(token),
-    csrfToken: randomBytes(24).toString('base64url'),
-    createdAt: now,
-    expiresAt: now + deps.config.consoleSessionMs,
-  };
-  await deps.store.createConsoleSession({ ...session, loginId: login.id });
-  return { token, session: { ...session, login } };
+  return oneAtATime(guardKey, async () => {
+    const blocked = deps.bruteForce.blockedFor(guardKey);
+    if (blocked > 0) {
+      throw new AppError('RATE_LIMITED', 'Too many failed logins from this address; wait before trying again', { retryAfter: blocked }, { 'retry-after': String(blocked) });
+    }
+    const login = await deps.store.findConsoleLogin(options.login.trim());
+    const ok = await verifyPassword(options.password, login?.passwordHash);
+    // A disabled admin fails like a wrong password: the answer never confirms a password.
+    const enabled = ok && login !== undefined && (login.role !== 'admin' || (await deps.store.findAdminById(login.subjectId))?.isEnabled === true);
+    if (!enabled || !login) {
+      const left = await deps.bruteForce.recordFailure(guardKey);
+      throw new AppError('CONSOLE_UNAUTHORIZED', 'Wrong login or password', { attemptsLeft: left });
+    }
+    const now = deps.clock.now();
+    const token = randomBytes(32).toString('base64url');
+    const session = {
+      tokenHash: hashApiKey(token),
+      csrfToken: randomBytes(24).toString('base64url'),
+      createdAt: now,
+      expiresAt: now + deps.config.consoleSessionMs,
+    };
+    await deps.store.createConsoleSession({ ...session, loginId: login.id });
+    return { token, session: { ...session, login } };
+  });
 }
 
 export async function findSession(deps: Pick<Deps, 'store' | 'clock'>, token: string | undefined): Promise<ConsoleSessionRecord> {
