@@ -29,7 +29,10 @@ export interface Config {
   readonly demo: boolean;
   /** Graceful shutdown: how long in-flight requests may take before the process exits anyway (ms). */
   readonly shutdownGraceMs: number;
-  /** FULFILLED production orders kept by the check-id hot path (SHAHN_CHECK_ID_CACHE, default 50,000; 0 turns it off). */
+  /**
+   * SHAHN_CHECK_ID_CACHE (default 50,000; 0 turns both off): the size of the SQLite store's cache of orders read by id
+   * and of the check-id hot path's cache of FULFILLED production orders (so up to twice this many orders in memory).
+   */
   readonly checkIdCacheSize: number;
   /** How long a console session lasts (SHAHN_CONSOLE_SESSION_HOURS, default 12). */
   readonly consoleSessionMs: number;

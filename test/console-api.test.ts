@@ -276,6 +276,11 @@ describe('the console API', () => {
     expect(merchants.body.data.items.find((m: { username: string }) => m.username === other.username).balance).toBe(750.5);
     const bad = await as(admin, 'POST', '/console/api/support/merchants/credit', { username: other.username, amount: -5, reason: 'x' });
     expect(bad.status).toBe(400);
+    const blank = await as(admin, 'POST', '/console/api/support/merchants/credit', { username: other.username, amount: 5, reason: '   ' });
+    expectEnvelope(blank);
+    expect(blank.body.error).toMatchObject({ code: 'ERR_VALIDATION', details: { field: 'reason' } });
+    const malformed = await as(admin, 'GET', '/console/api/support/orders/not-an-id');
+    expect(malformed.body.error.code).toBe('ERR_VALIDATION');
 
     const key = (await ctx.deps.store.listKeys(other.id)).find((k) => k.type === 'SANDBOX')!;
     const dis = await as(admin, 'POST', `/console/api/support/keys/${key.id}`, { isEnabled: false, reason: 'leaked in a screenshot' });

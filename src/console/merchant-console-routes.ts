@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AppError, KEY_SCOPES, KEY_TYPES, SendBody, TOPUP_STATUSES } from '@shahn/contract';
+import { AppError, IdParams, KEY_SCOPES, KEY_TYPES, SendBody, TOPUP_STATUSES } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { toPage, toPageRequest } from '../domain/pagination.js';
 import { presentTopup } from '../domain/present.js';
@@ -20,7 +20,6 @@ import { balanceOverTime, ordersOverTime, timeToFinal } from './stats.js';
 import type { FastifyRequest } from 'fastify';
 
 const EnvQuery = Type.Enum(['PRODUCTION', 'SANDBOX']);
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   const merchantOf = async (request: FastifyRequest): Promise<MerchantRecord> => {

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppError } from '@shahn/contract';
+import { AppError, IdParams } from '@shahn/contract';
 import { creditMerchant } from '../domain/credit-merchant.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTransaction } from '../domain/present.js';
@@ -24,7 +24,6 @@ import { success } from '../server/envelope.js';
 import { sessionOf } from './console-auth.js';
 import { outcomesOverTime, timeToFinal } from './stats.js';
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const PageOnly = Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) });
 const Reason = Type.String({ minLength: 1, maxLength: 1000 });
 

@@ -12,6 +12,8 @@ export async function creditMerchant(
   options: { username: string; amount: number | string; note?: string; actor?: string; reason?: string },
 ): Promise<LedgerEntryRecord> {
   const amount = dzdToCentimes(parseDzdAmount(options.amount, 'amount'));
+  const reason = options.reason?.trim();
+  if (options.reason !== undefined && !reason) throw validationError('body', 'reason', 'must not be blank: say why the money is credited', options.reason, 'required');
   const merchant = await deps.store.findMerchantByUsername(options.username.trim());
   if (!merchant) throw validationError('body', 'username', 'is not a merchant', options.username, 'unknown_merchant');
   const now = deps.clock.now();
@@ -23,6 +25,6 @@ export async function creditMerchant(
     amount,
     note,
     time: now,
-    audit: auditRecord(now, options.actor ?? 'cli', 'merchant.credit', merchant.id, options.reason ?? note, { amount, entryId: id }),
+    audit: auditRecord(now, options.actor ?? 'cli', 'merchant.credit', merchant.id, reason ?? note, { amount, entryId: id }),
   });
 }

@@ -7,8 +7,9 @@ import type { TopupStatus } from '@shahn/contract';
 import { MESSAGES } from '@shahn/contract';
 import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
 
-export const SANDBOX_PENDING_MS = 5_000;
-export const SANDBOX_HANDLING_UNTIL_MS = 15_000;
+import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
+
+export { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS };
 
 export const TEST_NUMBERS = Object.freeze({
   REFUND: '0600000001',

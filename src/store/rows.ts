@@ -1,4 +1,5 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
+import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
 import type { AdminRecord, ConsoleLoginRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
 
 export interface OrderRow {
@@ -185,8 +186,8 @@ export function orderParams(order: OrderRecord) {
  */
 export function visibleStatusSql(now: string, unknownMs: string): string {
   return `(CASE WHEN env = 'PRODUCTION' OR status IN ('FULFILLED', 'REFUNDED') THEN status
-    WHEN created_at > ${now} - 5000 THEN 'PENDING'
-    WHEN created_at > ${now} - 15000 THEN 'HANDLING'
+    WHEN created_at > ${now} - ${SANDBOX_PENDING_MS} THEN 'PENDING'
+    WHEN created_at > ${now} - ${SANDBOX_HANDLING_UNTIL_MS} THEN 'HANDLING'
     WHEN sandbox_scenario IS NULL OR sandbox_scenario = 'FULFILLED' THEN 'FULFILLED'
     WHEN sandbox_scenario = 'UNKNOWN' AND created_at > ${now} - ${unknownMs} THEN 'UNKNOWN_ERROR'
     ELSE 'REFUNDED' END)`;
