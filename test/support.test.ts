@@ -250,4 +250,18 @@ describe('alerts', () => {
     ctx.clock.advance(3_600_000);
     expect(await d.deliverDue()).toBe(0); // delivered once
   });
+
+  it('dispatchers of several processes POST each alert once: an alert is claimed before its POST', async () => {
+    failFirst = 0;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await sendUncertainOrder(ctx, new ManualGateway(), { amount: 100, ref: `multi-${i}` }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const options = { url, retryBaseMs: 1000, maxBackoffMs: 60_000, pollMs: 1000, requestTimeoutMs: 2000 };
+    const dispatchers = [0, 1, 2].map(() => new AlertDispatcher({ store: ctx.deps.store, clock: ctx.clock, logger: silentLog }, options));
+    const delivered = await Promise.all(dispatchers.map((d) => d.deliverDue()));
+    expect(delivered.reduce((a, b) => a + b, 0)).toBe(5);
+    expect((received as { orderId: string }[]).map((a) => a.orderId).sort()).toEqual([...ids].sort());
+    ctx.clock.advance(3_600_000);
+    expect(await Promise.all(dispatchers.map((d) => d.deliverDue()))).toEqual([0, 0, 0]);
+  });
 });

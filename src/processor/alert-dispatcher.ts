@@ -51,7 +51,8 @@ export class AlertDispatcher {
   /** One pass; returns how many alerts were delivered. */
   async deliverDue(): Promise<number> {
     const { store, clock, logger } = this.deps;
-    const due = await store.dueAlerts(clock.now(), 50);
+    // Claimed: every `serve` and `worker` runs a dispatcher, and an alert must be POSTed by one of them at a time.
+    const due = await store.claimDueAlerts(clock.now(), 50, this.options.requestTimeoutMs + 60_000);
     let delivered = 0;
     for (const alert of due) {
       if (!this.options.url) {

@@ -308,6 +308,8 @@ export interface Store {
 
   // alerts outbox
   dueAlerts(now: number, limit: number): Promise<AlertRecord[]>;
+  /** Due alerts claimed for delivery: not due again for `leaseMs`, so another process's dispatcher does not POST them meanwhile. */
+  claimDueAlerts(now: number, limit: number, leaseMs: number): Promise<AlertRecord[]>;
   markAlertDelivered(id: string, now: number): Promise<void>;
   markAlertFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
 

@@ -435,6 +435,13 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       return (await q<AlertRow>(pool, `SELECT * FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2`, [now, limit])).map(toAlert);
     },
 
+    async claimDueAlerts(now, limit, leaseMs) {
+      return (await q<AlertRow>(pool,
+        `UPDATE alerts SET next_attempt_at = $1 WHERE id IN
+           (SELECT id FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING *`, [now + leaseMs, now, limit])).map(toAlert);
+    },
+
     async markAlertDelivered(id, now) {
       await q(pool, 'UPDATE alerts SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [now, id]);
     },

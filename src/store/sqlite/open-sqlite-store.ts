@@ -693,6 +693,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return (stmt(`SELECT * FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`).all(now, limit) as AlertRow[]).map(toAlert);
     },
 
+    async claimDueAlerts(now, limit, leaseMs) {
+      const rows = stmt(
+        `UPDATE alerts SET next_attempt_at = ? WHERE id IN
+           (SELECT id FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?)
+         RETURNING *`,
+      ).all(now + leaseMs, now, limit) as AlertRow[];
+      return rows.map(toAlert);
+    },
+
     async markAlertDelivered(id, now) {
       stmt('UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?').run(now, id);
     },
