@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';
 import { OperatorSimulator, defaultSimulatorConfig, mergeSimulatorConfig } from '../src/gateways/operator-simulator.js';
 import { call, makeContext, type TestContext } from './helpers.js';
+import { resolveOrder } from '../src/support/resolve-order.js';
 import { ManualGateway, makeProcessor, settle, waitUntil } from './processor-helpers.js';
 
 describe('the order processor', () => {
@@ -176,6 +177,27 @@ describe('the order processor', () => {
     expect(await balance()).toBe(10000);
     const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 10, target: id });
     expect(audit.items[0]?.action).toBe('order.late-gateway-answer');
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
+  it('an operator answer that contradicts support\'s decision leaves the decision, and raises an alert and an audit record', async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const slow = makeProcessor(ctx, gw, { owner: 'slow', leaseMs: 60_000 });
+    await slow.tick();
+    await gw.waitForCall(id);
+    ctx.clock.advance(60_001);
+    await makeProcessor(ctx, gw, { owner: 'other' }).recover();
+    await resolveOrder(ctx.deps, { actor: 'amina', orderId: id, to: 'REFUNDED', reason: 'operator line said failed' });
+    expect(await balance()).toBe(10000);
+    await gw.answer(id, { kind: 'FULFILLED' });
+    await slow.drain();
+    expect((await check(id)).status).toBe('REFUNDED');
+    expect(await balance()).toBe(10000);
+    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 10, target: id });
+    expect(audit.items[0]).toMatchObject({ action: 'order.late-answer-contradicts', details: { answer: 'FULFILLED', status: 'REFUNDED' } });
+    const alerts = (await ctx.deps.store.dueAlerts(ctx.clock.now(), 10)).filter((a) => a.kind === 'LATE_ANSWER_CONTRADICTS');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.payload).toMatchObject({ event: 'order.late_answer_contradicts', orderId: id });
     expect(await ctx.deps.store.checkMoney()).toEqual([]);
   });
 

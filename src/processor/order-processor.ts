@@ -16,6 +16,7 @@ import type { CatalogueCache } from '../domain/catalogue-cache.js';
 import type { Gateway, GatewayOutcome } from '../gateways/gateway.js';
 import type { Clock } from '../lib/clock.js';
 import { newObjectId } from '../lib/ids.js';
+import { auditRecord } from '../support/audit.js';
 import { centimesToDzd, dzdToCentimes } from '../lib/money.js';
 import type { AlertRecord, OrderRecord, RecordedOutcome, Store } from '../store/store.js';
 
@@ -45,13 +46,13 @@ export interface ProcessorDeps {
   onUncertain?: (order: OrderRecord) => void;
 }
 
-export function makeAlert(order: OrderRecord, now: number, reason: string): AlertRecord {
+export function makeAlert(order: OrderRecord, now: number, reason: string, kind: AlertRecord['kind'] = 'UNKNOWN_ERROR'): AlertRecord {
   return {
     id: newObjectId(now),
     orderId: order.id,
-    kind: 'UNKNOWN_ERROR',
+    kind,
     payload: {
-      event: 'order.unknown_error',
+      event: kind === 'UNKNOWN_ERROR' ? 'order.unknown_error' : 'order.late_answer_contradicts',
       orderId: order.id,
       ref: order.ref,
       merchantId: order.merchantId,
@@ -191,6 +192,25 @@ export class OrderProcessor {
     return result;
   }
 
+  /**
+   * A definitive answer for an order that is already final. When it says otherwise than the decision
+   * on record (support resolved REFUNDED and the operator now says FULFILLED, or the reverse), the
+   * decision stays, and an alert and an audit record say so: support must settle it with the merchant.
+   */
+  private async reportContradiction(orderId: string, answer: 'FULFILLED' | 'REFUNDED', now: number): Promise<void> {
+    const current = await this.deps.store.findOrderAnywhere(orderId);
+    if (!current || (current.status !== 'FULFILLED' && current.status !== 'REFUNDED') || current.status === answer) {
+      this.deps.logger.warn({ orderId, outcome: answer, status: current?.status }, 'gateway answer not recorded: the lease was lost and the order moved on');
+      return;
+    }
+    const reason = `the operator answered ${answer} after the order was already ${current.status}`;
+    await this.deps.store.insertAlertWithAudit(
+      makeAlert(current, now, reason, 'LATE_ANSWER_CONTRADICTS'),
+      auditRecord(now, `processor:${this.options.owner}`, 'order.late-answer-contradicts', orderId, reason, { answer, status: current.status }),
+    );
+    this.deps.logger.error({ alert: 'order.late_answer_contradicts', orderId, answer, status: current.status }, `ALERT: order ${orderId}: ${reason}; support must settle it`);
+  }
+
   private announceUncertain(order: OrderRecord, reason: string): void {
     this.deps.logger.warn(
       { alert: 'order.unknown_error', orderId: order.id, ref: order.ref, merchantId: order.merchantId, reason },
@@ -259,7 +279,8 @@ export class OrderProcessor {
     }
     const result = await this.deps.store.recordOutcome({ orderId: order.id, owner: this.options.owner, now, outcome: recorded });
     if (result === 'ignored') {
-      this.deps.logger.warn({ orderId: order.id, outcome: outcome.kind }, 'gateway answer not recorded: the lease was lost and the order moved on');
+      if (recorded.status === 'FULFILLED' || recorded.status === 'REFUNDED') await this.reportContradiction(order.id, recorded.status, now);
+      else this.deps.logger.warn({ orderId: order.id, outcome: outcome.kind }, 'gateway answer not recorded: the lease was lost and the order moved on');
       return;
     }
     if (recorded.status === 'UNKNOWN_ERROR' && result === 'applied') {

@@ -106,7 +106,8 @@ export interface AuditRecord {
 export interface AlertRecord {
   id: string;
   orderId: string;
-  kind: 'UNKNOWN_ERROR';
+  /** UNKNOWN_ERROR: support must decide. LATE_ANSWER_CONTRADICTS: the operator's definitive answer came after support decided otherwise. */
+  kind: 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS';
   payload: Record<string, unknown>;
   createdAt: number;
   attempts: number;
@@ -304,6 +305,8 @@ export interface Store {
   /** Append a DEPOSIT (old/new balances computed inside the transaction) and its audit record. */
   creditWithAudit(input: { id: string; merchantId: string; amount: number; note: string; time: number; audit: AuditRecord }): Promise<LedgerEntryRecord>;
   insertAudit(audit: AuditRecord): Promise<void>;
+  /** An alert in the outbox and its audit record, in one transaction. */
+  insertAlertWithAudit(alert: AlertRecord, audit: AuditRecord): Promise<void>;
   listAudit(page: PageRequest & { target?: string }): Promise<PageResult<AuditRecord>>;
 
   // alerts outbox

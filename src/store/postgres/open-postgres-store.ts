@@ -425,6 +425,13 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       await insertAudit(pool, audit);
     },
 
+    async insertAlertWithAudit(alert, audit) {
+      await tx(async (c) => {
+        await insertAlert(c, alert);
+        await insertAudit(c, audit);
+      });
+    },
+
     async listAudit(req) {
       return req.target === undefined
         ? page<AuditRow, AuditRecord>('audit_log', 'TRUE', [], 'at', 'at DESC, id DESC', req, toAudit)

@@ -679,6 +679,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return creditWithAuditTx.immediate(input);
     },
 
+    async insertAlertWithAudit(alert, audit) {
+      db.transaction(() => {
+        insertAlertRow(alert);
+        insertAuditRow(audit);
+      }).immediate();
+    },
+
     async insertAudit(audit) {
       insertAuditRow(audit);
     },
