@@ -35,6 +35,16 @@ describe('support review and the admin API', () => {
   /** A production order that ended UNKNOWN_ERROR through the processor. */
   const uncertainOrder = (amount = 500) => sendUncertainOrder(ctx, gw, { amount });
 
+  it('two creates of one username or one admin name at once: one wins, the other gets a clear ERR_VALIDATION', async () => {
+    const { createMerchant } = await import('../src/domain/create-merchant.js');
+    for (const make of [() => createMerchant(ctx.deps, { username: '+213661777777' }), () => createAdmin(ctx.deps, { name: 'twin' })]) {
+      const [a, b] = await Promise.allSettled([make(), make()]);
+      const rejected = [a, b].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]!.reason).toMatchObject({ code: 'ERR_VALIDATION', details: { reason: 'unique' } });
+    }
+  });
+
   it('needs an admin token: none, a bad one, or a merchant key are refused', async () => {
     for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: `Bearer ${ctx.merchant.productionKey}` }, { 'x-access-token': ctx.merchant.productionKey }]) {
       const r = await call(ctx, 'GET', '/admin/orders/uncertain', { headers: headers as Record<string, string> });

@@ -3,7 +3,7 @@ import { validationError } from '@shahn/contract';
 import { USERNAME_PATTERN } from '@shahn/contract';
 import { hashApiKey, newApiKey, newObjectId } from '../lib/ids.js';
 import { dzdToCentimes } from '../lib/money.js';
-import { ACCOUNTS } from '../store/store.js';
+import { ACCOUNTS, isUniqueViolation } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { parseDzdAmount } from './parse-dzd-amount.js';
 
@@ -39,26 +39,32 @@ export async function createMerchant(
     allowedIps: [],
   });
   const depositId = newObjectId(now);
-  await deps.store.createMerchant({
-    merchant: { id, username, balance: 0, createdAt: now },
-    keys: [key(sandboxKey, 'SANDBOX'), key(productionKey, 'PRODUCTION')],
-    ...(balance > 0
-      ? {
-          deposit: {
-            id: depositId,
-            merchantId: id,
-            type: 'DEPOSIT' as const,
-            operation: 'INCREMENT' as const,
-            amount: balance,
-            oldBalance: 0,
-            newBalance: balance,
-            objid: depositId,
-            note: 'Opening balance',
-            time: now,
-            counterAccount: ACCOUNTS.deposits,
-          },
-        }
-      : {}),
-  });
+  try {
+    await deps.store.createMerchant({
+      merchant: { id, username, balance: 0, createdAt: now },
+      keys: [key(sandboxKey, 'SANDBOX'), key(productionKey, 'PRODUCTION')],
+      ...(balance > 0
+        ? {
+            deposit: {
+              id: depositId,
+              merchantId: id,
+              type: 'DEPOSIT' as const,
+              operation: 'INCREMENT' as const,
+              amount: balance,
+              oldBalance: 0,
+              newBalance: balance,
+              objid: depositId,
+              note: 'Opening balance',
+              time: now,
+              counterAccount: ACCOUNTS.deposits,
+            },
+          }
+        : {}),
+    });
+  } catch (err) {
+    // Two creates at once: the second one loses the race on the UNIQUE constraint.
+    if (isUniqueViolation(err)) throw validationError('body', 'username', 'is already taken', username, 'unique');
+    throw err;
+  }
   return { id, username, sandboxKey, productionKey };
 }

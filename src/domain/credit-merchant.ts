@@ -18,7 +18,8 @@ export async function creditMerchant(
   if (!merchant) throw validationError('body', 'username', 'is not a merchant', options.username, 'unknown_merchant');
   const now = deps.clock.now();
   const id = newObjectId(now);
-  const note = options.note?.slice(0, 500) ?? 'Deposit';
+  if (options.note !== undefined && options.note.length > 500) throw validationError('body', 'note', 'must be at most 500 characters', undefined, 'maxLength');
+  const note = options.note ?? 'Deposit';
   return deps.store.creditWithAudit({
     id,
     merchantId: merchant.id,

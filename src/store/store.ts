@@ -224,6 +224,12 @@ export interface NewKey {
   allowedIps: string[];
 }
 
+/** A write refused by a UNIQUE constraint (SQLite or PostgreSQL): two writers raced for the same name. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
 /** The store cannot be reached (or timed out): answered as 503 SERVICE_UNAVAILABLE, nothing half-written. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, validationError } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newObjectId } from '../lib/ids.js';
-import type { AdminRecord } from '../store/store.js';
+import { isUniqueViolation, type AdminRecord } from '../store/store.js';
 
 export async function createAdmin(deps: Pick<Deps, 'store' | 'clock'>, options: { name: string }): Promise<{ name: string; token: string }> {
   const name = options.name.trim();
@@ -13,7 +13,7 @@ export async function createAdmin(deps: Pick<Deps, 'store' | 'clock'>, options: 
   try {
     await deps.store.createAdmin({ id: newObjectId(now), name, tokenHash: hashApiKey(token), isEnabled: true, createdAt: now });
   } catch (err) {
-    if (/UNIQUE/.test((err as Error).message)) throw validationError('body', 'name', 'is already taken', name, 'unique');
+    if (isUniqueViolation(err)) throw validationError('body', 'name', 'is already taken', name, 'unique');
     throw err;
   }
   return { name, token };
