@@ -121,6 +121,12 @@ describe('shahn serve, the seed client and the CLI', () => {
     expect(r.status).toBe(200);
     expect(((await r.json()) as { data: { role: string } }).data.role).toBe('admin');
 
+    const disabled = runCli(['admin', 'disable', '--name', 'support', '--reason', 'rotating staff'], { SHAHN_DB: db });
+    expect(disabled.status, disabled.stderr).toBe(0);
+    expect((await login('support', pw!)).status).toBe(401);
+    expect(runCli(['admin', 'enable', '--name', 'support'], { SHAHN_DB: db }).status).toBe(0);
+    expect((await login('support', pw!)).status).toBe(200);
+
     const short = runCli(['merchant', 'password', '--username', '+213662222222', '--password', 'short'], { SHAHN_DB: db });
     expect(short.status).toBe(1);
     expect(short.stderr).toContain('password must be 10 to 200 characters');

@@ -159,6 +159,23 @@ describe('the console API', () => {
     expect(r.body.error).toMatchObject({ code: 'CONSOLE_UNAUTHORIZED', message: 'Wrong login or password', details: { attemptsLeft: 4 } });
   });
 
+  it('disabling an admin ends its console sessions, refuses its token and its login; enabling restores them', async () => {
+    const { setAdminEnabled } = await import('../src/support/admins.js');
+    const token = (await createAdmin(ctx.deps, { name: 'leaky' })).token;
+    await setConsolePassword(ctx.deps, { role: 'admin', login: 'leaky', password: PASSWORD });
+    const s = await session('leaky');
+    await setAdminEnabled(ctx.deps, { name: 'leaky', isEnabled: false, actor: 'test', reason: 'token pasted in a chat' });
+    expect((await as(s, 'GET', '/console/api/support/queue')).status).toBe(401);
+    const api = await call(ctx, 'GET', '/admin/orders/uncertain', { headers: { authorization: `Bearer ${token}` } });
+    expect(api.body.error.code).toBe('ADMIN_UNAUTHORIZED');
+    expect((await login('leaky', PASSWORD, '10.6.6.6')).status).toBe(401);
+    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 5 });
+    expect(audit.items[0]).toMatchObject({ action: 'admin.disable', actor: 'test', reason: 'token pasted in a chat' });
+    await setAdminEnabled(ctx.deps, { name: 'leaky', isEnabled: true });
+    expect((await login('leaky', PASSWORD, '10.6.6.7')).status).toBe(200);
+    expect((await call(ctx, 'GET', '/admin/orders/uncertain', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+
   it('a merchant never sees another merchant: orders, keys and transactions are its own; support pages are forbidden', async () => {
     const mine = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });
     const theirs = await call(ctx, 'POST', '/v3/mobile/send', { key: other.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 } });

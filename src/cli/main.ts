@@ -26,7 +26,7 @@ import { runWorker } from '../processor/run-worker.js';
 import { runMerchantSync, type MerchantSyncOptions } from './merchant-sync.js';
 import { setConsolePassword } from '../console/console-auth.js';
 import { generatePassword } from '../console/passwords.js';
-import { createAdmin } from '../support/admins.js';
+import { createAdmin, setAdminEnabled } from '../support/admins.js';
 import { listUncertainOrders } from '../support/list-uncertain-orders.js';
 import { resendOrder } from '../support/resend-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
@@ -147,6 +147,19 @@ export function buildProgram(): Command {
     .action(async (opts: PasswordOptions & { name: string }) => {
       await setPasswordCommand(opts, 'admin', opts.name);
     });
+
+  for (const [verb, isEnabled] of [['disable', false], ['enable', true]] as const) {
+    admin
+      .command(verb)
+      .description(isEnabled ? 'Enable an admin again' : 'Disable an admin (a leaked token or password): its token and console login stop working, its console sessions end')
+      .requiredOption('--name <name>', 'the admin name')
+      .option('--reason <text>', 'why (recorded in the audit trail)')
+      .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+      .action(async (opts: { name: string; reason?: string; db?: string }) => {
+        await withStore(configFrom(opts), (deps) => setAdminEnabled(deps, { name: opts.name, isEnabled, ...(opts.reason ? { reason: opts.reason } : {}) }));
+        process.stdout.write(`Admin "${opts.name}" ${isEnabled ? 'enabled' : 'disabled'}.\n`);
+      });
+  }
 
   const support = program.command('support').description('Review UNKNOWN_ERROR orders (works on the store directly, next to a running server)');
   support

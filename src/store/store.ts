@@ -326,6 +326,8 @@ export interface Store {
   createAdmin(admin: AdminRecord): Promise<void>;
   findAdminByTokenHash(tokenHash: string): Promise<AdminRecord | undefined>;
   findAdminByName(name: string): Promise<AdminRecord | undefined>;
+  /** Enable or disable an admin; disabling also ends its console sessions. With its audit record, in one transaction. */
+  setAdminEnabled(id: string, isEnabled: boolean, audit: AuditRecord): Promise<void>;
   findAdminById(id: string): Promise<AdminRecord | undefined>;
   listMerchants(page: PageRequest): Promise<PageResult<MerchantRecord>>;
   listKeys(merchantId: string): Promise<KeyRecord[]>;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, validationError } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newObjectId } from '../lib/ids.js';
+import { auditRecord } from './audit.js';
 import { isUniqueViolation, type AdminRecord } from '../store/store.js';
 
 export async function createAdmin(deps: Pick<Deps, 'store' | 'clock'>, options: { name: string }): Promise<{ name: string; token: string }> {
@@ -25,4 +26,16 @@ export async function authenticateAdmin(deps: Pick<Deps, 'store'>, authorization
   const admin = await deps.store.findAdminByTokenHash(hashApiKey(m[1]));
   if (!admin || !admin.isEnabled) throw new AppError('ADMIN_UNAUTHORIZED', 'The admin token is invalid or disabled');
   return admin;
+}
+
+/**
+ * Disable an admin (a leaked token or password): its token stops working at once (checked on every
+ * admin request), its console sessions end, and its console login is refused. Enable undoes it.
+ */
+export async function setAdminEnabled(deps: Pick<Deps, 'store' | 'clock'>, options: { name: string; isEnabled: boolean; actor?: string; reason?: string }): Promise<AdminRecord> {
+  const admin = await deps.store.findAdminByName(options.name.trim());
+  if (!admin) throw validationError('body', 'name', 'is not an admin', options.name, 'unknown_admin');
+  const now = deps.clock.now();
+  await deps.store.setAdminEnabled(admin.id, options.isEnabled, auditRecord(now, options.actor ?? 'cli', options.isEnabled ? 'admin.enable' : 'admin.disable', admin.id, options.reason ?? '', { name: admin.name }));
+  return { ...admin, isEnabled: options.isEnabled };
 }

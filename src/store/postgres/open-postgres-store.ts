@@ -457,6 +457,16 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       await q(pool, 'UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [nextAttemptAt, error.slice(0, 500), id]);
     },
 
+    async setAdminEnabled(id, isEnabled, audit) {
+      await tx(async (c) => {
+        await q(c, 'UPDATE admins SET is_enabled = $1 WHERE id = $2', [isEnabled ? 1 : 0, id]);
+        if (!isEnabled) {
+          await q(c, `DELETE FROM console_sessions WHERE login_id IN (SELECT id FROM console_logins WHERE role = 'admin' AND subject_id = $1)`, [id]);
+        }
+        await insertAudit(c, audit);
+      });
+    },
+
     async createAdmin(admin) {
       await q(pool, 'INSERT INTO admins (id, name, token_hash, is_enabled, created_at) VALUES ($1, $2, $3, $4, $5)',
         [admin.id, admin.name, admin.tokenHash, admin.isEnabled ? 1 : 0, admin.createdAt]);

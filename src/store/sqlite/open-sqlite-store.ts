@@ -717,6 +717,16 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       stmt('UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?').run(nextAttemptAt, error.slice(0, 500), id);
     },
 
+    async setAdminEnabled(id, isEnabled, audit) {
+      db.transaction(() => {
+        stmt('UPDATE admins SET is_enabled = ? WHERE id = ?').run(isEnabled ? 1 : 0, id);
+        if (!isEnabled) {
+          stmt(`DELETE FROM console_sessions WHERE login_id IN (SELECT id FROM console_logins WHERE role = 'admin' AND subject_id = ?)`).run(id);
+        }
+        insertAuditRow(audit);
+      }).immediate();
+    },
+
     async createAdmin(admin) {
       stmt('INSERT INTO admins (id, name, token_hash, is_enabled, created_at) VALUES (?, ?, ?, ?, ?)').run(
         admin.id, admin.name, admin.tokenHash, admin.isEnabled ? 1 : 0, admin.createdAt,
