@@ -58,8 +58,7 @@ export async function setConsolePassword(
     passwordHash: await hashPassword(password),
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
-  });
-  await deps.store.insertAudit(auditRecord(now, options.actor ?? 'cli', 'console.password', subjectId, '', { role: options.role, login }));
+  }, auditRecord(now, options.actor ?? 'cli', 'console.password', subjectId, '', { role: options.role, login }));
   return { role: options.role, login };
 }
 

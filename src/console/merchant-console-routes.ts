@@ -150,6 +150,9 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
   /** "Try it": a sandbox send on behalf of the merchant (no balance effect), shown moving through its states. */
   app.post('/console/api/merchant/try', { schema: { hide: true, body: SendBody } }, async (request) => {
     const m = await merchantOf(request);
+    // The same per-key limit as the API, for the merchant's console sends.
+    const wait = deps.limiter.take(`console-try:${m.id}`);
+    if (wait > 0) throw new AppError('RATE_LIMITED', undefined, { retryAfter: wait }, { 'retry-after': String(wait) });
     const key: KeyRecord = {
       id: 'console', merchantId: m.id, username: m.username, keyHash: '', type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true, allowedIps: [], createdAt: m.createdAt,
     };

@@ -17,7 +17,8 @@ import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
 import { resendOrder } from '../support/resend-order.js';
 import { getOrderWithAudit } from '../support/find-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
-import { auditRecord, listAuditPage } from '../support/audit.js';
+import { listAuditPage } from '../support/audit.js';
+import { configureSimulator } from '../support/configure-simulator.js';
 import { listMerchants } from '../support/list-merchants.js';
 import { listTransactions } from '../domain/list-transactions.js';
 import { success } from '../server/envelope.js';
@@ -111,11 +112,11 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     '/console/api/support/operators/:healthKey',
     { schema: { hide: true, params: Type.Object({ healthKey: Type.Enum([...HEALTH_KEYS]) }), body: Type.Object({ up: Type.Boolean(), reason: Reason }) } },
     async (request) => {
-      if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
       const { healthKey } = request.params;
-      simulator.configure({ operators: { [healthKey]: { down: !request.body.up } } });
-      const now = deps.clock.now();
-      await deps.store.insertAudit(auditRecord(now, actor(request), request.body.up ? 'operator.up' : 'operator.down', healthKey, request.body.reason, {}));
+      await configureSimulator(deps, simulator, {
+        actor: actor(request), patch: { operators: { [healthKey]: { down: !request.body.up } } },
+        action: request.body.up ? 'operator.up' : 'operator.down', target: healthKey, reason: request.body.reason,
+      });
       return success(request, { healthKey, up: deps.gatewayHealth.isUp(healthKey) });
     },
   );

@@ -340,7 +340,7 @@ export interface Store {
 
   // the web console
   /** Set a login's password: inserts the login or replaces its hash (and ends its sessions). */
-  setConsolePassword(login: ConsoleLoginRecord): Promise<void>;
+  setConsolePassword(login: ConsoleLoginRecord, audit: AuditRecord): Promise<void>;
   findConsoleLogin(login: string): Promise<ConsoleLoginRecord | undefined>;
   createConsoleSession(session: Omit<ConsoleSessionRecord, 'login'> & { loginId: string }): Promise<void>;
   /** A live session (expiresAt > now) with its login. */

@@ -12,6 +12,7 @@ import { presentTransaction } from '../../domain/present.js';
 import type { OperatorSimulator } from '../../gateways/operator-simulator.js';
 import { auditRecord, listAuditPage } from '../../support/audit.js';
 import { listMerchants } from '../../support/list-merchants.js';
+import { configureSimulator } from '../../support/configure-simulator.js';
 import { listUncertainOrders } from '../../support/list-uncertain-orders.js';
 import { createKey, listKeys, rotateKey, updateKey } from '../../support/manage-keys.js';
 import { resendOrder } from '../../support/resend-order.js';
@@ -195,16 +196,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   app.patch(
     '/admin/simulator',
     { config, schema: { tags, security, summary: 'Change the simulator at runtime (latency, outcome rates, outages, forced numbers)', body: Type.Object({}, { additionalProperties: true }), response: responses } },
-    async (request) => {
-      if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
-      let next;
-      try {
-        next = simulator.configure(request.body);
-      } catch (err) {
-        throw new AppError('ERR_VALIDATION', `body ${(err as Error).message}`, { field: '', reason: 'simulator_config' });
-      }
-      await deps.store.insertAudit(auditRecord(deps.clock.now(), actor(request), 'simulator.configure', 'simulator', '', request.body as Record<string, unknown>));
-      return success(request, next);
-    },
+    async (request) => success(request, await configureSimulator(deps, simulator, { actor: actor(request), patch: request.body })),
   );
 };

@@ -616,7 +616,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     // the web console
-    async setConsolePassword(login) {
+    async setConsolePassword(login, audit) {
       await tx(async (c) => {
         const existing = await one<{ id: string }>(c, 'SELECT id FROM console_logins WHERE login = $1 FOR UPDATE', [login.login]);
         if (existing) {
@@ -626,6 +626,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
           await q(c, 'INSERT INTO console_logins (id, role, login, subject_id, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
             [login.id, login.role, login.login, login.subjectId, login.passwordHash, login.createdAt, login.updatedAt]);
         }
+        await insertAudit(c, audit);
       });
     },
 

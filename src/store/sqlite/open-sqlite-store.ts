@@ -854,7 +854,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     // the web console
-    async setConsolePassword(login) {
+    async setConsolePassword(login, audit) {
       db.transaction(() => {
         const existing = stmt('SELECT id FROM console_logins WHERE login = ?').get(login.login) as { id: string } | undefined;
         if (existing) {
@@ -865,6 +865,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
             login.id, login.role, login.login, login.subjectId, login.passwordHash, login.createdAt, login.updatedAt,
           );
         }
+        insertAuditRow(audit);
       }).immediate();
     },
 

@@ -1,0 +1,23 @@
+/** Change the operator simulator at runtime (latency, outcome rates, outages, forced numbers), audited. */
+import { AppError } from '@shahn/contract';
+import type { Deps } from '../domain/deps.js';
+import type { OperatorSimulator, SimulatorConfig } from '../gateways/operator-simulator.js';
+import { auditRecord } from './audit.js';
+
+export async function configureSimulator(
+  deps: Pick<Deps, 'store' | 'clock'>,
+  simulator: OperatorSimulator | undefined,
+  options: { actor: string; patch: unknown; action?: string; target?: string; reason?: string },
+): Promise<SimulatorConfig> {
+  // Only this process's simulator: a separate `shahn worker` keeps its own.
+  if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
+  let next: SimulatorConfig;
+  try {
+    next = simulator.configure(options.patch);
+  } catch (err) {
+    throw new AppError('ERR_VALIDATION', `body ${(err as Error).message}`, { field: '', reason: 'simulator_config' });
+  }
+  const details = typeof options.patch === 'object' && options.patch !== null ? (options.patch as Record<string, unknown>) : {};
+  await deps.store.insertAudit(auditRecord(deps.clock.now(), options.actor, options.action ?? 'simulator.configure', options.target ?? 'simulator', options.reason ?? '', details));
+  return next;
+}
