@@ -27,6 +27,18 @@ export async function authenticateKey(
   return record;
 }
 
+/**
+ * The same check without a store read, for the check-id hot path: the key when it is in the key
+ * cache and usable from `ip` (enabled, the IP not blocked, allowed by the key's allow-list), else
+ * undefined (the full check above then answers, with its error).
+ */
+export function usableCachedKey(deps: Pick<Deps, 'keys' | 'bruteForce'>, presented: string, ip: string): KeyRecord | undefined {
+  const key = deps.keys.peek(presented);
+  if (!key || !key.isEnabled || deps.bruteForce.blockedFor(ip) > 0) return undefined;
+  if (key.allowedIps.length > 0 && !ipAllowed(key.allowedIps, ip)) return undefined;
+  return key;
+}
+
 /** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) match their IPv4 form. */
 export function ipAllowed(allowed: readonly string[], ip: string): boolean {
   const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;

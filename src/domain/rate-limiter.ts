@@ -37,14 +37,6 @@ export class RateLimiter {
     this.burst = Math.max(1, this.fullBurst / n);
   }
 
-  /** Whether take(id) would refuse now (nothing is consumed). */
-  wouldLimit(id: string): boolean {
-    if (!this.enabled) return false;
-    const b = this.buckets.get(id);
-    if (!b) return this.burst < 1;
-    return Math.min(this.burst, b.tokens + ((this.clock.now() - b.at) / 1000) * this.ratePerSecond) < 1;
-  }
-
   /** Take one token for `id`. Returns 0 when allowed, else the whole seconds to wait (≥ 1). */
   take(id: string): number {
     if (!this.enabled) return 0;
@@ -63,6 +55,12 @@ export class RateLimiter {
       return 0;
     }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.ratePerSecond));
+  }
+
+  /** Give back a token taken by a request that another handler will answer (and take for) instead. */
+  untake(id: string): void {
+    const b = this.buckets.get(id);
+    if (b) b.tokens = Math.min(this.burst, b.tokens + 1);
   }
 
   private sweep(now: number): void {

@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastJsonStringify from 'fast-json-stringify';
 import { AppError, ErrorEnvelope, Success, Topup, type TopupOut } from '@shahn/contract';
-import { ipAllowed } from '../domain/authenticate-key.js';
+import { usableCachedKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
@@ -85,6 +85,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
 
   const reads = syncOrderReads(deps.store);
   const stats = { answered: 0 };
+  /** A store error: the token goes back and the fastify route answers it (503 or 500), as it does every other error. */
+  const fallBack = (keyId: string) => {
+    stats.answered--;
+    deps.limiter.untake(keyId);
+  };
   /** true when this handler took the request; false to let fastify have it. `next` hands it to fastify later. */
   const handle = (req: IncomingMessage, res: ServerResponse, next: () => void): boolean => {
     const url = req.url;
@@ -93,41 +98,33 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (!ID.test(id) || options.isClosing()) return false;
     const presented = req.headers['x-access-token'];
     if (typeof presented !== 'string' || presented === '') return false;
-    const key = deps.keys.peek(presented);
     const ip = req.socket.remoteAddress ?? '';
-    if (!key || !key.isEnabled || deps.bruteForce.blockedFor(ip) > 0) return false;
-    if (key.allowedIps.length > 0 && !ipAllowed(key.allowedIps, ip)) return false;
-    if (deps.limiter.enabled && deps.limiter.wouldLimit(key.id)) return false;
+    const key = usableCachedKey(deps, presented, ip);
+    if (!key || deps.limiter.take(key.id) > 0) return false;
+    stats.answered++;
+    const requestId = newRequestId();
     const started = options.accessLog ? process.hrtime.bigint() : undefined;
     const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
     if (cached) {
-      deps.limiter.take(key.id);
-      stats.answered++;
-      const requestId = newRequestId();
       write(req, res, 200, requestId, envelope(cached, requestId), started);
       return true;
     }
     if (reads) {
-      // SQLite: read synchronously (no promise per request). A store error: the fastify route answers it (503 or 500).
+      // SQLite: read synchronously (no promise per request).
       let order: OrderRecord | undefined;
       try {
         order = reads.findOrderById(key.merchantId, key.type, id);
       } catch {
+        fallBack(key.id);
         return false;
       }
-      deps.limiter.take(key.id);
-      stats.answered++;
-      answer(req, res, newRequestId(), id, order, started);
+      answer(req, res, requestId, id, order, started);
       return true;
     }
-    deps.limiter.take(key.id);
-    stats.answered++;
-    const requestId = newRequestId();
     deps.store.findOrderById(key.merchantId, key.type, id).then(
       (order) => answer(req, res, requestId, id, order, started),
       () => {
-        // A store error: the fastify route answers it (503 or 500), as it does every other error.
-        stats.answered--;
+        fallBack(key.id);
         if (!res.destroyed) next();
       },
     );
