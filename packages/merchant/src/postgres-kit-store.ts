@@ -3,7 +3,14 @@ import pg from 'pg';
 import type { KitStatus, KitStore, StatusUpdate } from './store.js';
 import { FINAL, toEvent, toOrder, type EventRow, type OrderRow } from './kit-rows.js';
 
-pg.types.setTypeParser(20, (v: string) => Number(v));
+/**
+ * BIGINT columns (milliseconds) read as numbers, for this pool only: the merchant's own pg code keeps
+ * pg's defaults (a global setTypeParser would change them for the whole process).
+ */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS shahn_orders (
@@ -45,7 +52,7 @@ CREATE INDEX IF NOT EXISTS shahn_order_events_due ON shahn_order_events(next_att
 `;
 
 export function openPostgresKitStore(url: string, options: { poolSize?: number } = {}): KitStore {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 5, connectionTimeoutMillis: 5000, statement_timeout: 10_000 });
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 5, connectionTimeoutMillis: 5000, statement_timeout: 10_000, types });
   pool.on('error', () => undefined);
   const q = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = [], c: pg.Pool | pg.PoolClient = pool) => (await c.query<R>(text, values)).rows;
 
