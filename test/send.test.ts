@@ -112,6 +112,19 @@ describe('POST /v3/mobile/send', () => {
     expect(tx.body.data.items.filter((t: { type: string }) => t.type === 'FLEXY')).toHaveLength(1);
   });
 
+  it('concurrent sandbox sends with the same ref create exactly one order; the others get DUPLICATED_REF with its id', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, () => send(ctx.merchant.sandboxKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 'sandbox-race' })),
+    );
+    const ok = replies.filter((r) => r.status === 200);
+    expect(ok).toHaveLength(1);
+    const dups = replies.filter((r) => r.body.error?.code === 'DUPLICATED_REF');
+    expect(dups).toHaveLength(19);
+    for (const d of dups) expect(d.body.error.details).toEqual({ ref: 'sandbox-race', topupId: ok[0]!.body.data.topupId });
+    const list = await call(ctx, 'GET', '/v3/mobile/list', { key: ctx.merchant.sandboxKey });
+    expect(list.body.data.pagination.totalResults).toBe(1);
+  });
+
   it('concurrent sends never overdraw: a balance for exactly N charges accepts exactly N', async () => {
     // 10000 DZD covers exactly 10 GROS_MOBILIS orders of 1000 DZD? GROS min is 5000: use 2 of 5000.
     const replies = await Promise.all(

@@ -123,27 +123,32 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       [key.id, merchantId, key.keyHash, key.type, key.scope, key.isEnabled ? 1 : 0, JSON.stringify(key.allowedIps), now]);
 
   const insertOrderInner = async (c: pg.PoolClient, order: OrderRecord, charge: { entryId: string; note: string } | null): Promise<InsertOrderResult> => {
-    const available = await lockBalance(c, order.merchantId);
-    const existing = await one<{ id: string }>(c, 'SELECT id FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3', [order.merchantId, order.env, order.ref]);
-    if (existing) return { ok: false, reason: 'DUPLICATED_REF', existingId: existing.id };
     const p = orderParams(order);
-    const insert = () =>
-      q(c, `INSERT INTO orders (id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at,
+    const insert = (onConflict: string) =>
+      one<{ id: string }>(c, `INSERT INTO orders (id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at,
               refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)${onConflict} RETURNING id`,
         [p.id, p.merchantId, p.env, p.ref, p.status, p.planCode, p.mssidn, p.topupAmount, p.charge, p.createdAt, p.updatedAt,
           p.refundMessage, p.suggestedOffers, p.followOrderId, p.retryOrderId, p.sandboxScenario]);
-    if (charge !== null && order.charge > 0) {
-      if ((available ?? 0) < order.charge) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available: available ?? 0 };
-      await insert();
-      await insertLedger(c, {
-        id: charge.entryId, merchantId: order.merchantId, type: 'FLEXY', operation: 'DECREMENT', amount: order.charge,
-        oldBalance: available ?? 0, newBalance: (available ?? 0) - order.charge, objid: order.id, note: charge.note, time: order.createdAt,
-        counterAccount: ACCOUNTS.operatorSettlement,
-      });
-      return { ok: true };
+    const existingId = async () =>
+      (await one<{ id: string }>(c, 'SELECT id FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3', [order.merchantId, order.env, order.ref]))?.id;
+    if (charge === null || order.charge <= 0) {
+      // No money moves (sandbox): no merchant lock, so a merchant's sandbox sends do not queue behind
+      // each other or its production sends; the unique (merchant, env, ref) settles a race.
+      if (await insert(' ON CONFLICT (merchant_id, env, ref) DO NOTHING')) return { ok: true };
+      return { ok: false, reason: 'DUPLICATED_REF', existingId: (await existingId()) ?? '' };
     }
-    await insert();
+    // Money moves: the merchant's row lock orders its sends, so the ref check and the balance check hold.
+    const available = (await lockBalance(c, order.merchantId)) ?? 0;
+    const existing = await existingId();
+    if (existing) return { ok: false, reason: 'DUPLICATED_REF', existingId: existing };
+    if (available < order.charge) return { ok: false, reason: 'INSUFFICIENT_BALANCE', available };
+    await insert('');
+    await insertLedger(c, {
+      id: charge.entryId, merchantId: order.merchantId, type: 'FLEXY', operation: 'DECREMENT', amount: order.charge,
+      oldBalance: available, newBalance: available - order.charge, objid: order.id, note: charge.note, time: order.createdAt,
+      counterAccount: ACCOUNTS.operatorSettlement,
+    });
     return { ok: true };
   };
 
