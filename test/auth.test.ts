@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hashApiKey, newApiKey, newObjectId } from '../src/lib/ids.js';
-import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
+import { hashApiKey } from '../src/lib/ids.js';
+import { call, expectEnvelope, makeContext, type TestContext, addTestKey } from './helpers.js';
 
 describe('keys: authentication, scope, allow-lists, brute force, rate limit', () => {
   let ctx: TestContext;
@@ -11,22 +11,7 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
     await ctx.close();
   });
 
-  async function addKey(opts: { scope?: 'READ-ONLY' | 'READ-WRITE'; isEnabled?: boolean; allowedIps?: string[]; type?: 'SANDBOX' | 'PRODUCTION' }) {
-    const key = newApiKey();
-    await ctx.deps.store.insertKey(
-      ctx.merchant.id,
-      {
-        id: newObjectId(ctx.clock.now()),
-        keyHash: hashApiKey(key),
-        type: opts.type ?? 'SANDBOX',
-        scope: opts.scope ?? 'READ-WRITE',
-        isEnabled: opts.isEnabled ?? true,
-        allowedIps: opts.allowedIps ?? [],
-      },
-      ctx.clock.now(),
-    );
-    return key;
-  }
+  const addKey = (opts: Parameters<typeof addTestKey>[1]) => addTestKey(ctx, opts);
 
   it('ping needs no key', async () => {
     const r = await call(ctx, 'GET', '/v3/ping');

@@ -11,6 +11,8 @@ import type { Deps } from '../src/domain/deps.js';
 import { StaticGatewayHealth } from '../src/domain/gateway-health.js';
 import { buildDeps, prepareStore } from '../src/domain/open-deps.js';
 import { TestClock } from '../src/lib/clock.js';
+import { hashApiKey, newApiKey, newObjectId } from '../src/lib/ids.js';
+import { auditRecord } from '../src/support/audit.js';
 import { buildApp, type ShahnApp } from '../src/server/build-app.js';
 import { openSqliteStore } from '../src/store/sqlite/open-sqlite-store.js';
 import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
@@ -209,4 +211,21 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** Add a key to the context's merchant (as support would, audited); returns the secret. */
+export async function addTestKey(
+  ctx: TestContext,
+  opts: { scope?: 'READ-ONLY' | 'READ-WRITE'; isEnabled?: boolean; allowedIps?: string[]; type?: 'SANDBOX' | 'PRODUCTION' },
+): Promise<string> {
+  const key = newApiKey();
+  const now = ctx.clock.now();
+  const id = newObjectId(now);
+  await ctx.deps.store.insertKeyWithAudit(
+    ctx.merchant.id,
+    { id, keyHash: hashApiKey(key), type: opts.type ?? 'SANDBOX', scope: opts.scope ?? 'READ-WRITE', isEnabled: opts.isEnabled ?? true, allowedIps: opts.allowedIps ?? [] },
+    now,
+    auditRecord(now, 'test', 'key.create', id, ''),
+  );
+  return key;
 }

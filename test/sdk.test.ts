@@ -5,9 +5,8 @@ import {
   InvalidAccessTokenError, IpBlockedError, IpNotAllowedError, MissingAccessTokenError, NotFoundError, PayloadTooLargeError, PlanDisabledError,
   RateLimitedError, ReadOnlyKeyError, ServiceUnavailableError, Shahn, ShahnError, TimeoutError, ValidationError, WaitTimeoutError, type Topup,
 } from '@shahn/sdk';
-import { hashApiKey, newApiKey, newObjectId } from '../src/lib/ids.js';
 import { FaultProxy } from './fault-proxy.js';
-import { makeContext, type TestContext } from './helpers.js';
+import { makeContext, type TestContext, addTestKey } from './helpers.js';
 
 let ctx: TestContext;
 let base: string;
@@ -16,11 +15,7 @@ async function listen(c: TestContext): Promise<string> {
   return c.app.listen({ port: 0, host: '127.0.0.1' });
 }
 
-async function addKey(c: TestContext, opts: { scope?: 'READ-ONLY'; isEnabled?: boolean; allowedIps?: string[] }) {
-  const key = newApiKey();
-  await c.deps.store.insertKey(c.merchant.id, { id: newObjectId(c.clock.now()), keyHash: hashApiKey(key), type: 'PRODUCTION', scope: opts.scope ?? 'READ-WRITE', isEnabled: opts.isEnabled ?? true, allowedIps: opts.allowedIps ?? [] }, c.clock.now());
-  return key;
-}
+const addKey = (c: TestContext, opts: { scope?: 'READ-ONLY'; isEnabled?: boolean; allowedIps?: string[] }) => addTestKey(c, { ...opts, type: 'PRODUCTION' });
 
 /** A fetch that moves the server's test clock forward before each request. */
 const advancingFetch = (c: TestContext, stepMs: number): typeof fetch => (input, init) => {

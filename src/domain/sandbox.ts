@@ -8,6 +8,7 @@ import { MESSAGES } from '@shahn/contract';
 import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
 
 import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
+import { dzdToCentimes } from '../lib/money.js';
 
 export { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS };
 
@@ -75,7 +76,7 @@ export function sandboxOffersFor(
     const offers: SuggestedOfferRecord[] = [];
     for (const p of plans) {
       if (p.operator !== plan.operator || p.isMenu || !p.isEnabled) continue;
-      const amount = p.kind === 'fixed' ? (p.amount ?? 0) * 100 : amountCentimes;
+      const amount = p.kind === 'fixed' ? dzdToCentimes(p.amount ?? 0) : amountCentimes;
       offers.push({ typename: p.name, plan_code: p.code, amount });
     }
     return offers.length > 0 ? offers : null;

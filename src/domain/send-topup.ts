@@ -5,7 +5,7 @@
 import { AppError, validationError } from '@shahn/contract';
 import type { SendBodyInput, SendDataOut } from '@shahn/contract';
 import { newObjectId, randomToken } from '../lib/ids.js';
-import { chargeCentimes, CENTIMES_PER_DZD, centimesToDzd } from '../lib/money.js';
+import { chargeCentimes, centimesToDzd, dzdToCentimes } from '../lib/money.js';
 import type { KeyRecord, OrderRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { isSandboxTestNumber, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
@@ -50,7 +50,7 @@ export async function sendTopup(
   const now = deps.clock.now();
   const id = newObjectId(now);
   const ref = body.ref ?? `API-${key.username}-${sandbox ? 'test-' : ''}${now}-${randomToken(3)}`;
-  const topupAmount = amountDzd * CENTIMES_PER_DZD;
+  const topupAmount = dzdToCentimes(amountDzd);
   const charge = chargeCentimes(topupAmount, plan.costPpm);
   const scenario = sandbox ? sandboxScenarioFor(body.MSSIDN, plan) : null;
 

@@ -1,6 +1,6 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
 import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
-import type { AdminRecord, ConsoleLoginRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
+import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
 
 export interface OrderRow {
   id: string;
@@ -205,4 +205,15 @@ export interface ConsoleLoginRow {
 
 export function toConsoleLogin(r: ConsoleLoginRow): ConsoleLoginRecord {
   return { id: r.id, role: r.role, login: r.login, subjectId: r.subject_id, passwordHash: r.password_hash, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) };
+}
+
+export interface MerchantRow {
+  id: string;
+  username: string;
+  balance: number;
+  created_at: number;
+}
+
+export function toMerchant(r: MerchantRow): MerchantRecord {
+  return { id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at };
 }

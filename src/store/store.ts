@@ -249,7 +249,6 @@ export interface Store {
   findMerchantByUsername(username: string): Promise<MerchantRecord | undefined>;
   findMerchantById(id: string): Promise<MerchantRecord | undefined>;
   countMerchants(): Promise<number>;
-  insertKey(merchantId: string, key: NewKey, now: number): Promise<void>;
   findKeyByHash(keyHash: string): Promise<KeyRecord | undefined>;
 
   // ledger

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { MESSAGES } from '@shahn/contract';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import {
-  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toMerchant, type MerchantRow, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
 import { ACCOUNTS, StoreUnavailableError } from '../store.js';
@@ -245,21 +245,17 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     async findMerchantByUsername(username) {
-      const r = await one<{ id: string; username: string; balance: number; created_at: number }>(pool, 'SELECT id, username, balance, created_at FROM merchants WHERE username = $1', [username]);
-      return r && { id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at };
+      const r = await one<MerchantRow>(pool, 'SELECT id, username, balance, created_at FROM merchants WHERE username = $1', [username]);
+      return r && toMerchant(r);
     },
 
     async findMerchantById(id) {
-      const r = await one<{ id: string; username: string; balance: number; created_at: number }>(pool, 'SELECT id, username, balance, created_at FROM merchants WHERE id = $1', [id]);
-      return r && { id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at };
+      const r = await one<MerchantRow>(pool, 'SELECT id, username, balance, created_at FROM merchants WHERE id = $1', [id]);
+      return r && toMerchant(r);
     },
 
     async countMerchants() {
       return (await one<{ n: number }>(pool, 'SELECT COUNT(*)::int AS n FROM merchants'))?.n ?? 0;
-    },
-
-    async insertKey(merchantId, key, now) {
-      await insertKeyRow(pool, merchantId, key, now);
     },
 
     async findKeyByHash(keyHash) {
@@ -493,8 +489,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     async listMerchants(req) {
-      return page<{ id: string; username: string; balance: number; created_at: number }, MerchantRecord>('merchants', 'TRUE', [], 'created_at', 'created_at ASC, id ASC', req,
-        (r) => ({ id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at }));
+      return page<MerchantRow, MerchantRecord>('merchants', 'TRUE', [], 'created_at', 'created_at ASC, id ASC', req, toMerchant);
     },
 
     async listKeys(merchantId) {

@@ -11,7 +11,7 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { startBackgroundCheckpoint, type BackgroundCheckpoint } from './background-checkpoint.js';
 import { ACCOUNTS } from '../store.js';
 import {
-  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
+  KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toMerchant, type MerchantRow, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
 import { MESSAGES } from '@shahn/contract';
@@ -34,7 +34,6 @@ import type {
   MerchantRecord,
 } from '../store.js';
 
-const MESSAGES_UNKNOWN = MESSAGES.UNKNOWN_NOTICE;
 
 export class SchemaVersionError extends Error {}
 
@@ -376,7 +375,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     if (input.to === 'REFUNDED') {
       refundInner(row, input.refundEntryId, input.now);
       stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = COALESCE(refund_message, ?), final_at = ?, updated_at = ? WHERE id = ?`).run(
-        MESSAGES_UNKNOWN, input.now, input.now, row.id,
+        MESSAGES.UNKNOWN_NOTICE, input.now, input.now, row.id,
       );
     } else {
       stmt(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL, final_at = ?, updated_at = ? WHERE id = ?`).run(
@@ -582,25 +581,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async findMerchantByUsername(username) {
-      const r = stmt('SELECT id, username, balance, created_at FROM merchants WHERE username = ?').get(username) as
-        | { id: string; username: string; balance: number; created_at: number }
-        | undefined;
-      return r && { id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at };
+      const r = stmt('SELECT id, username, balance, created_at FROM merchants WHERE username = ?').get(username) as MerchantRow | undefined;
+      return r && toMerchant(r);
     },
 
     async findMerchantById(id) {
-      const r = stmt('SELECT id, username, balance, created_at FROM merchants WHERE id = ?').get(id) as
-        | { id: string; username: string; balance: number; created_at: number }
-        | undefined;
-      return r && { id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at };
+      const r = stmt('SELECT id, username, balance, created_at FROM merchants WHERE id = ?').get(id) as MerchantRow | undefined;
+      return r && toMerchant(r);
     },
 
     async countMerchants() {
       return (stmt('SELECT COUNT(*) AS n FROM merchants').get() as { n: number }).n;
-    },
-
-    async insertKey(merchantId, key, now) {
-      insertKeyRow(merchantId, key, now);
     },
 
     async findKeyByHash(keyHash): Promise<KeyRecord | undefined> {
@@ -749,10 +740,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async listMerchants(req) {
-      return page<{ id: string; username: string; balance: number; created_at: number }, MerchantRecord>(
-        'merchants', '1 = 1', [], 'created_at', 'created_at ASC, id ASC', req,
-        (r) => ({ id: r.id, username: r.username, balance: r.balance, createdAt: r.created_at }),
-      );
+      return page<MerchantRow, MerchantRecord>('merchants', '1 = 1', [], 'created_at', 'created_at ASC, id ASC', req, toMerchant);
     },
 
     async listKeys(merchantId) {
