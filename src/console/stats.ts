@@ -12,47 +12,47 @@ export interface StatusBucket {
 
 const emptyCounts = () => Object.fromEntries(TOPUP_STATUSES.map((s) => [s, 0])) as Record<TopupStatus, number>;
 
-/** Orders created in the last `hours`, per hour (per 5 minutes for 1 hour), by the status a reader sees now. */
+/** Buckets covering the last `hours` (5 min for 1 h, 15 min up to 6 h, else 1 h), ending with the current one. */
+function timeBuckets(now: number, hours: number) {
+  const bucketMs = hours <= 1 ? 5 * 60_000 : hours <= 6 ? 15 * 60_000 : 60 * 60_000;
+  const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+  const from = to - Math.ceil((hours * 3_600_000) / bucketMs) * bucketMs;
+  return { from, to, bucketMs };
+}
+
+/** Rows (bucket start, status, count) into one entry per bucket with a count per status. */
+function fillBuckets(window: { from: number; to: number; bucketMs: number }, rows: { bucket: number; status: TopupStatus; count: number }[]): StatusBucket[] {
+  const buckets: StatusBucket[] = [];
+  for (let t = window.from; t < window.to; t += window.bucketMs) buckets.push({ t: new Date(t).toISOString(), counts: emptyCounts() });
+  for (const r of rows) {
+    const b = buckets[Math.floor((r.bucket - window.from) / window.bucketMs)];
+    if (b) b.counts[r.status] += r.count;
+  }
+  return buckets;
+}
+
+/** Orders created in the last `hours`, per bucket, by the status a reader sees now. */
 export async function ordersOverTime(
   deps: Pick<Deps, 'store' | 'clock' | 'config'>,
   options: { merchantId?: string; env: Env; hours: number },
 ): Promise<{ bucketMinutes: number; buckets: StatusBucket[] }> {
   const now = deps.clock.now();
-  const bucketMs = options.hours <= 1 ? 5 * 60_000 : options.hours <= 6 ? 15 * 60_000 : 60 * 60_000;
-  const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
-  const from = to - Math.ceil((options.hours * 3_600_000) / bucketMs) * bucketMs;
+  const window = timeBuckets(now, options.hours);
   const rows = await deps.store.orderStats({
     ...(options.merchantId ? { merchantId: options.merchantId } : {}),
     env: options.env,
-    from,
-    to,
-    bucketMs,
+    ...window,
     now,
     sandboxUnknownResolveMs: deps.config.sandboxUnknownResolveMs,
   });
-  const buckets: StatusBucket[] = [];
-  for (let t = from; t < to; t += bucketMs) buckets.push({ t: new Date(t).toISOString(), counts: emptyCounts() });
-  for (const r of rows) {
-    const b = buckets[Math.floor((r.bucket - from) / bucketMs)];
-    if (b) b.counts[r.status] += r.count;
-  }
-  return { bucketMinutes: bucketMs / 60_000, buckets };
+  return { bucketMinutes: window.bucketMs / 60_000, buckets: fillBuckets(window, rows) };
 }
 
-/** Production orders of all merchants that became final in the last `hours`, per hour (or less) and status; and the open ones now. */
+/** Production orders of all merchants that became final in the last `hours`, per bucket and status; and the open ones now. */
 export async function outcomesOverTime(deps: Pick<Deps, 'store' | 'clock'>, options: { hours: number }) {
-  const now = deps.clock.now();
-  const bucketMs = options.hours <= 1 ? 5 * 60_000 : options.hours <= 6 ? 15 * 60_000 : 60 * 60_000;
-  const to = Math.floor(now / bucketMs) * bucketMs + bucketMs;
-  const from = to - Math.ceil((options.hours * 3_600_000) / bucketMs) * bucketMs;
-  const rows = await deps.store.outcomeStats({ from, to, bucketMs });
-  const buckets: StatusBucket[] = [];
-  for (let t = from; t < to; t += bucketMs) buckets.push({ t: new Date(t).toISOString(), counts: emptyCounts() });
-  for (const r of rows) {
-    const b = buckets[Math.floor((r.bucket - from) / bucketMs)];
-    if (b) b.counts[r.status] += r.count;
-  }
-  return { bucketMinutes: bucketMs / 60_000, buckets, open: await deps.store.countOpenOrders() };
+  const window = timeBuckets(deps.clock.now(), options.hours);
+  const rows = await deps.store.outcomeStats(window);
+  return { bucketMinutes: window.bucketMs / 60_000, buckets: fillBuckets(window, rows), open: await deps.store.countOpenOrders() };
 }
 
 export const FINAL_TIME_BINS = [5, 10, 15, 20, 30, 60, 300] as const;

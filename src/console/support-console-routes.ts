@@ -12,7 +12,7 @@ import type { Deps } from '../domain/deps.js';
 import { presentTransaction } from '../domain/present.js';
 import { HEALTH_KEYS, type OperatorSimulator } from '../gateways/operator-simulator.js';
 import { centimesToDzd } from '../lib/money.js';
-import { listUncertainOrders, presentSupportOrder } from '../support/list-uncertain-orders.js';
+import { listUncertainOrders, presentSupportOrders } from '../support/list-uncertain-orders.js';
 import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
 import { resendOrder } from '../support/resend-order.js';
 import { getOrderWithAudit } from '../support/find-order.js';
@@ -51,10 +51,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
   );
 
   app.get('/console/api/support/search', { schema: { hide: true, querystring: Type.Object({ q: Type.String({ minLength: 1, maxLength: 128 }) }) } }, async (request) => {
-    const usernames = new Map<string, string>();
-    const items = [];
-    for (const o of await deps.store.searchOrders(request.query.q.trim(), 50)) items.push(await presentSupportOrder(deps, o, usernames));
-    return success(request, { items });
+    return success(request, { items: await presentSupportOrders(deps, await deps.store.searchOrders(request.query.q.trim(), 50)) });
   });
 
   app.get('/console/api/support/merchants', { schema: { hide: true, querystring: PageOnly } }, async (request) =>

@@ -19,11 +19,16 @@ export async function presentSupportOrder(deps: Pick<Deps, 'store' | 'clock' | '
   };
 }
 
+/** Several orders for support, each merchant's username read once. */
+export async function presentSupportOrders(deps: Pick<Deps, 'store' | 'clock' | 'config'>, orders: OrderRecord[]) {
+  const usernames = new Map<string, string>();
+  const items = [];
+  for (const o of orders) items.push(await presentSupportOrder(deps, o, usernames));
+  return items;
+}
+
 export async function listUncertainOrders(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { page?: number; pageSize?: number }) {
   const { req, info } = toPageRequest({ page: options.page, pageSize: options.pageSize });
   const result = await deps.store.listUncertainOrders(req);
-  const usernames = new Map<string, string>();
-  const items = [];
-  for (const o of result.items) items.push(await presentSupportOrder(deps, o, usernames));
-  return toPage({ items, total: result.total }, info, (x) => x);
+  return toPage({ items: await presentSupportOrders(deps, result.items), total: result.total }, info, (x) => x);
 }
