@@ -32,6 +32,9 @@ import { resendOrder } from '../support/resend-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
 import { SimulatorConfigError } from '../gateways/operator-simulator.js';
 
+/** Every command that opens the store takes the same --db (SQLite file or PostgreSQL URL). */
+const DB_OPTION = ['--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)'] as const;
+
 /** Errors a person can act on: print the message, no stack. */
 class UsageError extends Error {}
 
@@ -62,7 +65,7 @@ export function buildProgram(): Command {
     .description('Run the API (and, from the next issue, the order processor) on the configured store')
     .option('--port <port>', 'port (env PORT, default 3000)')
     .option('--host <host>', 'host (env HOST, default 127.0.0.1)')
-    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)')
+    .option(...DB_OPTION)
     .action(async (opts: { port?: string; host?: string; db?: string }) => {
       const config = configFrom(opts);
       const server = await startServer(config);
@@ -103,7 +106,7 @@ export function buildProgram(): Command {
   program
     .command('migrate')
     .description('Apply pending schema migrations (SQLite or PostgreSQL) and load the catalogue into an empty store')
-    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { db?: string }) => {
       const config = configFrom(opts);
       const store = openStore(config);
@@ -118,7 +121,7 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('Run an order processor (and alert delivery) without the HTTP API, on the configured store')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { db?: string }) => {
       const config = configFrom(opts);
       const worker = await runWorker(config);
@@ -131,7 +134,7 @@ export function buildProgram(): Command {
     .description('Create an admin token (for the admin/support API and console); printed once')
     .requiredOption('--name <name>', 'the agent name recorded in the audit trail')
     .option('--json', 'print { name, token }')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { name: string; json?: boolean; db?: string }) => {
       const created = await withStore(configFrom(opts), (deps) => createAdmin(deps, { name: opts.name }));
       process.stdout.write(opts.json ? `${JSON.stringify(created)}\n` : `Admin "${created.name}" created. Token (shown only now):\n  ${created.token}\n`);
@@ -143,7 +146,7 @@ export function buildProgram(): Command {
     .requiredOption('--name <name>', 'the admin name (from `shahn admin create`)')
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--password <password>', 'the password (visible to other users of this machine: prefer --password-stdin)')
-    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: PasswordOptions & { name: string }) => {
       await setPasswordCommand(opts, 'admin', opts.name);
     });
@@ -154,7 +157,7 @@ export function buildProgram(): Command {
       .description(isEnabled ? 'Enable an admin again' : 'Disable an admin (a leaked token or password): its token and console login stop working, its console sessions end')
       .requiredOption('--name <name>', 'the admin name')
       .option('--reason <text>', 'why (recorded in the audit trail)')
-      .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+      .option(...DB_OPTION)
       .action(async (opts: { name: string; reason?: string; db?: string }) => {
         await withStore(configFrom(opts), (deps) => setAdminEnabled(deps, { name: opts.name, isEnabled, ...(opts.reason ? { reason: opts.reason } : {}) }));
         process.stdout.write(`Admin "${opts.name}" ${isEnabled ? 'enabled' : 'disabled'}.\n`);
@@ -168,7 +171,7 @@ export function buildProgram(): Command {
     .option('--page <n>', 'page', '1')
     .option('--page-size <n>', 'orders per page (1-100)', '50')
     .option('--json', 'print the page as JSON')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { page: string; pageSize: string; json?: boolean; db?: string }) => {
       const page = await withStore(configFrom(opts), (deps) =>
         listUncertainOrders(deps, { page: Number(opts.page) || 1, pageSize: Math.min(100, Math.max(1, Number(opts.pageSize) || 50)) }),
@@ -196,7 +199,7 @@ export function buildProgram(): Command {
     .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
     .option('--actor <name>', 'who decides (default: cli:$USER)')
     .option('--json', 'print the order as JSON')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (id: string, opts: { fulfilled?: boolean; refunded?: boolean; reason: string; actor?: string; json?: boolean; db?: string }) => {
       if (Boolean(opts.fulfilled) === Boolean(opts.refunded)) throw new UsageError('say exactly one of --fulfilled or --refunded');
       const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
@@ -211,7 +214,7 @@ export function buildProgram(): Command {
     .argument('<id>', 'the order id')
     .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
     .option('--actor <name>', 'who decides (default: cli:$USER)')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (id: string, opts: { reason: string; actor?: string; db?: string }) => {
       const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
       const sent = await withStore(configFrom(opts), (deps) => resendOrder(deps, { actor, orderId: id, reason: opts.reason }));
@@ -239,7 +242,7 @@ export function buildProgram(): Command {
     .requiredOption('--username <phone>', 'the account phone number, +213…')
     .option('--balance <dzd>', 'opening balance in DZD (recorded as a DEPOSIT)', '0')
     .option('--json', 'print one JSON object { id, username, sandboxKey, productionKey }')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { username: string; balance: string; json?: boolean; db?: string }) => {
       const created = await withStore(configFrom(opts), (deps) => createMerchant(deps, { username: opts.username, balance: opts.balance }));
       if (opts.json) {
@@ -258,7 +261,7 @@ export function buildProgram(): Command {
     .requiredOption('--username <phone>', 'the account phone number, +213…')
     .option('--password-stdin', 'read the password from the first line of stdin')
     .option('--password <password>', 'the password (visible to other users of this machine: prefer --password-stdin)')
-    .option('--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: PasswordOptions & { username: string }) => {
       await setPasswordCommand(opts, 'merchant', opts.username);
     });
@@ -270,7 +273,7 @@ export function buildProgram(): Command {
     .requiredOption('--amount <dzd>', 'amount in DZD, at most two decimals')
     .option('--note <text>', 'a note for the transaction list', 'Deposit')
     .option('--json', 'print the ledger entry as JSON')
-    .option('--db <path>', 'SQLite file (env SHAHN_DB)')
+    .option(...DB_OPTION)
     .action(async (opts: { username: string; amount: string; note: string; json?: boolean; db?: string }) => {
       const entry = await withStore(configFrom(opts), (deps) =>
         creditMerchant(deps, { username: opts.username, amount: opts.amount, note: opts.note }),
