@@ -163,13 +163,19 @@ describe('the order processor', () => {
     expect(await ctx.deps.store.markCallStarted({ orderId: id, owner: 'b', now: ctx.clock.now() })).toBe(false);
   });
 
-  it('a definitive answer arriving after recovery made it UNKNOWN_ERROR resolves it (late answer), audited', async () => {
+  /** An order whose gateway call is still running when recovery makes it UNKNOWN_ERROR (the slow worker's lease expired). */
+  async function uncertainWhileCalling() {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
     const slow = makeProcessor(ctx, gw, { owner: 'slow', leaseMs: 60_000 });
     await slow.tick();
     await gw.waitForCall(id);
     ctx.clock.advance(60_001);
     await makeProcessor(ctx, gw, { owner: 'other' }).recover();
+    return { id, slow };
+  }
+
+  it('a definitive answer arriving after recovery made it UNKNOWN_ERROR resolves it (late answer), audited', async () => {
+    const { id, slow } = await uncertainWhileCalling();
     expect((await check(id)).status).toBe('UNKNOWN_ERROR');
     await gw.answer(id, { kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
     await slow.drain();
@@ -181,12 +187,7 @@ describe('the order processor', () => {
   });
 
   it('an operator answer that contradicts support\'s decision leaves the decision, and raises an alert and an audit record', async () => {
-    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
-    const slow = makeProcessor(ctx, gw, { owner: 'slow', leaseMs: 60_000 });
-    await slow.tick();
-    await gw.waitForCall(id);
-    ctx.clock.advance(60_001);
-    await makeProcessor(ctx, gw, { owner: 'other' }).recover();
+    const { id, slow } = await uncertainWhileCalling();
     await resolveOrder(ctx.deps, { actor: 'amina', orderId: id, to: 'REFUNDED', reason: 'operator line said failed' });
     expect(await balance()).toBe(10000);
     await gw.answer(id, { kind: 'FULFILLED' });
