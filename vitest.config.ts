@@ -16,6 +16,8 @@ const BOTH_STORES = [
   'test/merchant-kit.test.ts',
   'test/fast-path.test.ts',
   'test/console-api.test.ts',
+  'test/trust-proxy.test.ts',
+  'test/serve-startup.test.ts',
   'test/postgres-*.test.ts',
 ];
 

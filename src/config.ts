@@ -4,11 +4,21 @@
  */
 
 import { hostname } from 'node:os';
+import { parseIpRange } from './lib/ip.js';
+
+/**
+ * Which peers may say who the client is (X-Forwarded-For). `false`: nobody; the client is the
+ * connection's address. `hops`: that many proxies in front of shahn; the client is the address the
+ * outermost of them appended (the rightmost entry it did not add itself). `addresses`: the proxies'
+ * addresses or CIDR ranges (or proxy-addr's names `loopback`, `linklocal`, `uniquelocal`); the client
+ * is the rightmost address that is not one of them. Either way a client can never choose its IP.
+ */
+export type TrustProxy = false | { readonly hops: number } | { readonly addresses: readonly string[] };
 
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** SQLite file path (or, later, a postgres:// URL). */
+  /** A SQLite file path or a postgres:// URL. */
   readonly db: string;
   /** The plan catalogue file loaded into a fresh store (default: catalogue/default.json). */
   readonly catalogue: string | undefined;
@@ -23,10 +33,21 @@ export interface Config {
   readonly keyCacheMs: number;
   /** Sandbox: when an UNKNOWN_ERROR order resolves to REFUNDED on its own (ms after creation). */
   readonly sandboxUnknownResolveMs: number;
-  /** Trust X-Forwarded-For (behind a reverse proxy). */
-  readonly trustProxy: boolean;
-  /** Create a demo merchant on a fresh store. */
-  readonly demo: boolean;
+  /** Which reverse proxies are trusted to name the client (SHAHN_TRUST_PROXY). */
+  readonly trustProxy: TrustProxy;
+  /**
+   * Create a demo merchant, admin and console logins on a fresh store (SHAHN_DEMO). `auto` (unset):
+   * only on a SQLite store with the API bound to a loopback address; `true` or `false` decide.
+   */
+  readonly demo: boolean | 'auto';
+  /** The longest a request may take to arrive, headers and body (ms); then 408 and the connection closes. */
+  readonly requestTimeoutMs: number;
+  /** The longest the request headers may take to arrive (ms). */
+  readonly headersTimeoutMs: number;
+  /** Open connections at most; one more is answered 503 and closed at once. */
+  readonly maxConnections: number;
+  /** Answer the common check-id straight from node:http (SHAHN_FAST_PATH, default true). */
+  readonly fastPath: boolean;
   /** Graceful shutdown: how long in-flight requests may take before the process exits anyway (ms). */
   readonly shutdownGraceMs: number;
   /**
@@ -107,7 +128,40 @@ export const DEFAULTS = Object.freeze({
   processorPollMs: 250,
   recoveryEveryMs: 10_000,
   downRetryMs: 30_000,
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  maxConnections: 10_000,
 });
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxy(raw: string | undefined): TrustProxy {
+  const v = raw?.trim() ?? '';
+  if (v === '' || ['false', 'no', 'off', '0'].includes(v.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(v.toLowerCase())) {
+    throw new ConfigError(
+      'SHAHN_TRUST_PROXY=true would let any client choose its own IP address (the leftmost X-Forwarded-For entry is written by the client). ' +
+        'Say how many proxies are in front of shahn (SHAHN_TRUST_PROXY=1 for one nginx or Caddy) or list their addresses (SHAHN_TRUST_PROXY=127.0.0.1,10.0.0.0/8).',
+    );
+  }
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops > 32) throw new ConfigError(`SHAHN_TRUST_PROXY must be a number of proxies between 1 and 32 or a list of their addresses, got "${raw}"`);
+    return Object.freeze({ hops });
+  }
+  const addresses = v.split(',').map((entry) => {
+    const e = entry.trim();
+    if (PROXY_NAMES.includes(e.toLowerCase())) return e.toLowerCase();
+    const range = parseIpRange(e);
+    if (!range) {
+      throw new ConfigError(
+        `SHAHN_TRUST_PROXY: "${e}" is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')} (give the number of proxies, or their addresses separated by commas)`,
+      );
+    }
+    return range.text;
+  });
+  return Object.freeze({ addresses: Object.freeze(addresses) });
+}
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const level = (env.SHAHN_LOG_LEVEL ?? 'info').trim();
@@ -126,8 +180,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     accessLog: bool(env, 'SHAHN_ACCESS_LOG', true),
     keyCacheMs: int(env, 'SHAHN_KEY_CACHE_MS', DEFAULTS.keyCacheMs, 0, 3_600_000),
     sandboxUnknownResolveMs: int(env, 'SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS', DEFAULTS.sandboxUnknownResolveMs, 0, 30 * 86_400_000),
-    trustProxy: bool(env, 'SHAHN_TRUST_PROXY', false),
-    demo: bool(env, 'SHAHN_DEMO', true),
+    trustProxy: trustProxy(env.SHAHN_TRUST_PROXY),
+    demo: env.SHAHN_DEMO === undefined || env.SHAHN_DEMO.trim() === '' ? 'auto' : bool(env, 'SHAHN_DEMO', false),
+    requestTimeoutMs: int(env, 'SHAHN_REQUEST_TIMEOUT_MS', DEFAULTS.requestTimeoutMs, 1000, 3_600_000),
+    headersTimeoutMs: int(env, 'SHAHN_HEADERS_TIMEOUT_MS', DEFAULTS.headersTimeoutMs, 1000, 3_600_000),
+    maxConnections: int(env, 'SHAHN_MAX_CONNECTIONS', DEFAULTS.maxConnections, 1, 1_000_000),
+    fastPath: bool(env, 'SHAHN_FAST_PATH', true),
     shutdownGraceMs: int(env, 'SHAHN_SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 600_000),
     checkIdCacheSize: int(env, 'SHAHN_CHECK_ID_CACHE', 50_000, 0, 10_000_000),
     consoleSessionMs: int(env, 'SHAHN_CONSOLE_SESSION_HOURS', 12, 1, 24 * 30) * 3_600_000,
@@ -150,6 +208,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   };
   if (config.leaseMs <= config.gatewayTimeoutMs) {
     throw new ConfigError(`SHAHN_LEASE_MS (${config.leaseMs}) must be longer than SHAHN_GATEWAY_TIMEOUT_MS (${config.gatewayTimeoutMs})`);
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(`SHAHN_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not be longer than SHAHN_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
   }
   if (config.alertUrl !== undefined && !/^https?:\/\//.test(config.alertUrl)) {
     throw new ConfigError(`SHAHN_ALERT_URL must be an http(s) URL, got "${config.alertUrl}"`);

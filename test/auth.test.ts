@@ -87,6 +87,95 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
     expect((await call(ctx, 'GET', '/v3/validate', { key: ctx.merchant.sandboxKey, ip })).status).toBe(200);
   });
 
+  it('200 parallel bad keys from one IP: exactly 5 INVALID_ACCESS_TOKEN, the other 195 IP_BLOCKED', async () => {
+    const ip = '10.0.0.77';
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => call(ctx, 'GET', '/v3/validate', { key: `wrong-parallel-${i}`, ip })));
+    const codes = replies.map((r) => r.body.error.code as string);
+    expect(codes.filter((c) => c === 'INVALID_ACCESS_TOKEN')).toHaveLength(5);
+    expect(codes.filter((c) => c === 'IP_BLOCKED')).toHaveLength(195);
+    for (const r of replies.filter((x) => x.body.error.code === 'IP_BLOCKED')) {
+      expectEnvelope(r);
+      expect(r.status).toBe(403);
+      expect(r.body.error.details.retryAfter).toBeGreaterThan(0);
+    }
+    expect((await call(ctx, 'GET', '/v3/validate', { key: ctx.merchant.sandboxKey, ip })).body.error.code).toBe('IP_BLOCKED');
+  });
+
+  it('failed-key records past their window are purged periodically; blocked ones stay until the block ends', async () => {
+    for (let i = 0; i < 3; i++) await call(ctx, 'GET', '/v3/validate', { key: 'nope', ip: `10.1.0.${i}` });
+    for (let i = 0; i < 4; i++) await call(ctx, 'GET', '/v3/validate', { key: 'nope', ip: '10.1.9.9' });
+    ctx.clock.advance(5 * 60_000);
+    await call(ctx, 'GET', '/v3/validate', { key: 'nope', ip: '10.1.9.9' }); // the 5th: blocked for 15 min from here
+    const rows = async () => ((await ctx.sql.all('SELECT ip FROM auth_failures ORDER BY ip')) as { ip: string }[]).map((r) => r.ip);
+    expect(await rows()).toEqual(['10.1.0.0', '10.1.0.1', '10.1.0.2', '10.1.9.9']);
+    expect(await ctx.deps.bruteForce.purge()).toBe(0);
+    ctx.clock.advance(10 * 60_000 - 1);
+    expect(await ctx.deps.bruteForce.purge()).toBe(0);
+    ctx.clock.advance(1);
+    // Every window is over: the unblocked records go; the blocked IP's stays while its block lasts.
+    expect(await ctx.deps.bruteForce.purge()).toBe(3);
+    expect(await rows()).toEqual(['10.1.9.9']);
+    expect((await call(ctx, 'GET', '/v3/validate', { key: ctx.merchant.sandboxKey, ip: '10.1.9.9' })).body.error.code).toBe('IP_BLOCKED');
+    ctx.clock.advance(5 * 60_000);
+    expect(await ctx.deps.bruteForce.purge()).toBe(1);
+    expect(await rows()).toEqual([]);
+  });
+
+  it('a warning line for each invalid key and when a block starts, with the client IP and no secret', async () => {
+    const logged = await makeContext({ captureLogs: true });
+    try {
+      for (let i = 0; i < 5; i++) await call(logged, 'GET', '/v3/validate', { key: `secret-guess-${i}`, ip: '10.2.0.1' });
+      const warnings = logged.logs.filter((l) => l.level === 40);
+      expect(warnings.filter((l) => l.msg === 'invalid access token').map((l) => [l.ip, l.attemptsLeft])).toEqual([
+        ['10.2.0.1', 4], ['10.2.0.1', 3], ['10.2.0.1', 2], ['10.2.0.1', 1], ['10.2.0.1', 0],
+      ]);
+      expect(warnings.filter((l) => String(l.msg).startsWith('IP blocked')).map((l) => l.ip)).toEqual(['10.2.0.1']);
+      // Every access line names the client.
+      const access = logged.logs.filter((l) => l.msg === 'request completed');
+      expect(access).toHaveLength(5);
+      for (const l of access) expect(l.ip).toBe('10.2.0.1');
+      expect(JSON.stringify(logged.logs)).not.toContain('secret-guess');
+    } finally {
+      await logged.close();
+    }
+  });
+
+  it('allow-lists: addresses and CIDR ranges are parsed and normalised; anything else is ERR_VALIDATION and changes nothing', async () => {
+    const { createAdmin } = await import('../src/support/admins.js');
+    const token = (await createAdmin(ctx.deps, { name: 'keys-admin' })).token;
+    const create = (allowedips: unknown) =>
+      call(ctx, 'POST', `/admin/merchants/${encodeURIComponent(ctx.merchant.username)}/keys`, { headers: { authorization: `Bearer ${token}` }, body: { type: 'PRODUCTION', allowedips } });
+    const before = ((await ctx.sql.all('SELECT COUNT(*) AS n FROM api_keys')) as { n: number | string }[])[0]!.n;
+    for (const bad of [['999.999.999.999'], [':::::::'], ['10.0.0.1', 'localhost'], ['10.0.0.0/33'], ['010.0.0.1'], ['fe80::1%eth0'], [''], ['1.2.3.4/']]) {
+      const r = await create(bad);
+      expectEnvelope(r);
+      expect(r.status, JSON.stringify(bad)).toBe(400);
+      expect(r.body.error.code).toBe('ERR_VALIDATION');
+      expect(r.body.error.details.field).toMatch(/^allowedips\/\d+$/);
+    }
+    expect(((await ctx.sql.all('SELECT COUNT(*) AS n FROM api_keys')) as { n: number | string }[])[0]!.n).toEqual(before);
+
+    const ok = await create(['198.51.100.7/24', '2001:DB8:0:0:0:0:0:1', '::ffff:192.0.2.10', '192.0.2.10', ' 203.0.113.5 ']);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.data.allowedips).toEqual(['198.51.100.0/24', '2001:db8::1', '192.0.2.10', '203.0.113.5']);
+    const key = ok.body.data.key as string;
+    for (const [ip, status] of [['198.51.100.200', 200], ['::ffff:198.51.100.9', 200], ['198.51.101.1', 403], ['2001:db8::1', 200], ['2001:db8::2', 403], ['192.0.2.10', 200]] as const) {
+      expect((await call(ctx, 'GET', '/v3/account/balance', { key, ip })).status, ip).toBe(status);
+    }
+    // PATCH refuses a bad list the same way.
+    const res = await ctx.app.inject({ method: 'PATCH', url: `/admin/keys/${ok.body.data.id as string}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ allowedips: ['1.2.3'] }) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: { code: 'ERR_VALIDATION', details: { field: 'allowedips/0' } } });
+  });
+
+  it('the admin API takes the Bearer scheme in any case', async () => {
+    const { createAdmin } = await import('../src/support/admins.js');
+    const token = (await createAdmin(ctx.deps, { name: 'case-admin' })).token;
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      expect((await call(ctx, 'GET', '/admin/orders/uncertain', { headers: { authorization: `${scheme} ${token}` } })).status, scheme).toBe(200);
+    }
+  });
+
   it('failures older than the window do not add up', async () => {
     const ip = '10.0.0.9';
     for (let i = 0; i < 4; i++) await call(ctx, 'GET', '/v3/validate', { key: 'nope', ip });

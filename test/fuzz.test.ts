@@ -511,7 +511,8 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
   };
 
   beforeAll(async () => {
-    ctx = await makeContext({ balance: OPENING_BALANCE_DZD });
+    // Short request timeouts, so that a request that never finishes is answered within HANG_MS.
+    ctx = await makeContext({ balance: OPENING_BALANCE_DZD, env: { SHAHN_REQUEST_TIMEOUT_MS: '2500', SHAHN_HEADERS_TIMEOUT_MS: '2000' } });
     catalogue = await ctx.deps.catalogue.get();
     await ctx.app.listen({ port: 0, host: '127.0.0.1' });
     const address = ctx.app.server.address();
@@ -1063,8 +1064,8 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
     body: string;
   }
 
-  /** Send bytes, half-close, collect everything until the server closes (or HANG_MS). */
-  function rawExchange(data: Buffer, localAddress = nextLoopback()): Promise<{ bytes: Buffer; hung: boolean }> {
+  /** Send bytes, half-close (unless told to keep the connection open), collect everything until the server closes (or HANG_MS). */
+  function rawExchange(data: Buffer, localAddress = nextLoopback(), halfClose = true): Promise<{ bytes: Buffer; hung: boolean }> {
     return new Promise((resolve) => {
       const socket = connect({ port, host: '127.0.0.1', localAddress });
       const chunks: Buffer[] = [];
@@ -1080,7 +1081,9 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
       socket.on('data', (c: Buffer) => chunks.push(c));
       socket.on('error', () => finish(false));
       socket.on('close', () => finish(false));
-      socket.write(data, () => socket.end());
+      socket.write(data, () => {
+        if (halfClose) socket.end();
+      });
     });
   }
 
@@ -1212,6 +1215,35 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
     const responses = expectRawContract(label, data, result);
     if (label.startsWith('pipelined: ping, unknown')) expect(responses.map((r) => r.status)).toEqual([200, 404, 200]);
     if (label.includes('over 16 KiB') && label.includes('body')) expect(responses[0]?.status).toBe(413);
+    if (label === 'CONNECT') expect(responses.map((r) => r.status)).toEqual([404]);
+  });
+
+  // Requests that never finish arriving: answered 408 in the envelope once the request timeout passes, never held open.
+  const SLOW_CASES: [string, () => Buffer][] = [
+    ['slow body (Content-Length 100, 1 byte, the rest never sent)', () => crlf(['POST /console/api/login HTTP/1.1', 'Host: x', 'Content-Type: application/json', 'Content-Length: 100', '', '{'])],
+    ['slow keyed send body', () => crlf(['POST /v3/mobile/send HTTP/1.1', 'Host: x', `X-Access-Token: ${K()}`, 'Content-Type: application/json', 'Content-Length: 80', '', '{"plan_code":'])],
+    ['headers never finished', () => crlf(['GET /v3/ping HTTP/1.1', 'Host: x', 'X-Slow: a'])],
+    ['chunked body never finished', () => crlf(['POST /v3/mobile/send HTTP/1.1', 'Host: x', `X-Access-Token: ${K()}`, 'Content-Type: application/json', 'Transfer-Encoding: chunked', '', '5', '{"pla'])],
+  ];
+
+  it.each(SLOW_CASES)('raw socket, kept open: %s', async (label, make) => {
+    const data = make();
+    const result = await rawExchange(data, nextLoopback(), false);
+    const responses = expectRawContract(label, data, result);
+    expect(responses.map((r) => r.status)).toEqual([408]);
+  });
+
+  it('raw socket: a spoofed X-Forwarded-For never changes who is counted for failed keys (no trusted proxy)', async () => {
+    const from = nextLoopback();
+    for (let i = 0; i < 5; i++) {
+      const data = crlf(['GET /v3/validate HTTP/1.1', 'Host: x', `X-Access-Token: wrong-${i}`, `X-Forwarded-For: 203.0.113.${i + 1}`, `X-Real-IP: 203.0.113.${i + 1}`, 'Forwarded: for=198.51.100.1', 'Connection: close', '', '']);
+      const [r] = expectRawContract(`bad key ${i}`, data, await rawExchange(data, from));
+      expect(r?.status).toBe(401);
+    }
+    const valid = crlf(['GET /v3/validate HTTP/1.1', 'Host: x', `X-Access-Token: ${K()}`, 'X-Forwarded-For: 192.0.2.99', 'Connection: close', '', '']);
+    const [blocked] = expectRawContract('valid key after 5 failures', valid, await rawExchange(valid, from));
+    expect(blocked?.status).toBe(403);
+    expect(JSON.parse(blocked!.body)).toMatchObject({ error: { code: 'IP_BLOCKED' } });
   });
 
   /** Percent-encode every byte that may not appear raw in a request target (keeps existing, even malformed, % sequences). */

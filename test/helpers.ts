@@ -64,8 +64,9 @@ export async function freshStore(dir: string): Promise<{ store: Store; db: strin
   await admin.end();
   const url = pgUrlFor(name);
   const store = openPostgresStore(url, { poolSize: 4 });
-  const raw = new pg.Client({ connectionString: url });
-  await raw.connect();
+  // A pool (of one) so that the raw connection comes back after a test terminates the database's backends.
+  const raw = new pg.Pool({ connectionString: url, max: 1 });
+  raw.on('error', () => undefined);
   const toPg = (text: string) => {
     let i = 0;
     return text.replace(/\?/g, () => `$${++i}`);
@@ -108,6 +109,8 @@ export interface TestContext {
   db: string;
   sql: RawSql;
   merchant: CreatedMerchant;
+  /** The app's JSON log lines (parsed), when made with `captureLogs`. */
+  logs: Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -116,7 +119,7 @@ export function tempDir(prefix = 'shahn-test-'): string {
 }
 
 export async function makeContext(
-  options: { env?: Record<string, string>; balance?: number; username?: string; config?: Partial<Config> } = {},
+  options: { env?: Record<string, string>; balance?: number; username?: string; config?: Partial<Config>; captureLogs?: boolean } = {},
 ): Promise<TestContext> {
   const dir = tempDir();
   const fresh = await freshStore(dir);
@@ -126,7 +129,11 @@ export async function makeContext(
   const health = new StaticGatewayHealth();
   const deps = buildDeps(config, store, { clock, gatewayHealth: health });
   const merchant = await createMerchant(deps, { username: options.username ?? '+213665983439', balance: options.balance ?? 10_000 });
-  const app = await buildApp(deps, { logger: pino({ level: 'silent' }) });
+  const logs: Record<string, unknown>[] = [];
+  const logger = options.captureLogs
+    ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })
+    : pino({ level: 'silent' });
+  const app = await buildApp(deps, { logger });
   await app.ready();
   return {
     app,
@@ -138,6 +145,7 @@ export async function makeContext(
     db: fresh.db,
     sql: fresh.sql,
     merchant,
+    logs,
     async close() {
       await app.close();
       await store.close();

@@ -110,7 +110,8 @@ describe('@shahn/merchant sync kit', () => {
     ctx.clock.advance(11 * 3600_000);
     expect(await k.recheckUncertain()).toBe(1);
     expect((await k.store.getOrder('o-3'))?.status).toBe('REFUNDED');
-    expect(calls.refunded).toEqual([{ id: 'o-3', message: 'هذه العملية حالتها غير معروفة، يرجى التأكد مع عميلك، ولن نتحمل أي مسؤولية عن أي خسائر. إذا فشلت العملية بالفعل، فلا تقلق، سيتم استرداد أموالك خلال 24 ساعة', offers: null }]);
+    // Refunded after the recheck, with the message that says so (not the uncertainty notice).
+    expect(calls.refunded).toEqual([{ id: 'o-3', message: 'لم تتم عملية الشحن، وتم استرداد المبلغ', offers: null }]);
     ctx.clock.advance(24 * 3600_000);
     await k.recheckUncertain();
     await k.deliverEvents();

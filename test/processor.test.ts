@@ -186,6 +186,17 @@ describe('the order processor', () => {
     expect(await ctx.deps.store.checkMoney()).toEqual([]);
   });
 
+  it('a late FULFILLED answer drops the uncertainty notice: a FULFILLED order carries no refund_message', async () => {
+    const { id, slow } = await uncertainWhileCalling();
+    expect((await check(id)).refund_message).toBe(MESSAGES.UNKNOWN_NOTICE);
+    await gw.answer(id, { kind: 'FULFILLED' });
+    await slow.drain();
+    const d = await check(id);
+    expect(d.status).toBe('FULFILLED');
+    expect(d.refund_message).toBeUndefined();
+    expect(await balance()).toBe(9503.75);
+  });
+
   it('an operator answer that contradicts support\'s decision leaves the decision, and raises an alert and an audit record', async () => {
     const { id, slow } = await uncertainWhileCalling();
     await resolveOrder(ctx.deps, { actor: 'amina', orderId: id, to: 'REFUNDED', reason: 'operator line said failed' });

@@ -118,6 +118,37 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
     expect(page2.body.data.items[0]).toMatchObject({ type: 'DEPOSIT', operation: 'INCREMENT', amount: 100000, oldBalance: 0, newBalance: 100000 });
   });
 
+  it('transactions read as a chain after 100 concurrent sends: each entry starts where the next older one ended', async () => {
+    const sends = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => sendP({ plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 100 + i, ref: `chain-${i}` })),
+    );
+    expect(sends.every((r) => r.status === 200)).toBe(true);
+    const entries: { oldBalance: number; newBalance: number; type: string }[] = [];
+    for (let page = 1; page <= 2; page++) {
+      const r = await call(ctx, 'GET', `/v3/account/transactions?pageSize=100&page=${page}`, { key: ctx.merchant.productionKey });
+      entries.push(...(r.body.data.items as typeof entries));
+    }
+    expect(entries).toHaveLength(101);
+    const breaks = entries.slice(0, -1).filter((e, i) => e.oldBalance !== entries[i + 1]!.newBalance);
+    expect(breaks).toEqual([]);
+    expect(entries.at(-1)).toMatchObject({ type: 'DEPOSIT', oldBalance: 0 });
+    const balance = (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
+    expect(entries[0]!.newBalance).toBe(balance);
+  });
+
+  it('a SANDBOX key sees no production money: its transactions are an empty ledger (the query still validated)', async () => {
+    await sendP({ plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 1000, ref: 'secret-customer-order' });
+    const r = await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.sandboxKey });
+    expectEnvelope(r);
+    expect(r.status).toBe(200);
+    expect(r.body.data).toEqual({ items: [], pagination: { page: 1, pageSize: 20, totalPages: 0, totalResults: 0 } });
+    expect(JSON.stringify(r.body)).not.toContain('0661234567');
+    const bad = await call(ctx, 'GET', '/v3/account/transactions?pageSize=1000', { key: ctx.merchant.sandboxKey });
+    expect(bad.body.error.code).toBe('ERR_VALIDATION');
+    // The production key still sees both entries.
+    expect((await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.productionKey })).body.data.pagination.totalResults).toBe(2);
+  });
+
   it('plans: the catalogue with the contract minimum', async () => {
     const r = await call(ctx, 'GET', '/v3/mobile/plans', { key: ctx.merchant.sandboxKey });
     expectEnvelope(r);

@@ -72,6 +72,8 @@ describe('sandbox (contract section 5)', () => {
     d = await check();
     expect(d.status).toBe('REFUNDED');
     expect(d.balance_amount).toBe(0);
+    // Once the outcome is known, the customer reads that it was refunded, not that it is unknown.
+    expect(d.refund_message).toBe(MESSAGES.REFUNDED_AFTER_REVIEW);
   });
 
   it('test numbers work with any plan (the prefix rule does not apply to them)', async () => {
@@ -95,8 +97,10 @@ describe('sandbox (contract section 5)', () => {
     ctx.clock.advance(20_000);
     const bal = await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.sandboxKey });
     expect(bal.body.data.balance).toBe(1000);
-    const tx = await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.sandboxKey });
+    // The ledger (read with the production key) holds the opening deposit only; a sandbox key sees none of it.
+    const tx = await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.productionKey });
     expect(tx.body.data.items.map((t: { type: string }) => t.type)).toEqual(['DEPOSIT']);
+    expect((await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.sandboxKey })).body.data.items).toEqual([]);
   });
 
   it('does not check the balance either (a sandbox order bigger than the balance is accepted)', async () => {

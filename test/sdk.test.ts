@@ -42,7 +42,7 @@ describe('@shahn/sdk', () => {
     const plans = await c.mobile.plans();
     expect(plans.dynamicPlans.find((p) => p.code === 'PREPAID_DJEZZY')?.cost).toBe(0.9925);
     const sent = await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ref: 'sdk-1' });
-    expect(sent).toEqual({ topupId: expect.stringMatching(/^[0-9a-f]{24}$/), topupRef: 'sdk-1' });
+    expect(sent).toEqual({ topupId: expect.stringMatching(/^[0-9a-f]{24}$/), topupRef: 'sdk-1', newBalance: 10000 });
     const byId: Topup = await c.mobile.checkId(sent.topupId);
     expect(byId.status).toBe('PENDING');
     expect(byId.refund_message).toBeUndefined();

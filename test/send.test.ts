@@ -48,6 +48,16 @@ describe('POST /v3/mobile/send', () => {
     });
   });
 
+  it('answers newBalance: the balance after the charge in production, the unchanged balance in the sandbox', async () => {
+    const p = await send(ctx.merchant.productionKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    expect(p.body.data.newBalance).toBe(9503.75);
+    const p2 = await send(ctx.merchant.productionKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    expect(p2.body.data.newBalance).toBe(9404.5);
+    const s = await send(ctx.merchant.sandboxKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    expect(s.body.data.newBalance).toBe(9404.5);
+    expect(Object.keys(s.body.data).sort()).toEqual(['newBalance', 'topupId', 'topupRef']);
+  });
+
   it('rounds the charge half-up to the centime', async () => {
     // PREPAID_MOBILIS cost 0.96: 41 × 0.96 = 39.36; PREPAID_DJEZZY 0.9925: 101 × 0.9925 = 100.2425 → 100.24; 103 → 102.2275 → 102.23
     const a = await send(ctx.merchant.productionKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 101 });

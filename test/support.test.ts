@@ -104,6 +104,29 @@ describe('support review and the admin API', () => {
     expect(await ctx.deps.store.checkMoney()).toEqual([]);
   });
 
+  it('resolve to REFUNDED replaces the uncertainty notice: the standard refunded message, or the one support writes', async () => {
+    const standard = await uncertainOrder();
+    const r = await adminCall('POST', `/admin/orders/${standard}/resolve`, admin, { status: 'REFUNDED', reason: 'operator confirmed failure' });
+    expect(r.body.data.refund_message).toBe(MESSAGES.REFUNDED_AFTER_REVIEW);
+    expect((await call(ctx, 'GET', `/v3/mobile/check-id/${standard}`, { key: ctx.merchant.productionKey })).body.data.refund_message).toBe(MESSAGES.REFUNDED_AFTER_REVIEW);
+
+    const chosen = await uncertainOrder();
+    const c = await adminCall('POST', `/admin/orders/${chosen}/resolve`, admin, { status: 'REFUNDED', reason: 'wrong number', refundMessage: MESSAGES.WRONG_NUMBER });
+    expect(c.status).toBe(200);
+    expect((await call(ctx, 'GET', `/v3/mobile/check-id/${chosen}`, { key: ctx.merchant.productionKey })).body.data.refund_message).toBe(MESSAGES.WRONG_NUMBER);
+    const audit = (await adminCall('GET', `/admin/orders/${chosen}`)).body.data.audit;
+    expect(audit[0].details.refundMessage).toBe(MESSAGES.WRONG_NUMBER);
+
+    // A message makes no sense with FULFILLED; a blank one is the standard one.
+    const third = await uncertainOrder();
+    const refused = await adminCall('POST', `/admin/orders/${third}/resolve`, admin, { status: 'FULFILLED', reason: 'ok', refundMessage: 'x' });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details.field).toBe('refundMessage');
+    const blank = await adminCall('POST', `/admin/orders/${third}/resolve`, admin, { status: 'REFUNDED', reason: 'failed', refundMessage: '   ' });
+    expect(blank.body.data.refund_message).toBe(MESSAGES.REFUNDED_AFTER_REVIEW);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+  });
+
   it('resolve to FULFILLED keeps the charge; a reason is required; only UNKNOWN_ERROR orders', async () => {
     const id = await uncertainOrder();
     const noReason = await adminCall('POST', `/admin/orders/${id}/resolve`, admin, { status: 'FULFILLED', reason: '' });
@@ -157,6 +180,30 @@ describe('support review and the admin API', () => {
     expect(audit.body.data.items[0]).toMatchObject({ actor: 'admin:amina', action: 'merchant.credit', reason: 'deposit slip checked' });
     expect((await adminCall('POST', '/admin/merchants/+213665983439/credit', admin, { amount: -5 })).status).toBe(400);
     expect((await adminCall('POST', '/admin/merchants/+213000000000/credit', admin, { amount: 5 })).status).toBe(400);
+  });
+
+  it('credits are bounded: at most 100,000,000 DZD each, never a balance past 1,000,000,000 DZD; refused credits change nothing', async () => {
+    const credit = (amount: number | string) => adminCall('POST', '/admin/merchants/+213665983439/credit', admin, { amount, reason: 'test' });
+    const huge = await credit(9_999_999_999.99);
+    expectEnvelope(huge);
+    expect(huge.status).toBe(400);
+    expect(huge.body.error).toMatchObject({ code: 'ERR_VALIDATION', details: { field: 'amount', reason: 'maximum' } });
+    for (let i = 0; i < 9; i++) expect((await credit(100_000_000)).status).toBe(200);
+    expect(await balance()).toBe(900_010_000);
+    const past = await credit(100_000_000);
+    expect(past.status).toBe(400);
+    expect(past.body.error).toMatchObject({ code: 'ERR_VALIDATION', details: { field: 'amount', reason: 'balance_maximum' } });
+    expect((await credit(99_990_000)).status).toBe(200);
+    expect(await balance()).toBe(1_000_000_000);
+    expect((await credit(0.01)).status).toBe(400);
+    // Sends and refunds still work at the top.
+    const s = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 } });
+    expect(s.status).toBe(200);
+    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    // A merchant's opening balance has the same bound.
+    const m = await adminCall('POST', '/admin/merchants', admin, { username: '+213661000099', balance: 200_000_000 });
+    expect(m.status).toBe(400);
+    expect(m.body.error.details).toMatchObject({ field: 'balance', reason: 'maximum' });
   });
 
   it('creates, disables and rotates keys; a disabled or rotated key stops working at once', async () => {

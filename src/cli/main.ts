@@ -8,7 +8,7 @@
  *   shahn worker
  *   shahn merchant-sync --store F [--key K] [--base-url U] [--hook-url H]
  *   shahn admin create --name N
- *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" | resend ID --reason "…"
+ *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" [--message "…"] | resend ID --reason "…"
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
@@ -16,10 +16,10 @@ import { isAppError } from '@shahn/contract';
 import { CatalogueError } from '../catalogue/load-catalogue-file.js';
 import { createMerchant } from '../domain/create-merchant.js';
 import { creditMerchant } from '../domain/credit-merchant.js';
-import { buildDeps, migrateStore, openStore, prepareStore, StoreConfigError } from '../domain/open-deps.js';
+import { buildDeps, describeStore, openReadyStore, StoreConfigError } from '../domain/open-deps.js';
 import { centimesToDzd } from '../lib/money.js';
 import { SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
-import { StoreUnavailableError } from '../store/store.js';
+import { StoreOpenError, StoreUnavailableError } from '../store/store.js';
 import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
 import { runWorker } from '../processor/run-worker.js';
@@ -47,9 +47,8 @@ function configFrom(opts: { db?: string; port?: string; host?: string }): Config
 }
 
 async function withStore<T>(config: Config, fn: (deps: ReturnType<typeof buildDeps>) => Promise<T>): Promise<T> {
-  const store = openStore(config);
+  const { store } = await openReadyStore(config);
   try {
-    await prepareStore(store, config.catalogue);
     return await fn(buildDeps(config, store));
   } finally {
     await store.close();
@@ -62,7 +61,7 @@ export function buildProgram(): Command {
 
   program
     .command('serve')
-    .description('Run the API (and, from the next issue, the order processor) on the configured store')
+    .description('Run the API, the web console and the order processor on the configured store')
     .option('--port <port>', 'port (env PORT, default 3000)')
     .option('--host <host>', 'host (env HOST, default 127.0.0.1)')
     .option(...DB_OPTION)
@@ -73,7 +72,7 @@ export function buildProgram(): Command {
       const base = server.url.replace('://127.0.0.1', '://localhost');
       const lines = [
         '',
-        `shahn is listening on ${server.url}   (store: ${config.db.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@')})`,
+        `shahn is listening on ${server.url}   (store: ${describeStore(config.db)})`,
         `  API reference: ${base}/docs   OpenAPI: ${base}/openapi.json`,
       ];
       if (server.demo) {
@@ -87,6 +86,13 @@ export function buildProgram(): Command {
           `  curl -s -X POST ${base}/v3/mobile/send -H 'X-Access-Token: ${server.demo.sandboxKey}' -H 'Content-Type: application/json' \\`,
           `    -d '{"plan_code":"PREPAID_DJEZZY","MSSIDN":"0778037340","amount":500}'`,
           `  curl -s ${base}/v3/mobile/check-id/<topupId> -H 'X-Access-Token: ${server.demo.sandboxKey}'`,
+        );
+      }
+      if (server.demoSkipped) {
+        lines.push(
+          '',
+          `No demo merchant was created (${server.demoSkipped}; SHAHN_DEMO=true would create one, with a funded production key).`,
+          'Create a merchant with `npx shahn merchant create --username +213…` and an admin with `npx shahn admin create --name …`.',
         );
       }
       if (server.demoAdminToken) {
@@ -109,9 +115,9 @@ export function buildProgram(): Command {
     .option(...DB_OPTION)
     .action(async (opts: { db?: string }) => {
       const config = configFrom(opts);
-      const store = openStore(config);
+      const { store, migrated } = await openReadyStore(config, 'migrate');
       try {
-        const r = await migrateStore(store, config.catalogue);
+        const r = migrated ?? { from: 0, to: 0 };
         process.stdout.write(r.from === r.to ? `The ${store.kind} store is up to date (schema ${r.to}).\n` : `Migrated the ${store.kind} store from schema ${r.from} to ${r.to}.\n`);
       } finally {
         await store.close();
@@ -197,14 +203,15 @@ export function buildProgram(): Command {
     .option('--fulfilled', 'the top-up reached the customer')
     .option('--refunded', 'it did not: return the charge to the merchant')
     .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--message <arabic text>', "with --refunded: the customer's refund_message (default: the standard \"not done, refunded\" message)")
     .option('--actor <name>', 'who decides (default: cli:$USER)')
     .option('--json', 'print the order as JSON')
     .option(...DB_OPTION)
-    .action(async (id: string, opts: { fulfilled?: boolean; refunded?: boolean; reason: string; actor?: string; json?: boolean; db?: string }) => {
+    .action(async (id: string, opts: { fulfilled?: boolean; refunded?: boolean; reason: string; message?: string; actor?: string; json?: boolean; db?: string }) => {
       if (Boolean(opts.fulfilled) === Boolean(opts.refunded)) throw new UsageError('say exactly one of --fulfilled or --refunded');
       const actor = opts.actor ?? `cli:${process.env.USER ?? 'unknown'}`;
       const order = await withStore(configFrom(opts), (deps) =>
-        resolveOrder(deps, { actor, orderId: id, to: opts.fulfilled ? 'FULFILLED' : 'REFUNDED', reason: opts.reason }),
+        resolveOrder(deps, { actor, orderId: id, to: opts.fulfilled ? 'FULFILLED' : 'REFUNDED', reason: opts.reason, refundMessage: opts.message }),
       );
       process.stdout.write(opts.json ? `${JSON.stringify(order)}\n` : `Order ${order._id} is now ${order.status} (by ${actor}).\n`);
     });
@@ -328,7 +335,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     if (isAppError(err) || err instanceof UsageError || err instanceof CliHttpError || err instanceof ConfigError || err instanceof CatalogueError ||
-        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError || err instanceof StoreUnavailableError) {
+        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError || err instanceof StoreUnavailableError || err instanceof StoreOpenError) {
       process.stderr.write(`shahn: ${err.message}\n`);
       process.exitCode = 1;
       return;

@@ -99,8 +99,11 @@ export async function logIn(
     // A disabled admin fails like a wrong password: the answer never confirms a password.
     const enabled = ok && login !== undefined && (login.role !== 'admin' || (await deps.store.findAdminById(login.subjectId))?.isEnabled === true);
     if (!enabled || !login) {
-      const left = await deps.bruteForce.recordFailure(guardKey);
-      throw new AppError('CONSOLE_UNAUTHORIZED', 'Wrong login or password', { attemptsLeft: left });
+      const failure = await deps.bruteForce.recordFailure(guardKey);
+      if (failure.blockedFor > 0) {
+        throw new AppError('RATE_LIMITED', 'Too many failed logins from this address; wait before trying again', { retryAfter: failure.blockedFor }, { 'retry-after': String(failure.blockedFor) });
+      }
+      throw new AppError('CONSOLE_UNAUTHORIZED', 'Wrong login or password', { attemptsLeft: failure.attemptsLeft });
     }
     const now = deps.clock.now();
     const token = randomBytes(32).toString('base64url');

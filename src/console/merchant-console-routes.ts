@@ -99,7 +99,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     { schema: { hide: true, querystring: Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }) } },
     async (request) => {
       const m = await merchantOf(request);
-      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, query: request.query })) });
+      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, env: 'PRODUCTION', query: request.query })) });
     },
   );
 

@@ -41,9 +41,9 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
 
   app.post(
     '/console/api/support/orders/:id/resolve',
-    { schema: { hide: true, params: IdParams, body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Reason }) } },
+    { schema: { hide: true, params: IdParams, body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Reason, refundMessage: Type.Optional(Type.String({ maxLength: 500 })) }) } },
     async (request) =>
-      success(request, await resolveOrder(deps, { actor: actor(request), orderId: request.params.id, to: request.body.status as 'FULFILLED' | 'REFUNDED', reason: request.body.reason })),
+      success(request, await resolveOrder(deps, { actor: actor(request), orderId: request.params.id, to: request.body.status as 'FULFILLED' | 'REFUNDED', reason: request.body.reason, refundMessage: request.body.refundMessage })),
   );
 
   app.post('/console/api/support/orders/:id/resend', { schema: { hide: true, params: IdParams, body: Type.Object({ reason: Reason }) } }, async (request) =>
@@ -64,7 +64,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     async (request) => {
       const m = await deps.store.findMerchantByUsername(request.query.username);
       if (!m) throw new AppError('NOT_FOUND', `Merchant '${request.query.username}' not found`);
-      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, query: request.query })) });
+      return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, env: 'PRODUCTION', query: request.query })) });
     },
   );
 

@@ -5,6 +5,7 @@
 import { AppError } from '@shahn/contract';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
+import { makeIpMatcher, type IpMatcher } from '../lib/ip.js';
 
 export async function authenticateKey(
   deps: Pick<Deps, 'keys' | 'bruteForce'>,
@@ -17,8 +18,9 @@ export async function authenticateKey(
 
   const record = key.length <= 256 ? await deps.keys.find(key) : undefined;
   if (!record) {
-    const attemptsLeft = await deps.bruteForce.recordFailure(ip);
-    throw new AppError('INVALID_ACCESS_TOKEN', undefined, { attemptsLeft });
+    const failure = await deps.bruteForce.recordFailure(ip);
+    if (failure.blockedFor > 0) throw new AppError('IP_BLOCKED', undefined, { retryAfter: failure.blockedFor }, { 'retry-after': String(failure.blockedFor) });
+    throw new AppError('INVALID_ACCESS_TOKEN', undefined, { attemptsLeft: failure.attemptsLeft });
   }
   if (!record.isEnabled) throw new AppError('ACCESS_TOKEN_DISABLED');
   if (record.allowedIps.length > 0 && !ipAllowed(record.allowedIps, ip)) {
@@ -39,8 +41,15 @@ export function usableCachedKey(deps: Pick<Deps, 'keys' | 'bruteForce'>, present
   return key;
 }
 
-/** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) match their IPv4 form. */
+/** Matchers by allow-list (a key record's list is one array for as long as the record is cached). */
+const matchers = new WeakMap<readonly string[], IpMatcher>();
+
+/** Is `ip` in the allow-list (addresses and CIDR ranges; IPv4-mapped IPv6 addresses match their IPv4 form)? */
 export function ipAllowed(allowed: readonly string[], ip: string): boolean {
-  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return allowed.includes(ip) || allowed.includes(plain);
+  let match = matchers.get(allowed);
+  if (!match) {
+    match = makeIpMatcher(allowed);
+    matchers.set(allowed, match);
+  }
+  return match(ip);
 }

@@ -3,6 +3,11 @@
  * IP for 15 minutes. Failures are counted in the store, so every API process of one store shares
  * them; each process keeps the blocked IPs in memory (its own blocks at once, the others' after its
  * next sync(), which `shahn serve` runs every second).
+ *
+ * The store counts a failure in one statement and returns the count, so the limit holds under
+ * parallel guesses too: many requests may pass the in-memory check before the 5th failure is
+ * recorded, but the 6th and later failures come back over the limit and are answered as blocked.
+ * Expired rows are purged periodically (purge()), never on a failure's path.
  */
 import type { Clock } from '../lib/clock.js';
 import type { Store } from '../store/store.js';
@@ -17,7 +22,7 @@ export class BruteForceGuard {
 
   constructor(
     private readonly clock: Clock,
-    private readonly store: Pick<Store, 'recordAuthFailure' | 'blockedIps'>,
+    private readonly store: Pick<Store, 'recordAuthFailure' | 'blockedIps' | 'purgeAuthFailures'>,
   ) {}
 
   /** Seconds the IP stays blocked, or 0. */
@@ -32,12 +37,22 @@ export class BruteForceGuard {
     return Math.ceil(left / 1000);
   }
 
-  /** Record a failed attempt; returns how many attempts are left before the block. */
-  async recordFailure(ip: string): Promise<number> {
+  /**
+   * Record a failed attempt. `attemptsLeft`: failures left before the block (0: this one started it).
+   * `blockedFor` > 0 (seconds): this failure came after the limit was reached (a parallel guess that
+   * passed the in-memory check before the block was recorded): answer it as blocked.
+   */
+  async recordFailure(ip: string): Promise<{ attemptsLeft: number; blockedFor: number }> {
     const now = this.clock.now();
     const r = await this.store.recordAuthFailure({ ip, now, windowMs: BLOCK_MS, max: MAX_FAILED_ATTEMPTS, blockMs: BLOCK_MS });
     if (r.blockedUntil > now) this.blocked.set(ip, r.blockedUntil);
-    return Math.max(0, MAX_FAILED_ATTEMPTS - r.failures);
+    const over = r.failures > MAX_FAILED_ATTEMPTS && r.blockedUntil > now;
+    return { attemptsLeft: Math.max(0, MAX_FAILED_ATTEMPTS - r.failures), blockedFor: over ? Math.ceil((r.blockedUntil - now) / 1000) : 0 };
+  }
+
+  /** Delete failure rows that no longer count (window over, not blocked). Returns how many went. */
+  async purge(): Promise<number> {
+    return this.store.purgeAuthFailures(this.clock.now(), BLOCK_MS);
   }
 
   /** Take the blocks recorded by other processes. */

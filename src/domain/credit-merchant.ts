@@ -1,7 +1,7 @@
 /** Record a DEPOSIT: the only way money enters a merchant's balance. */
 import { validationError } from '@shahn/contract';
 import { newObjectId } from '../lib/ids.js';
-import { dzdToCentimes } from '../lib/money.js';
+import { centimesToDzd, dzdToCentimes, MAX_BALANCE_CENTIMES } from '../lib/money.js';
 import type { LedgerEntryRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { parseDzdAmount } from './parse-dzd-amount.js';
@@ -20,12 +20,23 @@ export async function creditMerchant(
   const id = newObjectId(now);
   if (options.note !== undefined && options.note.length > 500) throw validationError('body', 'note', 'must be at most 500 characters', undefined, 'maxLength');
   const note = options.note ?? 'Deposit';
-  return deps.store.creditWithAudit({
+  const result = await deps.store.creditWithAudit({
     id,
     merchantId: merchant.id,
     amount,
+    maxBalance: MAX_BALANCE_CENTIMES,
     note,
     time: now,
     audit: auditRecord(now, options.actor ?? 'cli', 'merchant.credit', merchant.id, reason ?? note, { amount, entryId: id }),
   });
+  if (!result.ok) {
+    throw validationError(
+      'body',
+      'amount',
+      `would take the balance (${centimesToDzd(result.balance)} DZD) past the maximum of ${centimesToDzd(MAX_BALANCE_CENTIMES)} DZD`,
+      options.amount,
+      'balance_maximum',
+    );
+  }
+  return result.entry;
 }

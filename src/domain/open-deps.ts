@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { openSqliteStore, SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
 import { openPostgresStore } from '../store/postgres/open-postgres-store.js';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.js';
-import type { Store } from '../store/store.js';
+import { StoreOpenError, StoreUnavailableError, type Store } from '../store/store.js';
 import { BruteForceGuard } from './brute-force-guard.js';
 import { CatalogueCache } from './catalogue-cache.js';
 import type { Deps } from './deps.js';
@@ -20,6 +20,33 @@ export class StoreConfigError extends Error {}
 
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** A store location fit for a log line or an error: a PostgreSQL URL without its password. */
+export function describeStore(db: string): string {
+  return db.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Open the configured store and make it ready: `prepare` for serve and worker (prepareStore), or
+ * `migrate` for `shahn migrate`. A store that cannot be opened or reached is one clear line naming
+ * it (StoreOpenError), never a stack trace; the store is closed again on failure.
+ */
+export async function openReadyStore(config: Config, mode: 'prepare' | 'migrate' = 'prepare'): Promise<{ store: Store; migrated?: { from: number; to: number } }> {
+  const store = openStore(config);
+  try {
+    if (mode === 'migrate') return { store, migrated: await migrateStore(store, config.catalogue) };
+    await prepareStore(store, config.catalogue);
+    return { store };
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    if (err instanceof StoreUnavailableError) {
+      throw new StoreOpenError(
+        `Cannot reach the PostgreSQL store at ${describeStore(config.db)}: ${err.message.replace(/^the database is unavailable: /, '')}. Check that PostgreSQL runs there, that the database exists and that SHAHN_DB is right.`,
+      );
+    }
+    throw err;
+  }
 }
 
 export function openStore(config: Config): Store {

@@ -46,15 +46,18 @@ function finalOf(scenario: SandboxScenario, age: number, unknownResolveMs: numbe
     case 'MENU':
       return { status: 'REFUNDED', refundMessage: MESSAGES.OFFER_NOT_ACCEPTED };
     case 'UNKNOWN':
-      // Decision (contract §5): resolves to REFUNDED on its own after unknownResolveMs; the notice stays.
-      return { status: age >= unknownResolveMs ? 'REFUNDED' : 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE };
+      // Decision (contract §5): resolves to REFUNDED on its own after unknownResolveMs, and then says
+      // it was refunded (contract §6): the uncertainty notice is not kept once the outcome is known.
+      return age >= unknownResolveMs
+        ? { status: 'REFUNDED', refundMessage: MESSAGES.REFUNDED_AFTER_REVIEW }
+        : { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE };
   }
 }
 
 export function sandboxView(order: OrderRecord, now: number, unknownResolveMs: number): SandboxView {
   // A support decision is stored and final.
   if (order.status === 'FULFILLED') return { status: 'FULFILLED', refundMessage: null };
-  if (order.status === 'REFUNDED') return { status: 'REFUNDED', refundMessage: order.refundMessage ?? MESSAGES.UNKNOWN_NOTICE };
+  if (order.status === 'REFUNDED') return { status: 'REFUNDED', refundMessage: order.refundMessage ?? MESSAGES.REFUNDED_AFTER_REVIEW };
   const age = now - order.createdAt;
   if (age < SANDBOX_PENDING_MS) return { status: 'PENDING', refundMessage: null };
   if (age < SANDBOX_HANDLING_UNTIL_MS) return { status: 'HANDLING', refundMessage: null };

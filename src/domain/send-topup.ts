@@ -85,5 +85,5 @@ export async function sendTopup(
     });
   }
   if (!sandbox) deps.notifyQueued?.();
-  return { topupId: id, topupRef: ref };
+  return { topupId: id, topupRef: ref, newBalance: centimesToDzd(result.balance) };
 }

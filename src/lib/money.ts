@@ -28,3 +28,12 @@ export function chargeCentimes(amountCentimes: number, costPpm: number | null): 
   if (costPpm === null) return amountCentimes;
   return Math.floor((amountCentimes * costPpm + PPM / 2) / PPM);
 }
+
+/**
+ * Bounds on money that enters a balance (credits, opening balances): one credit at most
+ * 100,000,000 DZD, and a credit may not take a balance past 1,000,000,000 DZD. Refunds are not
+ * bounded (they return what a charge took). Both keep every balance far below 2^53 centimes, where
+ * integer arithmetic in JavaScript would lose precision.
+ */
+export const MAX_CREDIT_CENTIMES = 100_000_000 * CENTIMES_PER_DZD;
+export const MAX_BALANCE_CENTIMES = 1_000_000_000 * CENTIMES_PER_DZD;

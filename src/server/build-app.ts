@@ -10,11 +10,13 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { Logger } from 'pino';
 import { AppError, isAppError } from '@shahn/contract';
 import { authenticateKey } from '../domain/authenticate-key.js';
+import { BLOCK_MS } from '../domain/brute-force-guard.js';
 import type { Deps } from '../domain/deps.js';
 import { newRequestId } from '../lib/ids.js';
-import { StoreUnavailableError, type AdminRecord, type KeyRecord } from '../store/store.js';
+import { isStoreUnavailable, type AdminRecord, type KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
-import { clientErrorHandler, onUnsupportedExpectation } from './client-errors.js';
+import { clientErrorHandler, onConnectRequest, onUnsupportedExpectation, rawErrorResponse } from './client-errors.js';
+import { makeClientIp, trustFunction } from './client-ip.js';
 import { makeFastCheckId } from './fast-check-id.js';
 import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
@@ -41,6 +43,8 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT = 16 * 1024;
+/** How often Node checks open connections against the request and headers timeouts. */
+const TIMEOUT_CHECK_MS = 1000;
 
 export interface BuildAppOptions {
   /** A pino logger to use; by default one is made from config.logLevel. */
@@ -58,7 +62,7 @@ export interface ShahnApp extends FastifyInstance {
 
 function appErrorFrom(err: FastifyError & { validation?: unknown; validationContext?: string }, request: FastifyRequest): AppError {
   if (isAppError(err)) return err;
-  if (err instanceof StoreUnavailableError || (err as { code?: string }).code === 'SQLITE_BUSY') {
+  if (isStoreUnavailable(err)) {
     return new AppError('SERVICE_UNAVAILABLE', 'The store is unavailable; retry shortly', { retryAfter: 2 }, { 'retry-after': '2' });
   }
   if (Array.isArray(err.validation)) {
@@ -89,11 +93,29 @@ function appErrorFrom(err: FastifyError & { validation?: unknown; validationCont
   return new AppError('INTERNAL_ERROR');
 }
 
+/**
+ * A warning line for what an operator investigating abuse needs: each invalid key, each block as it
+ * starts, each failed console login. The client IP, never a key, a password or a login name.
+ */
+function logAbuse(request: FastifyRequest, err: AppError): void {
+  const attemptsLeft = err.details?.attemptsLeft;
+  if (err.code === 'INVALID_ACCESS_TOKEN') {
+    request.log.warn({ ip: request.ip, attemptsLeft }, 'invalid access token');
+    if (attemptsLeft === 0) request.log.warn({ ip: request.ip, blockedSeconds: BLOCK_MS / 1000 }, 'IP blocked after repeated invalid access tokens');
+  } else if (err.code === 'CONSOLE_UNAUTHORIZED' && attemptsLeft !== undefined) {
+    request.log.warn({ ip: request.ip, attemptsLeft }, 'console login failed');
+    if (attemptsLeft === 0) request.log.warn({ ip: request.ip, blockedSeconds: BLOCK_MS / 1000 }, 'console logins blocked for this IP after repeated failures');
+  }
+}
+
 export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promise<ShahnApp> {
   const { config } = deps;
   const limiter = deps.limiter;
   let closing = false;
   let fastCheckId: ReturnType<typeof makeFastCheckId> | undefined;
+  const trust = trustFunction(config.trustProxy);
+  /** Called once for the first request carrying X-Forwarded-For while no proxy is trusted. */
+  let onForwardedWithoutTrust: (() => void) | undefined;
 
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.logLevel } }),
@@ -102,22 +124,49 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     // Fastify's own per-request lines are off; config.accessLog adds one line per request instead.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    trustProxy: trust ?? false,
+    requestTimeout: config.requestTimeoutMs,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 512 },
     clientErrorHandler,
     // Our own node:http server: the check-id hot path (fast-check-id.ts) answers before fastify's
     // router when it can; everything else goes to fastify. A missing Host header is accepted.
+    // Headers must arrive within headersTimeoutMs and the whole request within requestTimeoutMs
+    // (else 408 and the connection closes); at most maxConnections are open at once.
     serverFactory: (handler, opts) => {
-      const server = createServer({ requireHostHeader: false }, (req, res) => {
-        if (fastCheckId?.(req, res, () => handler(req, res))) return;
-        handler(req, res);
+      const refused = new WeakSet<object>();
+      const server = createServer(
+        { requireHostHeader: false, headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS },
+        (req, res) => {
+          if (refused.has(req.socket)) {
+            req.socket.destroy();
+            return;
+          }
+          if (onForwardedWithoutTrust !== undefined && req.headers['x-forwarded-for'] !== undefined) onForwardedWithoutTrust();
+          if (fastCheckId?.(req, res, () => handler(req, res))) return;
+          handler(req, res);
+        },
+      );
+      // Over the cap, a connection is answered 503 at once and closed: its descriptor is freed
+      // without waiting for (or parsing) a request.
+      let open = 0;
+      const overCap = rawErrorResponse(new AppError('SERVICE_UNAVAILABLE', 'Too many open connections; retry shortly', { retryAfter: 1 }, { 'retry-after': '1' }));
+      server.prependListener('connection', (socket: import('node:net').Socket) => {
+        if (open >= config.maxConnections) {
+          refused.add(socket);
+          socket.on('error', () => undefined);
+          socket.end(overCap);
+          setTimeout(() => socket.destroy(), 1000).unref();
+          return;
+        }
+        open++;
+        socket.once('close', () => open--);
       });
+      server.on('connect', onConnectRequest);
       // What fastify sets on the servers it makes itself (keep-alive 72 s, not node's 5 s).
-      const o = opts as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
+      const o = opts as { keepAliveTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
       if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
-      if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
       if (o.connectionTimeout !== undefined) server.setTimeout(o.connectionTimeout);
       if (o.maxRequestsPerSocket) server.maxRequestsPerSocket = o.maxRequestsPerSocket;
       return server;
@@ -141,6 +190,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const err = appErrorFrom(error, request);
     if (err.code === 'INTERNAL_ERROR') request.log.error({ err: error }, 'unhandled error');
+    else logAbuse(request, err);
     return sendError(reply, err);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('NOT_FOUND', 'Route not found')));
@@ -167,10 +217,21 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   if (config.accessLog) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
-        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip },
         'request completed',
       );
     });
+  }
+
+  if (!trust) {
+    onForwardedWithoutTrust = () => {
+      onForwardedWithoutTrust = undefined;
+      app.log.warn(
+        {},
+        'requests carry X-Forwarded-For but SHAHN_TRUST_PROXY is off: every client is seen as the proxy\'s address (one allow-list entry, one brute-force counter). ' +
+          'Behind a reverse proxy, set SHAHN_TRUST_PROXY to the number of proxies (1) or their addresses.',
+      );
+    };
   }
 
   await app.register(fastifySwagger, {
@@ -201,10 +262,10 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(adminRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
   await app.register(consoleRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
 
-  // The hot path shares the key cache, guards, limiter, store and logger; off behind a trusted proxy
-  // (the client IP would come from X-Forwarded-For, which fastify resolves).
-  if (!config.trustProxy) {
-    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined });
+  // The hot path shares the key cache, guards, limiter, store and logger, and resolves the client
+  // address by the same rule as fastify (client-ip.ts).
+  if (config.fastPath) {
+    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined, clientIp: makeClientIp(config.trustProxy) });
   }
 
   const shahn = app as unknown as ShahnApp;

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastJsonStringify from 'fast-json-stringify';
-import { AppError, ErrorEnvelope, Success, Topup, type TopupOut } from '@shahn/contract';
+import { AppError, ErrorEnvelope, ID_PATTERN, Success, Topup, type TopupOut } from '@shahn/contract';
 import { usableCachedKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
@@ -20,7 +20,7 @@ import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
 
 const PREFIX = '/v3/mobile/check-id/';
-const ID = /^[0-9a-f]{24}$/;
+const ID = new RegExp(ID_PATTERN);
 
 /**
  * FULFILLED production orders, as presented, by id: a check-id of one is answered without reading
@@ -48,13 +48,15 @@ class FulfilledOrders {
 export interface FastPathOptions {
   isClosing(): boolean;
   accessLog: Pick<Log, 'info'> | undefined;
+  /** The client address by the configured trust-proxy rule (the one fastify uses too). */
+  clientIp(req: IncomingMessage): string;
 }
 
 export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
   const ok = fastJsonStringify(Success(Topup) as object);
   const failure = fastJsonStringify(ErrorEnvelope as object);
 
-  const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint | undefined) => {
+  const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint | undefined, ip: string) => {
     res.writeHead(status, {
       'x-request-id': requestId,
       'content-type': 'application/json; charset=utf-8',
@@ -63,21 +65,21 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     res.end(body);
     if (options.accessLog && started !== undefined) {
       options.accessLog.info(
-        { requestId, method: 'GET', url: req.url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 10_000) / 100 },
+        { requestId, method: 'GET', url: req.url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 10_000) / 100, ip },
         'request completed',
       );
     }
   };
 
-  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, started: bigint | undefined) => {
+  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, started: bigint | undefined, ip: string) => {
     if (!order) {
       const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
-      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started);
+      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
       return;
     }
     const data = presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, data);
-    write(req, res, 200, requestId, envelope(data, requestId), started);
+    write(req, res, 200, requestId, envelope(data, requestId), started, ip);
   };
   const envelope = (data: TopupOut, requestId: string) => ok({ success: true, data, meta: { timestamp: nowIso() }, requestId });
 
@@ -98,7 +100,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (!ID.test(id) || options.isClosing()) return false;
     const presented = req.headers['x-access-token'];
     if (typeof presented !== 'string' || presented === '') return false;
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = options.clientIp(req);
     const key = usableCachedKey(deps, presented, ip);
     if (!key || deps.limiter.take(key.id) > 0) return false;
     stats.answered++;
@@ -106,7 +108,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     const started = options.accessLog ? process.hrtime.bigint() : undefined;
     const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
     if (cached) {
-      write(req, res, 200, requestId, envelope(cached, requestId), started);
+      write(req, res, 200, requestId, envelope(cached, requestId), started, ip);
       return true;
     }
     if (reads) {
@@ -118,11 +120,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
         fallBack(key.id);
         return false;
       }
-      answer(req, res, requestId, id, order, started);
+      answer(req, res, requestId, id, order, started, ip);
       return true;
     }
     deps.store.findOrderById(key.merchantId, key.type, id).then(
-      (order) => answer(req, res, requestId, id, order, started),
+      (order) => answer(req, res, requestId, id, order, started, ip),
       () => {
         fallBack(key.id);
         if (!res.destroyed) next();

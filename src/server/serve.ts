@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config.js';
 import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.js';
-import { buildDeps, openStore, prepareStore } from '../domain/open-deps.js';
+import { buildDeps, openReadyStore } from '../domain/open-deps.js';
 import type { Deps } from '../domain/deps.js';
 import { buildApp, type ShahnApp } from './build-app.js';
 import type { Log } from '../lib/log.js';
@@ -24,6 +24,8 @@ export interface RunningServer {
   demo: CreatedMerchant | undefined;
   /** The demo support agent's admin token (fresh store only). */
   demoAdminToken: string | undefined;
+  /** Why no demo data was made on a store without merchants (SHAHN_DEMO unset, not SQLite on loopback). */
+  demoSkipped: string | undefined;
   /** The demo console logins and their generated passwords (fresh store only). */
   demoConsole: { role: 'admin' | 'merchant'; login: string; password: string }[] | undefined;
   processing: Processing;
@@ -31,15 +33,35 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Is this host name or address only reachable from this machine? */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Demo data (a merchant with a funded production key, a support admin, console passwords) only where
+ * nobody else can reach it: by default on a SQLite store served on loopback; SHAHN_DEMO=true asks
+ * for it anywhere, SHAHN_DEMO=false never.
+ */
+export function demoWanted(config: Pick<Config, 'demo' | 'host'>, storeKind: 'sqlite' | 'postgres'): boolean {
+  if (config.demo !== 'auto') return config.demo;
+  return storeKind === 'sqlite' && isLoopbackHost(config.host);
+}
+
 export async function startServer(config: Config): Promise<RunningServer> {
-  const store = openStore(config);
-  await prepareStore(store, config.catalogue);
+  const { store } = await openReadyStore(config);
   const deps = buildDeps(config, store);
 
   let demo: CreatedMerchant | undefined;
   let demoAdminToken: string | undefined;
   let demoConsole: RunningServer['demoConsole'];
-  if (config.demo && (await store.countMerchants()) === 0) {
+  let demoSkipped: string | undefined;
+  const fresh = (await store.countMerchants()) === 0;
+  if (fresh && !demoWanted(config, store.kind)) {
+    demoSkipped = config.demo === false ? 'SHAHN_DEMO=false' : store.kind === 'postgres' ? 'the store is PostgreSQL' : `the API listens on ${config.host}, not on loopback`;
+  }
+  if (fresh && demoWanted(config, store.kind)) {
     demo = await createMerchant(deps, { username: DEMO_USERNAME, balance: DEMO_BALANCE_DZD });
     demoAdminToken = (await createAdmin(deps, { name: 'support' })).token;
     demoConsole = [];
@@ -65,15 +87,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await shared.stop();
       await store.close();
     })());
-  return { app, deps, url, demo, demoAdminToken, demoConsole, processing, stop };
+  return { app, deps, url, demo, demoSkipped, demoAdminToken, demoConsole, processing, stop };
 }
+
+/** How often an API process deletes failed-key records that no longer count. */
+export const PURGE_EVERY_MS = 60_000;
 
 /** How long an API process counts as alive after its last heartbeat. */
 export const INSTANCE_LIVE_MS = 6_000;
 
 /**
- * State shared by the API processes of one store: the blocked IPs (synced every BLOCK_SYNC_MS)
- * and this process's share of each key's rate limit (from the heartbeat table, every 2 s).
+ * State shared by the API processes of one store: the blocked IPs (synced every BLOCK_SYNC_MS),
+ * this process's share of each key's rate limit (from the heartbeat table, every 2 s), and the purge
+ * of failed-key records whose window is over (every PURGE_EVERY_MS).
  */
 export function startSharedGuards(deps: Deps, instanceId: string, log: Pick<Log, 'warn'>) {
   const sync = async () => {
@@ -90,15 +116,26 @@ export function startSharedGuards(deps: Deps, instanceId: string, log: Pick<Log,
       log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
   };
+  const purge = async () => {
+    try {
+      await deps.bruteForce.purge();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not purge expired failed-key records');
+    }
+  };
   const t1 = setInterval(() => void sync(), BLOCK_SYNC_MS);
   const t2 = setInterval(() => void beat(), 2_000);
+  const t3 = setInterval(() => void purge(), PURGE_EVERY_MS);
   t1.unref();
   t2.unref();
+  t3.unref();
   void beat();
+  void purge();
   return {
     async stop() {
       clearInterval(t1);
       clearInterval(t2);
+      clearInterval(t3);
       await deps.store.removeInstance(instanceId).catch(() => undefined);
     },
   };

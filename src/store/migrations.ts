@@ -557,6 +557,18 @@ CREATE INDEX orders_by_final ON orders(final_at) WHERE final_at IS NOT NULL;
 CREATE INDEX orders_by_final ON orders(final_at) WHERE final_at IS NOT NULL;
 `,
   },
+  {
+    version: 7,
+    name: 'auth-failures-purge-index',
+    // Expired failure rows are purged periodically by their first failure's time; the index keeps
+    // that purge (and so the cost of a failed key) independent of how many rows the table holds.
+    sqlite: `
+CREATE INDEX auth_failures_first ON auth_failures(first_failure_at);
+`,
+    postgres: `
+CREATE INDEX auth_failures_first ON auth_failures(first_failure_at);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -211,7 +211,8 @@ export interface PageResult<T> {
 }
 
 export type InsertOrderResult =
-  | { ok: true }
+  /** `balance`: the merchant's balance after the charge (unchanged when nothing was charged). */
+  | { ok: true; balance: number }
   | { ok: false; reason: 'DUPLICATED_REF'; existingId: string }
   | { ok: false; reason: 'INSUFFICIENT_BALANCE'; available: number };
 
@@ -233,6 +234,24 @@ export function isUniqueViolation(err: unknown): boolean {
 /** The store cannot be reached (or timed out): answered as 503 SERVICE_UNAVAILABLE, nothing half-written. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
+}
+
+/** The store could not be opened (a bad path, a folder, no permission, not a database, no such server): one clear line for a person. */
+export class StoreOpenError extends Error {
+  override readonly name = 'StoreOpenError';
+}
+
+/**
+ * SQLite result codes that mean the file cannot be used right now (locked by another process past
+ * the busy timeout, an I/O error, a full disk, a read-only or vanished file), not a bug in a statement.
+ */
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL)/;
+
+/** An error that means the store cannot be reached or used now (answered 503, retried by clients). */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && SQLITE_UNAVAILABLE.test(code);
 }
 
 export interface Store {
@@ -301,14 +320,21 @@ export interface Store {
     expectStatus: 'UNKNOWN_ERROR' | 'PENDING';
     now: number;
     refundEntryId: string;
+    /** The order's refund_message after the resolution (null for FULFILLED). */
+    refundMessage: string | null;
     audit: AuditRecord;
   }): Promise<ResolveResult>;
   /** Re-send a REFUNDED order as a new one (charged again in production), linked both ways. */
   resendOrder(input: { originalId: string; order: OrderRecord; chargeEntryId: string; audit: AuditRecord }): Promise<
     InsertOrderResult | { ok: false; reason: 'NOT_FOUND' } | { ok: false; reason: 'CONFLICT'; status: TopupStatus; retryOrderId: string | null }
   >;
-  /** Append a DEPOSIT (old/new balances computed inside the transaction) and its audit record. */
-  creditWithAudit(input: { id: string; merchantId: string; amount: number; note: string; time: number; audit: AuditRecord }): Promise<LedgerEntryRecord>;
+  /**
+   * Append a DEPOSIT (old/new balances computed inside the transaction) and its audit record; refused
+   * (nothing written) when the new balance would exceed `maxBalance`.
+   */
+  creditWithAudit(input: { id: string; merchantId: string; amount: number; maxBalance: number; note: string; time: number; audit: AuditRecord }): Promise<
+    { ok: true; entry: LedgerEntryRecord } | { ok: false; reason: 'BALANCE_LIMIT'; balance: number }
+  >;
   insertAudit(audit: AuditRecord): Promise<void>;
   /** An alert in the outbox and its audit record, in one transaction. */
   insertAlertWithAudit(alert: AlertRecord, audit: AuditRecord): Promise<void>;
@@ -361,6 +387,8 @@ export interface Store {
   // state shared by the API processes of one store
   /** Count a failed key attempt from `ip` (within `windowMs` of its first); block it for `blockMs` at `max`. */
   recordAuthFailure(input: { ip: string; now: number; windowMs: number; max: number; blockMs: number }): Promise<{ failures: number; blockedUntil: number }>;
+  /** Delete failure rows that no longer count: their window is over and they are not blocked. Returns how many. */
+  purgeAuthFailures(now: number, windowMs: number): Promise<number>;
   /** IPs blocked at `now`. */
   blockedIps(now: number): Promise<{ ip: string; blockedUntil: number }[]>;
   /** Mark this API process alive; returns how many are alive (seen within `liveMs`). */

@@ -21,7 +21,8 @@ export async function createAdmin(deps: Pick<Deps, 'store' | 'clock'>, options: 
 }
 
 export async function authenticateAdmin(deps: Pick<Deps, 'store'>, authorization: string | undefined): Promise<AdminRecord> {
-  const m = /^Bearer (\S{1,200})$/.exec(authorization ?? '');
+  // The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`.
+  const m = /^bearer +(\S{1,200}) *$/i.exec(authorization ?? '');
   if (!m?.[1]) throw new AppError('ADMIN_UNAUTHORIZED');
   const admin = await deps.store.findAdminByTokenHash(hashApiKey(m[1]));
   if (!admin || !admin.isEnabled) throw new AppError('ADMIN_UNAUTHORIZED', 'The admin token is invalid or disabled');

@@ -5,6 +5,7 @@ import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newApiKey, newObjectId } from '../lib/ids.js';
 import type { KeyRecord } from '../store/store.js';
 import { auditRecord } from './audit.js';
+import { parseIpRange } from '../lib/ip.js';
 
 export interface KeyView {
   id: string;
@@ -30,13 +31,20 @@ export function presentKey(k: KeyRecord): KeyView {
   };
 }
 
-const IP_RE = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]{2,39})$/;
-
-function checkIps(ips: unknown): string[] {
-  if (!Array.isArray(ips) || ips.length > 100 || !ips.every((ip) => typeof ip === 'string' && IP_RE.test(ip))) {
-    throw validationError('body', 'allowedips', 'must be an array of at most 100 IPv4 or IPv6 addresses', ips, 'format');
+/** An allow-list as written by a person: each entry parsed and normalised (lib/ip.ts), duplicates dropped. */
+export function checkIps(ips: unknown): string[] {
+  if (!Array.isArray(ips) || ips.length > 100) {
+    throw validationError('body', 'allowedips', 'must be an array of at most 100 IPv4 or IPv6 addresses or CIDR ranges', ips, 'format');
   }
-  return ips as string[];
+  const out: string[] = [];
+  ips.forEach((ip: unknown, i) => {
+    const range = typeof ip === 'string' ? parseIpRange(ip) : undefined;
+    if (!range) {
+      throw validationError('body', `allowedips/${i}`, 'must be an IPv4 or IPv6 address (like 198.51.100.7 or 2001:db8::7) or a CIDR range (like 198.51.100.0/24)', ip, 'format');
+    }
+    if (!out.includes(range.text)) out.push(range.text);
+  });
+  return out;
 }
 
 async function merchantByUsername(deps: Pick<Deps, 'store'>, username: string) {

@@ -52,5 +52,5 @@ export async function resendOrder(
     throw new AppError('CONFLICT', `The order was already re-sent`, { status: result.status, retry_orderid: result.retryOrderId });
   }
   if (order.env === 'PRODUCTION') deps.notifyQueued?.();
-  return { topupId: id, topupRef: order.ref };
+  return { topupId: id, topupRef: order.ref, newBalance: centimesToDzd(result.balance) };
 }

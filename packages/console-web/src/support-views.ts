@@ -46,10 +46,15 @@ export function resolveDialog(o: SupportOrder, done: () => void): void {
         h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'to', value: 'REFUNDED' }), t('refunded')),
       ),
       reasonField(),
+      field(
+        t('customerMessage'),
+        h('textarea', { name: 'refundMessage', maxlength: 500, rows: 2, dir: 'rtl', lang: 'ar', placeholder: t('customerMessageHint') }),
+      ),
     ],
     async (form) => {
       const to = (form.elements.namedItem('to') as RadioNodeList).value;
-      await api('POST', `/support/orders/${o._id}/resolve`, { status: to, reason: reasonOf(form) });
+      const message = (form.elements.namedItem('refundMessage') as HTMLTextAreaElement).value.trim();
+      await api('POST', `/support/orders/${o._id}/resolve`, { status: to, reason: reasonOf(form), ...(to === 'REFUNDED' && message ? { refundMessage: message } : {}) });
       done();
     },
   );

@@ -64,6 +64,11 @@ export const ERROR_CODES = {
     message: 'Request body is too large',
     fix: 'Bodies are limited to 16 KiB.',
   },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'The request was not received in time',
+    fix: 'Send the headers and the whole body promptly (within SHAHN_REQUEST_TIMEOUT_MS, 30 s by default); nothing was done with this request, so it is safe to send again.',
+  },
   RATE_LIMITED: {
     status: 429,
     message: 'Too many requests',

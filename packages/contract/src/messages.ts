@@ -12,6 +12,13 @@ export const MESSAGES = Object.freeze({
   WRONG_NUMBER: 'رقم الهاتف خاطئ، يرجى التأكد مع العميل',
   /** Plan mismatch (prepaid plan to a postpaid number). */
   PLAN_MISMATCH: 'هذا العرض غير متوافق مع هذا الرقم جرب فاتورة',
+  /**
+   * shahn's own (the public documentation has no such text): the refund_message of an order that was
+   * UNKNOWN_ERROR and is now known to have failed and been refunded (support's decision, a late
+   * operator answer without a message of its own, the sandbox's 12 h resolution). "The top-up did not
+   * go through, and the amount has been refunded."
+   */
+  REFUNDED_AFTER_REVIEW: 'لم تتم عملية الشحن، وتم استرداد المبلغ',
   /** typename of the facture suggestion. */
   FACTURE_TYPENAME: '📋 FACTURE | فاتورة',
 });

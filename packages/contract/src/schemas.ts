@@ -143,7 +143,11 @@ export const SendBody = Type.Object({
 });
 export type SendBodyInput = Static<typeof SendBody>;
 
-export const SendData = Type.Object({ topupId: Type.String(), topupRef: Type.String() });
+export const SendData = Type.Object({
+  topupId: Type.String(),
+  topupRef: Type.String(),
+  newBalance: Type.Number({ description: 'DZD: the balance after this send\'s charge (in the sandbox, the unchanged balance)' }),
+});
 export type SendDataOut = Static<typeof SendData>;
 
 export const SuggestedOffer = Type.Object({ typename: Type.String(), plan_code: Type.String(), amount: Money });

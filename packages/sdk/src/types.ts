@@ -24,7 +24,11 @@ export type Transaction = TransactionOut;
 export type Ping = PingDataOut;
 export type KeyInfo = ValidateDataOut;
 export type SendParams = SendBodyInput;
-export type SendResult = SendDataOut;
+/**
+ * What a send answers. `newBalance` (DZD, the balance after the charge; the sandbox's unchanged
+ * balance) is absent when the reply was lost and the SDK found the top-up by its ref instead.
+ */
+export type SendResult = Omit<SendDataOut, 'newBalance'> & { newBalance?: number };
 export type ListQuery = PageQueryInput;
 
 /** Statuses after which a top-up's check stops: FULFILLED, REFUNDED, UNKNOWN_ERROR. */

@@ -25,6 +25,9 @@ export const accountRoutes: FastifyPluginAsyncTypebox<RoutesOptions> = async (ap
         response: { 200: Success(Page(Transaction)), ...errorResponses },
       },
     },
-    async (request) => success(request, await listTransactions(deps, { merchantId: requireKey(request).merchantId, query: request.query })),
+    async (request) => {
+      const key = requireKey(request);
+      return success(request, await listTransactions(deps, { merchantId: key.merchantId, env: key.type, query: request.query }));
+    },
   );
 };

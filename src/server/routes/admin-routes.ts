@@ -55,12 +55,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       schema: {
         tags, security, summary: 'Resolve an UNKNOWN_ERROR order to FULFILLED or REFUNDED (exactly once)',
         params: IdParams,
-        body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
+        body: Type.Object({ status: Type.Enum(['FULFILLED', 'REFUNDED']), reason: Type.String({ minLength: 1, maxLength: 1000 }), refundMessage: Type.Optional(Type.String({ maxLength: 500 })) }),
         response: responses,
       },
     },
     async (request) =>
-      success(request, await resolveOrder(deps, { actor: actor(request), orderId: request.params.id, to: request.body.status as 'FULFILLED' | 'REFUNDED', reason: request.body.reason })),
+      success(request, await resolveOrder(deps, { actor: actor(request), orderId: request.params.id, to: request.body.status as 'FULFILLED' | 'REFUNDED', reason: request.body.reason, refundMessage: request.body.refundMessage })),
   );
 
   app.post(

@@ -5,7 +5,6 @@
  * StoreUnavailableError (503), never as a half-written change.
  */
 import pg from 'pg';
-import { MESSAGES } from '@shahn/contract';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import {
   KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toMerchant, type MerchantRow, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
@@ -17,6 +16,7 @@ import type {
   PageRequest, PageResult, RecordedOutcome, ResolveResult, Store,
 } from '../store.js';
 import { SchemaVersionError } from '../sqlite/open-sqlite-store.js';
+import { PURGE_AUTH_FAILURES, RECORD_AUTH_FAILURE } from '../guards-sql.js';
 
 // BIGINT columns hold milliseconds and centimes, far below 2^53: read them as numbers.
 pg.types.setTypeParser(20, (v: string) => Number(v));
@@ -32,17 +32,43 @@ export interface PostgresStoreOptions {
 
 type Q = pg.PoolClient | pg.Pool;
 
-const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '57014', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * SQLSTATEs and socket errors that mean "the database cannot be reached or used right now" (503):
+ * class 08 connection exception, 53 insufficient resources (too many connections, disk full),
+ * 57 operator intervention (shutdown, crash, cannot connect now, statement timeout), 58 system error,
+ * 3D000 the database does not exist (renamed, dropped), 28 the login was refused, 25006 a read-only
+ * (standby) server, 40001/40P01 a serialization failure or deadlock (retry). Any failure to obtain a
+ * connection is one too, whatever its code (55000: the database does not accept connections).
+ */
+const UNAVAILABLE_CLASSES = ['08', '53', '57', '58', '28'];
+const UNAVAILABLE_CODES = new Set(['3D000', '25006', '40001', '40P01', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 function isUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  if (e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|Connection ended unexpectedly/i.test(e.message ?? '');
+  if (e.code && (UNAVAILABLE_CODES.has(e.code) || UNAVAILABLE_CLASSES.includes(e.code.slice(0, 2)))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|Connection ended unexpectedly|Client was closed/i.test(e.message ?? '');
+}
+
+function unavailable(err: unknown): StoreUnavailableError {
+  return new StoreUnavailableError(`the database is unavailable: ${(err as Error).message}`);
 }
 
 function wrap(err: unknown): never {
-  if (isUnavailable(err)) throw new StoreUnavailableError(`the database is unavailable: ${(err as Error).message}`);
+  if (isUnavailable(err)) throw unavailable(err);
   throw err;
+}
+
+/**
+ * A pg client that always has an 'error' listener. The server ending a connection (a shutdown, a
+ * terminated backend) emits 'error' on the client; on one that is idle between two statements of a
+ * transaction, or connecting, nobody else listens, and an unhandled 'error' would end the process.
+ * The statement that uses the client next fails and is answered 503.
+ */
+class GuardedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
 }
 
 export function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Store {
@@ -54,12 +80,34 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     statement_timeout: options.statementTimeoutMs ?? 5000,
     query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
     application_name: 'shahn',
+    Client: GuardedClient,
   });
-  // An idle client losing its connection must not crash the process (nor a checked-out one: below).
+  // An idle client losing its connection must not crash the process.
   pool.on('error', () => undefined);
-  const guarded = new WeakSet<pg.PoolClient>();
+
+  /** A pooled connection; any failure to get one means the database cannot be used (503). */
+  const connect = async (): Promise<pg.PoolClient> => {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  };
 
   const q = async <R extends pg.QueryResultRow>(c: Q, text: string, values: unknown[] = []): Promise<R[]> => {
+    if (c === pool) {
+      const client = await connect();
+      let failed: unknown;
+      try {
+        return (await client.query<R>(text, values)).rows;
+      } catch (err) {
+        failed = err;
+        return wrap(err);
+      } finally {
+        // A broken connection is discarded, not returned to the pool.
+        client.release(failed !== undefined && isUnavailable(failed) ? (failed as Error) : undefined);
+      }
+    }
     try {
       return (await c.query<R>(text, values)).rows;
     } catch (err) {
@@ -70,27 +118,19 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
 
   /** A transaction; ROLLBACK on any error. */
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let c: pg.PoolClient;
-    try {
-      c = await pool.connect();
-    } catch (err) {
-      return wrap(err);
-    }
-    if (!guarded.has(c)) {
-      // The server going away emits 'error' on a checked-out client; its query then fails and is answered 503.
-      c.on('error', () => undefined);
-      guarded.add(c);
-    }
+    const c = await connect();
+    let failed: unknown;
     try {
       await c.query('BEGIN');
       const result = await fn(c);
       await c.query('COMMIT');
       return result;
     } catch (err) {
+      failed = err;
       await c.query('ROLLBACK').catch(() => undefined);
       return wrap(err);
     } finally {
-      c.release();
+      c.release(failed !== undefined && isUnavailable(failed) ? (failed as Error) : undefined);
     }
   };
 
@@ -135,7 +175,10 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     if (charge === null || order.charge <= 0) {
       // No money moves (sandbox): no merchant lock, so a merchant's sandbox sends do not queue behind
       // each other or its production sends; the unique (merchant, env, ref) settles a race.
-      if (await insert(' ON CONFLICT (merchant_id, env, ref) DO NOTHING')) return { ok: true };
+      if (await insert(' ON CONFLICT (merchant_id, env, ref) DO NOTHING')) {
+        const balance = (await one<{ balance: number }>(c, 'SELECT balance FROM merchants WHERE id = $1', [order.merchantId]))?.balance ?? 0;
+        return { ok: true, balance };
+      }
       return { ok: false, reason: 'DUPLICATED_REF', existingId: (await existingId()) ?? '' };
     }
     // Money moves: the merchant's row lock orders its sends, so the ref check and the balance check hold.
@@ -149,7 +192,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       oldBalance: available, newBalance: available - order.charge, objid: order.id, note: charge.note, time: order.createdAt,
       counterAccount: ACCOUNTS.operatorSettlement,
     });
-    return { ok: true };
+    return { ok: true, balance: available - order.charge };
   };
 
   const refundInner = async (c: pg.PoolClient, row: OrderRow, entryId: string, now: number) => {
@@ -164,7 +207,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
   const applyOutcome = async (c: pg.PoolClient, row: OrderRow, outcome: RecordedOutcome, now: number) => {
     switch (outcome.status) {
       case 'FULFILLED':
-        await q(c, `UPDATE orders SET status = 'FULFILLED', lease_owner = NULL, lease_expires_at = NULL, final_at = $1, updated_at = $1 WHERE id = $2`, [now, row.id]);
+        await q(c, `UPDATE orders SET status = 'FULFILLED', refund_message = NULL, lease_owner = NULL, lease_expires_at = NULL, final_at = $1, updated_at = $1 WHERE id = $2`, [now, row.id]);
         return;
       case 'REFUNDED':
         await refundInner(c, row, outcome.refundEntryId, now);
@@ -264,7 +307,8 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     async listLedger(merchantId, req) {
-      return page<LedgerRow, LedgerEntryRecord>('ledger_entries', 'merchant_id = $1', [merchantId], 'time', 'time DESC, id DESC', req, toLedger);
+      // By the ledger's own order (seq), so each entry's oldBalance is the next older entry's newBalance.
+      return page<LedgerRow, LedgerEntryRecord>('ledger_entries', 'merchant_id = $1', [merchantId], 'time', 'seq DESC', req, toLedger);
     },
 
     async listOperators() {
@@ -382,8 +426,8 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
         if (row.status !== input.expectStatus) return { ok: false, reason: 'CONFLICT', status: row.status };
         if (input.to === 'REFUNDED') {
           await refundInner(c, row, input.refundEntryId, input.now);
-          await q(c, `UPDATE orders SET status = 'REFUNDED', refund_message = COALESCE(refund_message, $1), final_at = $2, updated_at = $2 WHERE id = $3`,
-            [MESSAGES.UNKNOWN_NOTICE, input.now, row.id]);
+          await q(c, `UPDATE orders SET status = 'REFUNDED', refund_message = $1, final_at = $2, updated_at = $2 WHERE id = $3`,
+            [input.refundMessage, input.now, row.id]);
         } else {
           await q(c, `UPDATE orders SET status = 'FULFILLED', refund_message = NULL, final_at = $1, updated_at = $1 WHERE id = $2`, [input.now, row.id]);
         }
@@ -412,13 +456,14 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
       return tx(async (c) => {
         const old = await lockBalance(c, input.merchantId);
         if (old === undefined) throw new Error(`merchant ${input.merchantId} does not exist`);
+        if (old + input.amount > input.maxBalance) return { ok: false as const, reason: 'BALANCE_LIMIT' as const, balance: old };
         const entry: LedgerEntryRecord = {
           id: input.id, merchantId: input.merchantId, type: 'DEPOSIT', operation: 'INCREMENT', amount: input.amount, oldBalance: old,
           newBalance: old + input.amount, objid: input.id, note: input.note, time: input.time, counterAccount: ACCOUNTS.deposits,
         };
         await insertLedger(c, entry);
         await insertAudit(c, input.audit);
-        return entry;
+        return { ok: true as const, entry };
       });
     },
 
@@ -561,20 +606,12 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     },
 
     async recordAuthFailure(input) {
-      const r = await one<{ failures: number; blocked_until: number }>(pool,
-        `WITH p AS (SELECT $1::text AS ip, $2::bigint AS now, $3::bigint AS win, $4::int AS max, $5::bigint AS block)
-         INSERT INTO auth_failures AS a (ip, failures, first_failure_at, blocked_until)
-           SELECT p.ip, 1, p.now, CASE WHEN 1 >= p.max THEN p.now + p.block ELSE 0 END FROM p
-         ON CONFLICT (ip) DO UPDATE SET
-           failures = CASE WHEN excluded.first_failure_at - a.first_failure_at >= $3::bigint THEN 1 ELSE a.failures + 1 END,
-           first_failure_at = CASE WHEN excluded.first_failure_at - a.first_failure_at >= $3::bigint THEN excluded.first_failure_at ELSE a.first_failure_at END,
-           blocked_until = CASE
-             WHEN (CASE WHEN excluded.first_failure_at - a.first_failure_at >= $3::bigint THEN 1 ELSE a.failures + 1 END) >= $4::int
-               THEN excluded.first_failure_at + $5::bigint
-             WHEN excluded.first_failure_at - a.first_failure_at >= $3::bigint THEN 0
-             ELSE a.blocked_until END
-         RETURNING failures, blocked_until`, [input.ip, input.now, input.windowMs, input.max, input.blockMs]);
+      const r = await one<{ failures: number; blocked_until: number }>(pool, RECORD_AUTH_FAILURE, [input.ip, input.now, input.windowMs, input.max, input.blockMs]);
       return { failures: r?.failures ?? 1, blockedUntil: r?.blocked_until ?? 0 };
+    },
+
+    async purgeAuthFailures(now, windowMs) {
+      return (await q(pool, `${PURGE_AUTH_FAILURES} RETURNING 1`, [now - windowMs, now])).length;
     },
 
     async blockedIps(now) {

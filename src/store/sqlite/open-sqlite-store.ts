@@ -3,18 +3,19 @@
  * so every transaction here runs without interleaving inside this process; BEGIN IMMEDIATE and a
  * busy timeout serialise writers across processes (a CLI next to `shahn serve`).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../migrations.js';
 import { startBackgroundCheckpoint, type BackgroundCheckpoint } from './background-checkpoint.js';
-import { ACCOUNTS } from '../store.js';
+import { ACCOUNTS, StoreOpenError } from '../store.js';
+import { bindSlots, toSqlite } from '../sql-text.js';
+import { PURGE_AUTH_FAILURES, RECORD_AUTH_FAILURE } from '../guards-sql.js';
 import {
   KEY_COLUMNS, ORDER_COLUMNS, orderParams, toAdmin, toMerchant, type MerchantRow, toConsoleLogin, visibleStatusSql, type ConsoleLoginRow, toAlert, toAudit, toKey, toLedger, toOrder, toPlan,
   type AdminRow, type AlertRow, type AuditRow, type KeyRow, type LedgerRow, type OrderRow, type PlanRow,
 } from '../rows.js';
-import { MESSAGES } from '@shahn/contract';
 import type {
   AlertRecord,
   AuditRecord,
@@ -77,22 +78,53 @@ export function syncOrderReads(store: Store): SyncOrderReads | undefined {
 const CHECKPOINT_EVERY_MS = 20;
 const WAL_BOUND_PAGES = 4000;
 
-export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db: Db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-  // Reads are the hot path: map the file (no read() per page) and keep more pages cached.
-  db.pragma('mmap_size = 268435456');
-  db.pragma('cache_size = -65536');
-  if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
-  // Savepoints (the fallback of the group commit, resends) keep their statement journal in memory, not in a temp file.
-  db.pragma('temp_store = MEMORY');
+/** Why a SQLite file cannot be opened, in words a person can act on. */
+function openProblem(path: string, err: unknown): StoreOpenError {
+  const e = err as NodeJS.ErrnoException & { code?: string };
+  let why: string;
+  let fix = 'Set SHAHN_DB (or --db) to a file path in a folder this user can write, such as ./data/shahn.db.';
+  const isDir = (() => {
+    try {
+      return statSync(path).isDirectory();
+    } catch {
+      return false;
+    }
+  })();
+  if (isDir) {
+    why = 'it is a folder, not a file';
+    fix = `Give a file path inside it, such as ${path.replace(/\/+$/, '')}/shahn.db.`;
+  } else if (e.code === 'EEXIST' || e.code === 'ENOTDIR') why = 'a part of the path is a file, not a folder';
+  else if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'SQLITE_READONLY' || e.code === 'EROFS') why = 'this user may not write there';
+  else if (e.code === 'SQLITE_NOTADB') {
+    why = 'the file is not a SQLite database';
+    fix = 'Point SHAHN_DB at a shahn store, or at a path where a new one may be created.';
+  } else if (e.code === 'SQLITE_CORRUPT') {
+    why = 'the database file is damaged';
+    fix = 'Restore it from a backup.';
+  } else why = e.message;
+  return new StoreOpenError(`Cannot open the SQLite store at "${path}": ${why}. ${fix}`);
+}
 
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Store {
+  let db: Db;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    // Reads are the hot path: map the file (no read() per page) and keep more pages cached.
+    db.pragma('mmap_size = 268435456');
+    db.pragma('cache_size = -65536');
+    if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
+    // Savepoints (the fallback of the group commit, resends) keep their statement journal in memory, not in a temp file.
+    db.pragma('temp_store = MEMORY');
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  } catch (err) {
+    throw openProblem(path, err);
+  }
 
   const currentVersion = (): number =>
     (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
@@ -104,6 +136,21 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     if (!s) {
       s = db.prepare(sql);
       cache.set(sql, s);
+    }
+    return s;
+  };
+  /** A statement written once for both stores ($n placeholders, PostgreSQL casts), bound in its own argument order. */
+  const sharedCache = new Map<string, { get(...args: unknown[]): unknown; run(...args: unknown[]): { changes: number } }>();
+  const shared = (text: string) => {
+    let s = sharedCache.get(text);
+    if (!s) {
+      const { sql, slots } = toSqlite(text);
+      const prepared = db.prepare(sql);
+      s = {
+        get: (...args: unknown[]) => prepared.get(...bindSlots(slots, args)),
+        run: (...args: unknown[]) => prepared.run(...bindSlots(slots, args)),
+      };
+      sharedCache.set(text, s);
     }
     return s;
   };
@@ -177,10 +224,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         time: order.createdAt,
         counterAccount: ACCOUNTS.operatorSettlement,
       });
-      return { ok: true };
+      return { ok: true, balance: available - order.charge };
     }
     stmt(insertOrderSql).run(orderParams(order));
-    return { ok: true };
+    return { ok: true, balance: balanceOf(order.merchantId) ?? 0 };
   };
   const insertOrderTx = db.transaction(insertOrderInner);
 
@@ -300,7 +347,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     orderChanged(row.id);
     switch (outcome.status) {
       case 'FULFILLED':
-        stmt(`UPDATE orders SET status = 'FULFILLED', lease_owner = NULL, lease_expires_at = NULL, final_at = ?, updated_at = ?
+        stmt(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL, lease_owner = NULL, lease_expires_at = NULL, final_at = ?, updated_at = ?
               WHERE id = ?`).run(now, now, row.id);
         return;
       case 'REFUNDED':
@@ -374,8 +421,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     orderChanged(row.id);
     if (input.to === 'REFUNDED') {
       refundInner(row, input.refundEntryId, input.now);
-      stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = COALESCE(refund_message, ?), final_at = ?, updated_at = ? WHERE id = ?`).run(
-        MESSAGES.UNKNOWN_NOTICE, input.now, input.now, row.id,
+      stmt(`UPDATE orders SET status = 'REFUNDED', refund_message = ?, final_at = ?, updated_at = ? WHERE id = ?`).run(
+        input.refundMessage, input.now, input.now, row.id,
       );
     } else {
       stmt(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL, final_at = ?, updated_at = ? WHERE id = ?`).run(
@@ -405,9 +452,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   });
 
   const creditWithAuditTx = db.transaction((input: Parameters<Store['creditWithAudit']>[0]) => {
+    const balance = balanceOf(input.merchantId);
+    if (balance !== undefined && balance + input.amount > input.maxBalance) return { ok: false as const, reason: 'BALANCE_LIMIT' as const, balance };
     const entry = creditTx(input);
     insertAuditRow(input.audit);
-    return entry;
+    return { ok: true as const, entry };
   });
 
   const updateKeyTx = db.transaction((id: string, patch: Parameters<Store['updateKey']>[1], audit: AuditRecord) => {
@@ -600,7 +649,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async listLedger(merchantId, req) {
-      return page<LedgerRow, LedgerEntryRecord>('ledger_entries', 'merchant_id = ?', [merchantId], 'time', 'time DESC, id DESC', req, toLedger);
+      // By the ledger's own order (insertion, rowid), so each entry's oldBalance is the next older entry's newBalance.
+      return page<LedgerRow, LedgerEntryRecord>('ledger_entries', 'merchant_id = ?', [merchantId], 'time', 'rowid DESC', req, toLedger);
     },
 
     async listOperators() {
@@ -770,21 +820,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
 
     async recordAuthFailure(input) {
-      return db.transaction(() => {
-        const row = stmt('SELECT failures, first_failure_at, blocked_until FROM auth_failures WHERE ip = ?').get(input.ip) as
-          | { failures: number; first_failure_at: number; blocked_until: number }
-          | undefined;
-        const fresh = !row || input.now - row.first_failure_at >= input.windowMs;
-        const failures = fresh ? 1 : row.failures + 1;
-        const first = fresh ? input.now : row.first_failure_at;
-        const blockedUntil = failures >= input.max ? input.now + input.blockMs : fresh ? 0 : row.blocked_until;
-        stmt(`INSERT INTO auth_failures (ip, failures, first_failure_at, blocked_until) VALUES (?, ?, ?, ?)
-              ON CONFLICT(ip) DO UPDATE SET failures = excluded.failures, first_failure_at = excluded.first_failure_at, blocked_until = excluded.blocked_until`).run(
-          input.ip, failures, first, blockedUntil,
-        );
-        stmt('DELETE FROM auth_failures WHERE blocked_until < ? AND first_failure_at < ?').run(input.now, input.now - input.windowMs);
-        return { failures, blockedUntil };
-      }).immediate();
+      const r = shared(RECORD_AUTH_FAILURE).get(input.ip, input.now, input.windowMs, input.max, input.blockMs) as { failures: number; blocked_until: number };
+      return { failures: r.failures, blockedUntil: r.blocked_until };
+    },
+
+    async purgeAuthFailures(now, windowMs) {
+      return shared(PURGE_AUTH_FAILURES).run(now - windowMs, now).changes;
     },
 
     async blockedIps(now) {
