@@ -233,6 +233,60 @@ export function cannon(opts, record) {
   });
 }
 
+/**
+ * wrk (Debian's package): a load generator in C, faster than the servers it measures. Installed by
+ * `scripts/ensure-debian-packages.sh wrk` when missing (run it first); returns false when there is none.
+ */
+export function haveWrk() {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // wrk --version exits 1 after printing its version.
+    return err?.status === 1;
+  }
+}
+
+/**
+ * Run wrk against `url` for `durationS` seconds with `connections` connections on `threads` threads
+ * and an optional Lua script (a file path); returns requests/s, latency percentiles (ms), status counts
+ * (non-2xx/3xx and socket errors as wrk reports them) and the raw output.
+ */
+export function runWrk({ url, connections = 64, threads = 1, durationS = 10, script, headers = {} }) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', '10s'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  if (script) args.push('-s', script);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`wrk exited ${code}: ${out}`));
+      const num = (re) => {
+        const m = re.exec(out);
+        return m ? Number(m[1]) : null;
+      };
+      const ms = (label) => {
+        const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+        if (!m) return null;
+        return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+      };
+      resolve({
+        rps: num(/Requests\/sec:\s+([\d.]+)/),
+        requests: num(/(\d+) requests in/),
+        p50: ms('50'),
+        p99: ms('99'),
+        non2xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
+        socketErrors: /Socket errors: (.*)/.exec(out)?.[1] ?? null,
+        raw: out,
+      });
+    });
+  });
+}
+
 // ---------------------------------------------------------------- git
 
 /** The commit measured, and whether src/ or packages/ differ from it (the benchmark runs whatever dist/ holds). */
