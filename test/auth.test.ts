@@ -135,6 +135,24 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
       expect(access).toHaveLength(5);
       for (const l of access) expect(l.ip).toBe('10.2.0.1');
       expect(JSON.stringify(logged.logs)).not.toContain('secret-guess');
+
+      // Console logins: a line per failure and one when the address gets locked out; no login name, no password.
+      const { setConsolePassword } = await import('../src/console/console-auth.js');
+      await setConsolePassword(logged.deps, { role: 'merchant', login: logged.merchant.username, password: 'correct horse battery' });
+      for (let i = 0; i < 6; i++) {
+        await call(logged, 'POST', '/console/api/login', {
+          body: { login: logged.merchant.username, password: `wrong-password-${i}` },
+          ip: '10.2.0.2',
+          headers: { host: '127.0.0.1:3000', origin: 'http://127.0.0.1:3000' },
+        });
+      }
+      const consoleWarnings = logged.logs.filter((l) => l.level === 40 && String(l.msg).startsWith('console'));
+      expect(consoleWarnings.map((l) => [l.msg, l.ip])).toEqual([
+        ...Array.from({ length: 5 }, () => ['console login failed', '10.2.0.2']),
+        ['console logins blocked for this IP after repeated failures', '10.2.0.2'],
+      ]);
+      expect(JSON.stringify(logged.logs)).not.toContain('wrong-password');
+      expect(JSON.stringify(consoleWarnings)).not.toContain(logged.merchant.username);
     } finally {
       await logged.close();
     }
