@@ -66,7 +66,7 @@ async function storeLevel(kind, store, raw) {
       filled = fill;
     }
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < CALLS; i++) await store.recordAuthFailure({ ip: ip(next++), now, windowMs: WINDOW, max: 5, blockMs: WINDOW });
+    for (let i = 0; i < CALLS; i++) await store.guards.recordAuthFailure({ ip: ip(next++), now, windowMs: WINDOW, max: 5, blockMs: WINDOW });
     const perFailure = Number(process.hrtime.bigint() - t0) / 1000 / CALLS;
     const t1 = process.hrtime.bigint();
     const oldCalls = Math.max(20, Math.floor(CALLS / 10));

@@ -154,8 +154,8 @@ async function buildStore(dbPath) {
   const store = openSqliteStore(dbPath);
   await prepareStore(store);
   const bench = await createMerchant({ store, clock }, { username: BENCH_USERNAME, balance: BENCH_BALANCE_DZD });
-  const plans = (await store.listPlans()).filter((p) => p.isEnabled);
-  const operators = new Map((await store.listOperators()).map((o) => [o.name, o]));
+  const plans = (await store.catalogue.listPlans()).filter((p) => p.isEnabled);
+  const operators = new Map((await store.catalogue.listOperators()).map((o) => [o.name, o]));
   await store.close();
 
   const db = new Database(dbPath);

@@ -218,7 +218,7 @@ async function prepare(d, { orders, merchants }) {
   const keys = [];
   for (let i = 0; i < merchants; i++) {
     const m = await d.createMerchant(deps, { username: `+21355${String(i).padStart(7, '0')}`, balance: BALANCE_DZD });
-    const key = await store.findKeyByHash(d.hashApiKey(m.productionKey));
+    const key = await store.accounts.findKeyByHash(d.hashApiKey(m.productionKey));
     if (!key || key.type !== 'PRODUCTION') throw new Error('production key record not found');
     keys.push(key);
   }
@@ -236,7 +236,7 @@ async function prepare(d, { orders, merchants }) {
 
 /** After a run: money invariants, statuses, duplicate calls. */
 async function verify(d, ctx, expected, sim) {
-  const violations = await ctx.store.checkMoney();
+  const violations = await ctx.store.ledger.checkMoney();
   const ro = new d.Database(ctx.dbPath, { readonly: true });
   const statuses = Object.fromEntries(
     ro.prepare(`SELECT status, COUNT(*) AS n FROM orders WHERE env = 'PRODUCTION' GROUP BY status`).all().map((r) => [r.status, r.n]),
@@ -271,9 +271,9 @@ function countingStore(store, targets) {
   };
   const wrapped = {
     ...store,
-    claimOrders: (input) => timed('claimOrders', () => store.claimOrders(input)),
+    claimOrders: (input) => timed('claimOrders', () => store.processing.claimOrders(input)),
     markCallStarted: (input) =>
-      timed('markCallStarted', () => store.markCallStarted(input)).then((ok) => {
+      timed('markCallStarted', () => store.processing.markCallStarted(input)).then((ok) => {
         if (ok && ++c.started === targets.started) {
           c.startedAllAt = performance.now();
           resolveStarted();
@@ -281,7 +281,7 @@ function countingStore(store, targets) {
         return ok;
       }),
     recordOutcome: (input) =>
-      timed('recordOutcome', () => store.recordOutcome(input)).then((r) => {
+      timed('recordOutcome', () => store.processing.recordOutcome(input)).then((r) => {
         if (r === 'applied' && input.outcome.status !== 'PENDING') {
           if (c.recorded === 0) c.firstRecordedAt = performance.now();
           if (++c.recorded === targets.recorded) {
@@ -360,12 +360,12 @@ async function childBaseline(d, o) {
   const stop = meter();
   let done = 0;
   for (;;) {
-    const orders = await store.claimOrders({ owner: OWNER, now: Date.now(), leaseMs: 120_000, limit: o.concurrency });
+    const orders = await store.processing.claimOrders({ owner: OWNER, now: Date.now(), leaseMs: 120_000, limit: o.concurrency });
     if (orders.length === 0) break;
     for (const order of orders) {
-      if (!(await store.markCallStarted({ orderId: order.id, owner: OWNER, now: Date.now() }))) throw new Error('lease lost');
+      if (!(await store.processing.markCallStarted({ orderId: order.id, owner: OWNER, now: Date.now() }))) throw new Error('lease lost');
       const now = Date.now();
-      const r = await store.recordOutcome({ orderId: order.id, owner: OWNER, now, outcome: next(order, now) });
+      const r = await store.processing.recordOutcome({ orderId: order.id, owner: OWNER, now, outcome: next(order, now) });
       if (r !== 'applied') throw new Error(`outcome ${r}`);
       done++;
     }

@@ -152,7 +152,7 @@ const store = openSqliteStore(db);
 let open = -1;
 const settleDeadline = Date.now() + 90_000;
 while (Date.now() < settleDeadline) {
-  const orders = (await store.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10_000_000 })).items;
+  const orders = (await store.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10_000_000 })).items;
   open = orders.filter((o) => o.status === 'PENDING' || o.status === 'HANDLING').length;
   if (open === 0) break;
   await sleep(250);
@@ -160,7 +160,7 @@ while (Date.now() < settleDeadline) {
 final.kill('SIGTERM');
 await new Promise((r) => final.once('exit', r));
 
-const orders = (await store.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10_000_000 })).items;
+const orders = (await store.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10_000_000 })).items;
 const byId = new Map(orders.map((o) => [o.id, o]));
 const calls = new Map();
 const refundAnswers = new Set();
@@ -172,7 +172,7 @@ for (const line of readFileSync(callLog, 'utf8').split('\n')) {
 const lost = [...acknowledged.keys()].filter((id) => !byId.has(id));
 const sentTwice = [...calls].filter(([, n]) => n > 1).map(([id]) => id);
 const refundedWithoutDecision = orders.filter((o) => o.status === 'REFUNDED' && !refundAnswers.has(o.id)).map((o) => o.id);
-const money = await store.checkMoney();
+const money = await store.ledger.checkMoney();
 await store.close();
 
 const statuses = {};

@@ -64,23 +64,23 @@ describe('1,000 simultaneous production sends', () => {
       // Wait for the processor to settle every order.
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const open = (await store.listOrders(created.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items.filter((o) => o.status === 'PENDING' || o.status === 'HANDLING');
+        const open = (await store.orders.listOrders(created.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items.filter((o) => o.status === 'PENDING' || o.status === 'HANDLING');
         if (open.length === 0) break;
         if (Date.now() > deadline) throw new Error(`${open.length} orders still open`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      const orders = (await store.listOrders(created.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
+      const orders = (await store.orders.listOrders(created.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
       expect(orders).toHaveLength(500);
       const refunded = orders.filter((o) => o.status === 'REFUNDED').length;
       const statuses = new Set(orders.map((o) => o.status));
       expect(statuses.has('FULFILLED')).toBe(true);
       expect(statuses.has('REFUNDED')).toBe(true);
       expect(statuses.has('UNKNOWN_ERROR')).toBe(true);
-      const merchant = await store.findMerchantById(created.id);
+      const merchant = await store.accounts.findMerchantById(created.id);
       // The balance is exactly the refunds (everything else was spent).
       expect(merchant!.balance).toBe(refunded * 500_000);
-      expect(await store.checkMoney()).toEqual([]);
-      const ledger = (await store.listLedger(created.id, { offset: 0, limit: 5000 })).items;
+      expect(await store.ledger.checkMoney()).toEqual([]);
+      const ledger = (await store.ledger.listLedger(created.id, { offset: 0, limit: 5000 })).items;
       expect(ledger.filter((e) => e.type === 'FLEXY')).toHaveLength(500);
       expect(ledger.filter((e) => e.type === 'REFUND-FLEXY')).toHaveLength(refunded);
     } finally {

@@ -122,12 +122,12 @@ describe('the console API', () => {
     expect(crossSite.body.error.code).toBe('CSRF_REJECTED');
     const crossLogin = await call(ctx, 'POST', '/console/api/login', { body: { login: ctx.merchant.username, password: PASSWORD }, headers: { host: '127.0.0.1:3000', origin: 'https://evil.example' } });
     expect(crossLogin.body.error.code).toBe('CSRF_REJECTED');
-    expect((await ctx.deps.store.listKeys(ctx.merchant.id)).length).toBe(2);
+    expect((await ctx.deps.store.accounts.listKeys(ctx.merchant.id)).length).toBe(2);
 
     const ok = await as(s, 'POST', '/console/api/merchant/keys', body);
     expect(ok.status).toBe(200);
     expect(ok.body.data).toMatchObject({ type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true });
-    expect((await ctx.deps.store.listKeys(ctx.merchant.id)).length).toBe(3);
+    expect((await ctx.deps.store.accounts.listKeys(ctx.merchant.id)).length).toBe(3);
   });
 
   it('login attempts are rate limited per IP: after 5 failures even the right password waits 15 minutes', async () => {
@@ -169,7 +169,7 @@ describe('the console API', () => {
     const api = await call(ctx, 'GET', '/admin/orders/uncertain', { headers: { authorization: `Bearer ${token}` } });
     expect(api.body.error.code).toBe('ADMIN_UNAUTHORIZED');
     expect((await login('leaky', PASSWORD, '10.6.6.6')).status).toBe(401);
-    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 5 });
+    const audit = await ctx.deps.store.audit.listAudit({ offset: 0, limit: 5 });
     expect(audit.items[0]).toMatchObject({ action: 'admin.disable', actor: 'test', reason: 'token pasted in a chat' });
     await setAdminEnabled(ctx.deps, { name: 'leaky', isEnabled: true });
     expect((await login('leaky', PASSWORD, '10.6.6.7')).status).toBe(200);
@@ -190,16 +190,16 @@ describe('the console API', () => {
     const byRef = await as(s, 'GET', `/console/api/merchant/orders?env=SANDBOX&ref=${encodeURIComponent(theirs.body.data.topupRef)}`);
     expect(byRef.body.data.items).toEqual([]);
 
-    const theirKeys = await ctx.deps.store.listKeys(other.id);
+    const theirKeys = await ctx.deps.store.accounts.listKeys(other.id);
     for (const k of theirKeys) {
       const dis = await as(s, 'POST', `/console/api/merchant/keys/${k.id}`, { isEnabled: false });
       expect(dis.status).toBe(404);
       const rot = await as(s, 'POST', `/console/api/merchant/keys/${k.id}/rotate`);
       expect(rot.status).toBe(404);
     }
-    expect((await ctx.deps.store.listKeys(other.id)).every((k) => k.isEnabled)).toBe(true);
+    expect((await ctx.deps.store.accounts.listKeys(other.id)).every((k) => k.isEnabled)).toBe(true);
     const myKeys = await as(s, 'GET', '/console/api/merchant/keys');
-    expect(myKeys.body.data.map((k: { id: string }) => k.id).sort()).toEqual((await ctx.deps.store.listKeys(ctx.merchant.id)).map((k) => k.id).sort());
+    expect(myKeys.body.data.map((k: { id: string }) => k.id).sort()).toEqual((await ctx.deps.store.accounts.listKeys(ctx.merchant.id)).map((k) => k.id).sort());
     const tx = await as(s, 'GET', '/console/api/merchant/transactions');
     expect(tx.body.data.balance).toBe(10_000);
     expect(tx.body.data.items.every((e: { objid: string }) => e.objid !== other.id)).toBe(true);
@@ -212,7 +212,7 @@ describe('the console API', () => {
     }
     const credit = await as(s, 'POST', '/console/api/support/merchants/credit', { username: ctx.merchant.username, amount: 1000, reason: 'me' });
     expect(credit.status).toBe(403);
-    expect((await ctx.deps.store.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
+    expect((await ctx.deps.store.accounts.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
 
     const admin = await session('amina');
     expect((await as(admin, 'GET', '/console/api/merchant/orders')).status).toBe(403);
@@ -229,7 +229,7 @@ describe('the console API', () => {
     for (const extra of [0, 10_000, 12 * 3_600_000]) {
       ctx.clock.advance(extra);
       s = await session(ctx.merchant.username);
-      const all = await ctx.deps.store.listOrders(ctx.merchant.id, 'SANDBOX', { offset: 0, limit: 100 });
+      const all = await ctx.deps.store.orders.listOrders(ctx.merchant.id, 'SANDBOX', { offset: 0, limit: 100 });
       const now = ctx.clock.now();
       const seen = new Set<string>();
       for (const status of ['PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']) {
@@ -243,7 +243,7 @@ describe('the console API', () => {
       expect(seen.size).toBe(12);
     }
     // "Try it" never touches the balance.
-    expect((await ctx.deps.store.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
+    expect((await ctx.deps.store.accounts.findMerchantById(ctx.merchant.id))?.balance).toBe(1_000_000);
   });
 
   it('support resolves an uncertain order once, with a reason; the merchant sees the refund in balance and transactions', async () => {
@@ -273,7 +273,7 @@ describe('the console API', () => {
     const detail = await as(admin, 'GET', `/console/api/support/orders/${id}`);
     expect(detail.body.data.audit[0]).toMatchObject({ actor: 'console:amina', action: 'order.resolve.refunded', reason: 'Djezzy confirmed it failed' });
     expect((await as(admin, 'GET', '/console/api/support/queue')).body.data.items).toHaveLength(0);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('support searches by id, ref and MSSIDN across merchants, credits a merchant and disables a key', async () => {
@@ -299,7 +299,7 @@ describe('the console API', () => {
     const malformed = await as(admin, 'GET', '/console/api/support/orders/not-an-id');
     expect(malformed.body.error.code).toBe('ERR_VALIDATION');
 
-    const key = (await ctx.deps.store.listKeys(other.id)).find((k) => k.type === 'SANDBOX')!;
+    const key = (await ctx.deps.store.accounts.listKeys(other.id)).find((k) => k.type === 'SANDBOX')!;
     const dis = await as(admin, 'POST', `/console/api/support/keys/${key.id}`, { isEnabled: false, reason: 'leaked in a screenshot' });
     expect(dis.status).toBe(200);
     const refused = await call(ctx, 'GET', '/v3/account/balance', { key: other.sandboxKey });

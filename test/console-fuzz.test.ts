@@ -153,6 +153,6 @@ describe('the console API under random input', () => {
     expect(answered.merchant, JSON.stringify(answered)).toBeGreaterThan(10);
     expect(answered.admin, JSON.stringify(answered)).toBeGreaterThan(10);
     expect(answered.refused, JSON.stringify(answered)).toBeGreaterThan(100);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   }, 120_000);
 });

@@ -1371,9 +1371,9 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
 
   it('after the fuzz: balance = opening balance − Σ charges of the production orders recorded', async () => {
     const { store } = ctx.deps;
-    const merchant = await store.findMerchantById(ctx.merchant.id);
-    const prod = await store.listOrders(ctx.merchant.id, 'PRODUCTION', { offset: 0, limit: 1_000_000 });
-    const sandbox = await store.listOrders(ctx.merchant.id, 'SANDBOX', { offset: 0, limit: 1_000_000 });
+    const merchant = await store.accounts.findMerchantById(ctx.merchant.id);
+    const prod = await store.orders.listOrders(ctx.merchant.id, 'PRODUCTION', { offset: 0, limit: 1_000_000 });
+    const sandbox = await store.orders.listOrders(ctx.merchant.id, 'SANDBOX', { offset: 0, limit: 1_000_000 });
     const charges = prod.items.reduce((sum, o) => sum + o.charge, 0);
     expect(merchant?.balance).toBe(OPENING_BALANCE_DZD * 100 - charges);
     expect(merchant?.balance).toBeGreaterThanOrEqual(0);
@@ -1386,7 +1386,7 @@ describe('fuzz: every endpoint answers in the contract envelope', () => {
     for (const o of prod.items) expect(o.charge).toBe(seen('PRODUCTION').get(o.id)?.charge);
 
     // The ledger: the opening deposit and one FLEXY debit per production order; every entry chains.
-    const ledger = await store.listLedger(ctx.merchant.id, { offset: 0, limit: 1_000_000 });
+    const ledger = await store.ledger.listLedger(ctx.merchant.id, { offset: 0, limit: 1_000_000 });
     const entries = [...ledger.items].sort((a, b) => a.time - b.time || a.oldBalance - b.oldBalance);
     expect(entries.filter((e) => e.type === 'DEPOSIT').reduce((s, e) => s + e.amount, 0)).toBe(OPENING_BALANCE_DZD * 100);
     const flexy = entries.filter((e) => e.type === 'FLEXY');

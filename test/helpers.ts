@@ -229,7 +229,7 @@ export async function addTestKey(
   const key = newApiKey();
   const now = ctx.clock.now();
   const id = newObjectId(now);
-  await ctx.deps.store.insertKeyWithAudit(
+  await ctx.deps.store.accounts.insertKeyWithAudit(
     ctx.merchant.id,
     { id, keyHash: hashApiKey(key), type: opts.type ?? 'SANDBOX', scope: opts.scope ?? 'READ-WRITE', isEnabled: opts.isEnabled ?? true, allowedIps: opts.allowedIps ?? [] },
     now,

@@ -97,7 +97,7 @@ describe('money invariants under concurrency, faults and restarts', () => {
                 await processor.recover();
                 break;
               case 'resolve': {
-                const page = await ctx.deps.store.listUncertainOrders({ offset: 0, limit: 100 });
+                const page = await ctx.deps.store.orders.listUncertainOrders({ offset: 0, limit: 100 });
                 if (page.items.length === 0) break;
                 const order = page.items[a.pick % page.items.length]!;
                 await resolveOrder(ctx.deps, { actor: 'prop', orderId: order.id, to: a.to, reason: 'property test' });
@@ -106,13 +106,13 @@ describe('money invariants under concurrency, faults and restarts', () => {
               }
             }
             // --- invariants, after every step ---
-            expect(await ctx.deps.store.checkMoney()).toEqual([]);
+            expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
             for (const [id, n] of gw.calls) expect(n, `order ${id} sent ${n} times`).toBe(1);
             for (const merchantId of [ctx.merchant.id, other.id]) {
-              const page = await ctx.deps.store.listOrders(merchantId, 'PRODUCTION', { offset: 0, limit: 100_000 });
+              const page = await ctx.deps.store.orders.listOrders(merchantId, 'PRODUCTION', { offset: 0, limit: 100_000 });
               for (const o of page.items) {
                 // A read by id (check-id; cached in memory on SQLite) sees exactly what the table holds.
-                const read = await ctx.deps.store.findOrderById(merchantId, 'PRODUCTION', o.id);
+                const read = await ctx.deps.store.orders.findOrderById(merchantId, 'PRODUCTION', o.id);
                 const now = ctx.clock.now();
                 expect(read && presentTopup(read, now, 0), `check-id of ${o.id}`).toEqual(presentTopup(o, now, 0));
                 if (o.status === 'REFUNDED') {
@@ -124,7 +124,7 @@ describe('money invariants under concurrency, faults and restarts', () => {
         } finally {
           for (const id of [...gw.pending.keys()]) await gw.answer(id, new Error('test over'));
           for (const p of processors) await p.drain();
-          expect(await ctx.deps.store.checkMoney()).toEqual([]);
+          expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
           await ctx.close();
         }
       }),

@@ -44,7 +44,7 @@ describe('PostgreSQL schema management', () => {
     const store = openPostgresStore(url, { poolSize: 1 });
     try {
       await prepareStore(store); // migrated: accepted
-      expect((await store.listPlans()).length).toBeGreaterThan(10);
+      expect((await store.catalogue.listPlans()).length).toBeGreaterThan(10);
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       await c.query(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)`);

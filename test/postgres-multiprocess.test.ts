@@ -53,7 +53,7 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
     const statuses = replies.map((r) => `${r.status} ${r.body.error?.code ?? ''}`);
     expect(replies.filter((r) => r.status === 200), JSON.stringify(statuses)).toHaveLength(100);
     expect(replies.filter((r) => r.body.error?.code === 'INSUFFICIENT_BALANCE'), JSON.stringify(statuses)).toHaveLength(100);
-    expect((await store.findMerchantById(merchant.id))!.balance).toBe(0);
+    expect((await store.accounts.findMerchantById(merchant.id))!.balance).toBe(0);
 
     // Two workers with the simulator (0.3–1.5 s per call); one is killed mid-flight.
     const sim = join(dir, 'sim.json');
@@ -79,7 +79,7 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
 
     // The survivor settles everything, recovering the victim's leases.
     await waitUntil(async () => {
-      const orders = (await store.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
+      const orders = (await store.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
       return orders.every((o) => o.status !== 'PENDING' && o.status !== 'HANDLING');
     }, 60_000, 'all orders final');
 
@@ -92,13 +92,13 @@ describe('PostgreSQL: 3 API processes and 2 workers', () => {
       }
     }
     for (const [id, n] of calls) expect(n, `order ${id} sent ${n} times`).toBe(1);
-    const orders = (await store.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
+    const orders = (await store.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 1000 })).items;
     expect(orders).toHaveLength(100);
     // The victim's calls in flight became UNKNOWN_ERROR (never refunded, never re-sent).
     expect(orders.filter((o) => o.status === 'UNKNOWN_ERROR').length).toBeGreaterThan(0);
-    expect(await store.checkMoney()).toEqual([]);
+    expect(await store.ledger.checkMoney()).toEqual([]);
     const refunded = orders.filter((o) => o.status === 'REFUNDED').length;
-    expect((await store.findMerchantById(merchant.id))!.balance).toBe(refunded * 500_000);
+    expect((await store.accounts.findMerchantById(merchant.id))!.balance).toBe(refunded * 500_000);
 
     // A key disabled through one API process stops working on the others within SHAHN_KEY_CACHE_MS (2 s here).
     const validate = async (p: ServeProcess) => (await fetch(`${p.url}/v3/validate`, { headers: { 'X-Access-Token': merchant.productionKey } })).status;

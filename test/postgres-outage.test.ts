@@ -100,10 +100,10 @@ describe.runIf(canManageClusters)('PostgreSQL outage under load', () => {
     const check = openPostgresStore(cluster.url, { poolSize: 2 });
     try {
       // Let the processor settle, then: every acknowledged order is there, and the money adds up.
-      await waitUntil(async () => (await check.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 100_000 })).items.every((o) => o.status !== 'PENDING' && o.status !== 'HANDLING'), 30_000, 'orders to settle');
-      const orders = new Set((await check.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 100_000 })).items.map((o) => o.id));
+      await waitUntil(async () => (await check.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 100_000 })).items.every((o) => o.status !== 'PENDING' && o.status !== 'HANDLING'), 30_000, 'orders to settle');
+      const orders = new Set((await check.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 100_000 })).items.map((o) => o.id));
       for (const id of acknowledged) expect(orders.has(id), `acknowledged order ${id} lost`).toBe(true);
-      expect(await check.checkMoney()).toEqual([]);
+      expect(await check.ledger.checkMoney()).toEqual([]);
     } finally {
       await check.close();
     }

@@ -57,7 +57,7 @@ describe.runIf(TEST_STORE === 'postgres')('PostgreSQL that cannot be used: 503, 
     await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
     const back = await requests(2);
     expect(back.map((r) => r.status)).toEqual([200, 200, 200, 200]);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('a renamed database (3D000): 503, then 200 when its name is back', async () => {
@@ -98,6 +98,6 @@ describe.runIf(TEST_STORE === 'postgres')('PostgreSQL that cannot be used: 503, 
     expect(statuses.get(200) ?? 0).toBeGreaterThan(0);
     const stored = new Set(((await ctx.sql.all('SELECT id FROM orders')) as { id: string }[]).map((r) => r.id));
     for (const id of acknowledged) expect(stored.has(id)).toBe(true);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 });

@@ -32,14 +32,14 @@ describe('the order processor', () => {
     expect(await p.tick()).toBe(1);
     expect(await gw.waitForCall(id)).toMatchObject({ planCode: 'PREPAID_DJEZZY', mssidn: '0778037340', amount: 1000, operator: 'Djezzy', healthKey: 'djezzy' });
     expect((await check(id)).status).toBe('HANDLING');
-    const stored = await ctx.deps.store.findOrderAnywhere(id);
+    const stored = await ctx.deps.store.orders.findOrderAnywhere(id);
     expect(stored?.callStartedAt).toBe(ctx.clock.now());
     await gw.answer(id, { kind: 'FULFILLED' });
     await p.drain();
     expect(await check(id)).toMatchObject({ status: 'FULFILLED', balance_amount: 992.5 });
     expect(await balance()).toBe(9007.5);
     expect(gw.calls.get(id)).toBe(1);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('REFUNDED: the charge comes back as one REFUND-FLEXY entry; message and offers recorded', async () => {
@@ -63,7 +63,7 @@ describe('the order processor', () => {
     const entries = await ledger();
     expect(entries.map((e: { type: string }) => e.type)).toEqual(['REFUND-FLEXY', 'FLEXY', 'DEPOSIT']);
     expect(entries[0]).toMatchObject({ operation: 'INCREMENT', amount: 496.25, oldBalance: 9503.75, newBalance: 10000, objid: id });
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   for (const [name, outcome] of [
@@ -79,9 +79,9 @@ describe('the order processor', () => {
       await p.drain();
       expect(await check(id)).toMatchObject({ status: 'UNKNOWN_ERROR', balance_amount: 496.25, refund_message: MESSAGES.UNKNOWN_NOTICE });
       expect(await balance()).toBe(9503.75);
-      const alerts = await ctx.deps.store.dueAlerts(ctx.clock.now(), 10);
+      const alerts = await ctx.deps.store.outbox.listDue('alert', ctx.clock.now(), 10);
       expect(alerts).toHaveLength(1);
-      expect(alerts[0]).toMatchObject({ orderId: id, kind: 'UNKNOWN_ERROR' });
+      expect(alerts[0]).toMatchObject({ kind: 'alert', subject: id, topic: 'UNKNOWN_ERROR' });
       // Nothing moves it on its own: more ticks, more recovery, more time.
       ctx.clock.advance(48 * 3600 * 1000);
       await p.recover();
@@ -135,13 +135,13 @@ describe('the order processor', () => {
     expect(gw.calls.get(id)).toBe(1);
     expect((await check(id)).status).toBe('UNKNOWN_ERROR');
     expect(await balance()).toBe(9503.75);
-    expect(await ctx.deps.store.dueAlerts(ctx.clock.now(), 10)).toHaveLength(1);
+    expect(await ctx.deps.store.outbox.listDue('alert', ctx.clock.now(), 10)).toHaveLength(1);
   });
 
   it('recovery: a lease that expired before the call started → PENDING, then sent once', async () => {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
     // Claim without processing (a worker that died between claim and "call started").
-    await ctx.deps.store.claimOrders({ owner: 'dead', now: ctx.clock.now(), leaseMs: 60_000, limit: 10 });
+    await ctx.deps.store.processing.claimOrders({ owner: 'dead', now: ctx.clock.now(), leaseMs: 60_000, limit: 10 });
     expect((await check(id)).status).toBe('HANDLING');
     ctx.clock.advance(60_001);
     const p = makeProcessor(ctx, gw);
@@ -157,10 +157,10 @@ describe('the order processor', () => {
 
   it('a worker whose lease was lost cannot start the call', async () => {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
-    await ctx.deps.store.claimOrders({ owner: 'a', now: ctx.clock.now(), leaseMs: 1000, limit: 1 });
+    await ctx.deps.store.processing.claimOrders({ owner: 'a', now: ctx.clock.now(), leaseMs: 1000, limit: 1 });
     ctx.clock.advance(1001);
-    expect(await ctx.deps.store.markCallStarted({ orderId: id, owner: 'a', now: ctx.clock.now() })).toBe(false);
-    expect(await ctx.deps.store.markCallStarted({ orderId: id, owner: 'b', now: ctx.clock.now() })).toBe(false);
+    expect(await ctx.deps.store.processing.markCallStarted({ orderId: id, owner: 'a', now: ctx.clock.now() })).toBe(false);
+    expect(await ctx.deps.store.processing.markCallStarted({ orderId: id, owner: 'b', now: ctx.clock.now() })).toBe(false);
   });
 
   /** An order whose gateway call is still running when recovery makes it UNKNOWN_ERROR (the slow worker's lease expired). */
@@ -181,9 +181,9 @@ describe('the order processor', () => {
     await slow.drain();
     expect(await check(id)).toMatchObject({ status: 'REFUNDED', refund_message: MESSAGES.WRONG_NUMBER });
     expect(await balance()).toBe(10000);
-    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 10, target: id });
+    const audit = await ctx.deps.store.audit.listAudit({ offset: 0, limit: 10, target: id });
     expect(audit.items[0]?.action).toBe('order.late-gateway-answer');
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('a late FULFILLED answer drops the uncertainty notice: a FULFILLED order carries no refund_message', async () => {
@@ -205,12 +205,12 @@ describe('the order processor', () => {
     await slow.drain();
     expect((await check(id)).status).toBe('REFUNDED');
     expect(await balance()).toBe(10000);
-    const audit = await ctx.deps.store.listAudit({ offset: 0, limit: 10, target: id });
+    const audit = await ctx.deps.store.audit.listAudit({ offset: 0, limit: 10, target: id });
     expect(audit.items[0]).toMatchObject({ action: 'order.late-answer-contradicts', details: { answer: 'FULFILLED', status: 'REFUNDED' } });
-    const alerts = (await ctx.deps.store.dueAlerts(ctx.clock.now(), 10)).filter((a) => a.kind === 'LATE_ANSWER_CONTRADICTS');
+    const alerts = (await ctx.deps.store.outbox.listDue('alert', ctx.clock.now(), 10)).filter((a) => a.topic === 'LATE_ANSWER_CONTRADICTS');
     expect(alerts).toHaveLength(1);
     expect(alerts[0]?.payload).toMatchObject({ event: 'order.late_answer_contradicts', orderId: id });
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('claims respect concurrency and take the oldest first', async () => {
@@ -241,7 +241,7 @@ describe('the order processor', () => {
     await expect(sql.run(`UPDATE merchants SET balance = balance + 100`)).rejects.toThrow(/only through a ledger entry/);
     await expect(sql.run(`DELETE FROM ledger_entries`)).rejects.toThrow(/permanent/);
     await expect(sql.run(`UPDATE ledger_entries SET amount = 1`)).rejects.toThrow(/immutable/);
-    await ctx.deps.store.insertAudit({ id: 'a1', at: ctx.clock.now(), actor: 'test', action: 'x', target: id, reason: '', details: {} });
+    await ctx.deps.store.audit.insertAudit({ id: 'a1', at: ctx.clock.now(), actor: 'test', action: 'x', target: id, reason: '', details: {} });
     await expect(sql.run(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
     await expect(sql.run(`UPDATE audit_log SET reason = 'edited'`)).rejects.toThrow(/append-only/);
   });
@@ -277,7 +277,7 @@ describe('the operator simulator', () => {
     const counts: Record<string, number> = {};
     const messages = new Set<string>();
     for (const id of ids) {
-      const o = await ctx.deps.store.findOrderAnywhere(id);
+      const o = await ctx.deps.store.orders.findOrderAnywhere(id);
       counts[o!.status] = (counts[o!.status] ?? 0) + 1;
       if (o!.refundMessage) messages.add(o!.refundMessage);
       expect(sim.callsFor(id)).toBe(1);
@@ -289,7 +289,7 @@ describe('the operator simulator', () => {
     expect(counts.PENDING ?? 0).toBe(0);
     expect(messages).toEqual(new Set([MESSAGES.WRONG_NUMBER, MESSAGES.PLAN_MISMATCH, MESSAGES.UNKNOWN_NOTICE]));
     expect(sim.duplicateCalls()).toEqual([]);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('the same seed replays the same outcomes', async () => {
@@ -338,6 +338,6 @@ describe('the operator simulator', () => {
     const p = makeProcessor(ctx, sim, { gatewayTimeoutMs: 50 });
     await p.tick();
     await p.drain();
-    expect((await ctx.deps.store.findOrderAnywhere(r.body.data.topupId))?.status).toBe('UNKNOWN_ERROR');
+    expect((await ctx.deps.store.orders.findOrderAnywhere(r.body.data.topupId))?.status).toBe('UNKNOWN_ERROR');
   });
 });

@@ -176,8 +176,8 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
 
   it('500 INTERNAL_ERROR hides the internal message and stack; 503 SERVICE_UNAVAILABLE while shutting down', async () => {
     const sent = await sendP({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
-    const original = ctx.deps.store.findOrderById;
-    ctx.deps.store.findOrderById = async () => {
+    const original = ctx.deps.store.orders.findOrderById;
+    ctx.deps.store.orders.findOrderById = async () => {
       throw new Error('SQLITE_CORRUPT: secret table orders_internal at /srv/shahn/db');
     };
     try {
@@ -187,7 +187,7 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
       expect(r.body.error).toEqual({ code: 'INTERNAL_ERROR', message: 'Internal server error' });
       expect(JSON.stringify(r.body)).not.toMatch(/SQLITE|secret|\/srv|at /);
     } finally {
-      ctx.deps.store.findOrderById = original;
+      ctx.deps.store.orders.findOrderById = original;
     }
     ctx.app.beginShutdown();
     const down = await call(ctx, 'GET', '/v3/ping');

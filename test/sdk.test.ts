@@ -116,8 +116,8 @@ describe('@shahn/sdk', () => {
     await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 'taken' });
     const dup = await expectError(c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 'taken' }), DuplicatedRefError, 'DUPLICATED_REF', 403);
     expect(dup.details?.topupId).toMatch(/^[0-9a-f]{24}$/);
-    const plans = await ctx.deps.store.listPlans();
-    await ctx.deps.store.upsertCatalogue(await ctx.deps.store.listOperators(), plans.map((p) => (p.code === 'PIXX_500' ? { ...p, isEnabled: false } : p)));
+    const plans = await ctx.deps.store.catalogue.listPlans();
+    await ctx.deps.store.catalogue.upsertCatalogue(await ctx.deps.store.catalogue.listOperators(), plans.map((p) => (p.code === 'PIXX_500' ? { ...p, isEnabled: false } : p)));
     ctx.deps.catalogue.invalidate();
     await expectError(c.mobile.send({ plan_code: 'PIXX_500', MSSIDN: '0661234567' }), PlanDisabledError, 'PLAN_DISABLED', 403);
     await expectError(c.mobile.checkRef('nope'), NotFoundError, 'NOT_FOUND', 404);

@@ -224,9 +224,9 @@ describe('POST /v3/mobile/send', () => {
   });
 
   it('PLAN_DISABLED for a disabled plan', async () => {
-    const plans = await ctx.deps.store.listPlans();
-    const ops = await ctx.deps.store.listOperators();
-    await ctx.deps.store.upsertCatalogue(ops, plans.map((p) => (p.code === 'PREPAID_OOREDOO' ? { ...p, isEnabled: false } : p)));
+    const plans = await ctx.deps.store.catalogue.listPlans();
+    const ops = await ctx.deps.store.catalogue.listOperators();
+    await ctx.deps.store.catalogue.upsertCatalogue(ops, plans.map((p) => (p.code === 'PREPAID_OOREDOO' ? { ...p, isEnabled: false } : p)));
     ctx.deps.catalogue.invalidate();
     const r = await send(ctx.merchant.productionKey, { plan_code: 'PREPAID_OOREDOO', MSSIDN: '0556121212', amount: 500 });
     expectEnvelope(r);
@@ -273,33 +273,33 @@ describe('sends recorded together', () => {
     const now = ctx.clock.now();
     const order = (ref: string, topupAmount: number) => productionOrder(ctx, now, ref, topupAmount);
     const results = await Promise.allSettled([
-      ctx.deps.store.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
-      ctx.deps.store.insertOrder(order('g-2', 0), { entryId: newObjectId(now), note: 'violates CHECK (topup_amount > 0)' }),
-      ctx.deps.store.insertOrder(order('g-3', 20_000), { entryId: newObjectId(now), note: 'c' }),
-      ctx.deps.store.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'same ref' }),
+      ctx.deps.store.orders.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
+      ctx.deps.store.orders.insertOrder(order('g-2', 0), { entryId: newObjectId(now), note: 'violates CHECK (topup_amount > 0)' }),
+      ctx.deps.store.orders.insertOrder(order('g-3', 20_000), { entryId: newObjectId(now), note: 'c' }),
+      ctx.deps.store.orders.insertOrder(order('g-1', 10_000), { entryId: newObjectId(now), note: 'same ref' }),
     ]);
     expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.ok ? 'ok' : r.value.reason) : 'error'))).toEqual(['ok', 'error', 'ok', 'DUPLICATED_REF']);
     const balance = (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
     expect(balance).toBe(10_000 - 100 - 200);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('an order that fails after its row is written leaves nothing behind; the others in the same moment are recorded and charged', async () => {
     const now = ctx.clock.now();
     const order = (ref: string, topupAmount: number) => productionOrder(ctx, now, ref, topupAmount);
     const taken = newObjectId(now);
-    expect((await ctx.deps.store.insertOrder(order('f-0', 5_000), { entryId: taken, note: 'first' })).ok).toBe(true);
+    expect((await ctx.deps.store.orders.insertOrder(order('f-0', 5_000), { entryId: taken, note: 'first' })).ok).toBe(true);
     // f-2's order row goes in, then its charge collides with an existing ledger entry id.
     const results = await Promise.allSettled([
-      ctx.deps.store.insertOrder(order('f-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
-      ctx.deps.store.insertOrder(order('f-2', 20_000), { entryId: taken, note: 'duplicate ledger entry id' }),
-      ctx.deps.store.insertOrder(order('f-3', 30_000), { entryId: newObjectId(now), note: 'c' }),
+      ctx.deps.store.orders.insertOrder(order('f-1', 10_000), { entryId: newObjectId(now), note: 'a' }),
+      ctx.deps.store.orders.insertOrder(order('f-2', 20_000), { entryId: taken, note: 'duplicate ledger entry id' }),
+      ctx.deps.store.orders.insertOrder(order('f-3', 30_000), { entryId: newObjectId(now), note: 'c' }),
     ]);
     expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.ok ? 'ok' : r.value.reason) : 'error'))).toEqual(['ok', 'error', 'ok']);
-    expect(await ctx.deps.store.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-2')).toBeUndefined();
-    expect(await ctx.deps.store.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-3')).toBeDefined();
+    expect(await ctx.deps.store.orders.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-2')).toBeUndefined();
+    expect(await ctx.deps.store.orders.findOrderByRef(ctx.merchant.id, 'PRODUCTION', 'f-3')).toBeDefined();
     const balance = (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance;
     expect(balance).toBe(10_000 - 50 - 100 - 300);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 });

@@ -27,7 +27,7 @@ describe('SQLite background checkpoints', () => {
         Array.from({ length: 50 }, () => {
           const now = clock.now();
           const i = n++;
-          return store.insertOrder(
+          return store.orders.insertOrder(
             {
               id: newObjectId(now), merchantId: merchant.id, env: 'PRODUCTION', ref: `ck-${i}`, status: 'PENDING', planCode: 'PREPAID_DJEZZY',
               mssidn: `07${String(i).padStart(8, '0')}`, topupAmount: 10_000, charge: 10_000, createdAt: now, updatedAt: now, refundMessage: null,
@@ -41,7 +41,7 @@ describe('SQLite background checkpoints', () => {
     const deadline = Date.now() + 5_000;
     while (statSync(path).size <= sizeBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(statSync(path).size).toBeGreaterThan(sizeBefore);
-    expect(await store.checkMoney()).toEqual([]);
+    expect(await store.ledger.checkMoney()).toEqual([]);
     await store.close();
   });
 });

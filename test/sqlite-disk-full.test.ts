@@ -36,16 +36,16 @@ describe('SQLite group commit on a full disk', () => {
         followOrderId: null, retryOrderId: null, sandboxScenario: null,
       });
       const results = await Promise.allSettled([
-        store.insertOrder(order('full-1'), { entryId: newObjectId(now), note: 'a' }),
-        store.insertOrder(order('full-2', true), { entryId: newObjectId(now), note: 'b' }),
-        store.insertOrder(order('full-3'), { entryId: newObjectId(now), note: 'c' }),
-        store.insertOrder(order('full-4'), { entryId: newObjectId(now), note: 'd' }),
+        store.orders.insertOrder(order('full-1'), { entryId: newObjectId(now), note: 'a' }),
+        store.orders.insertOrder(order('full-2', true), { entryId: newObjectId(now), note: 'b' }),
+        store.orders.insertOrder(order('full-3'), { entryId: newObjectId(now), note: 'c' }),
+        store.orders.insertOrder(order('full-4'), { entryId: newObjectId(now), note: 'd' }),
       ]);
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
       expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/full/);
-      expect((await store.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10 })).total).toBe(0);
-      expect((await store.findMerchantById(merchant.id))?.balance).toBe(1_000_000);
-      expect(await store.checkMoney()).toEqual([]);
+      expect((await store.orders.listOrders(merchant.id, 'PRODUCTION', { offset: 0, limit: 10 })).total).toBe(0);
+      expect((await store.accounts.findMerchantById(merchant.id))?.balance).toBe(1_000_000);
+      expect(await store.ledger.checkMoney()).toEqual([]);
     } finally {
       await store.close();
     }

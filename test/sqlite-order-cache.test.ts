@@ -74,9 +74,9 @@ describe.runIf(process.env.SHAHN_TEST_STORE !== 'postgres')('the SQLite order ca
       try {
         const ids = [await send(), await send(), await send()];
         for (let round = 0; round < 3; round++) {
-          for (const id of ids) expect((await store.findOrderById(ctx.merchant.id, 'PRODUCTION', id))?.status).toBe('PENDING');
+          for (const id of ids) expect((await store.orders.findOrderById(ctx.merchant.id, 'PRODUCTION', id))?.status).toBe('PENDING');
         }
-        expect(await store.findOrderById(ctx.merchant.id, 'SANDBOX', ids[0]!)).toBeUndefined();
+        expect(await store.orders.findOrderById(ctx.merchant.id, 'SANDBOX', ids[0]!)).toBeUndefined();
       } finally {
         await store.close();
       }

@@ -90,7 +90,7 @@ describe('support review and the admin API', () => {
         ? { actor: 'admin:amina', action: 'order.resolve.refunded', reason: 'operator confirmed failure' }
         : { actor: 'admin:karim', action: 'order.resolve.fulfilled', reason: 'customer says received' },
     );
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('resolve to REFUNDED returns the charge as one REFUND-FLEXY entry', async () => {
@@ -101,7 +101,7 @@ describe('support review and the admin API', () => {
     expect(await balance()).toBe(10000);
     const tx = (await call(ctx, 'GET', '/v3/account/transactions', { key: ctx.merchant.productionKey })).body.data.items;
     expect(tx[0]).toMatchObject({ type: 'REFUND-FLEXY', amount: 496.25, objid: id, oldBalance: 9503.75, newBalance: 10000 });
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('resolve to REFUNDED replaces the uncertainty notice: the standard refunded message, or the one support writes', async () => {
@@ -124,7 +124,7 @@ describe('support review and the admin API', () => {
     expect(refused.body.error.details.field).toBe('refundMessage');
     const blank = await adminCall('POST', `/admin/orders/${third}/resolve`, admin, { status: 'REFUNDED', reason: 'failed', refundMessage: '   ' });
     expect(blank.body.data.refund_message).toBe(MESSAGES.REFUNDED_AFTER_REVIEW);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('resolve to FULFILLED keeps the charge; a reason is required; only UNKNOWN_ERROR orders', async () => {
@@ -155,7 +155,7 @@ describe('support review and the admin API', () => {
     expect(await balance()).toBe(9503.75);
     expect((await adminCall('POST', `/admin/orders/${id}/resend`, admin, { reason: 'again' })).status).toBe(409);
     expect((await adminCall('POST', `/admin/orders/${newId}/resend`, admin, { reason: 'not refunded' })).status).toBe(409);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
   it('support resolves a sandbox UNKNOWN_ERROR before it resolves on its own', async () => {
@@ -199,7 +199,7 @@ describe('support review and the admin API', () => {
     // Sends and refunds still work at the top.
     const s = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 } });
     expect(s.status).toBe(200);
-    expect(await ctx.deps.store.checkMoney()).toEqual([]);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
     // A merchant's opening balance has the same bound.
     const m = await adminCall('POST', '/admin/merchants', admin, { username: '+213661000099', balance: 200_000_000 });
     expect(m.status).toBe(400);

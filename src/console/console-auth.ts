@@ -39,18 +39,18 @@ export async function setConsolePassword(
   const login = options.login.trim();
   let subjectId: string | undefined;
   if (options.role === 'merchant') {
-    subjectId = (await deps.store.findMerchantByUsername(login))?.id;
+    subjectId = (await deps.store.accounts.findMerchantByUsername(login))?.id;
     if (!subjectId) throw validationError('body', 'username', 'is not a merchant', login, 'unknown_merchant');
   } else {
-    subjectId = (await deps.store.findAdminByName(login))?.id;
+    subjectId = (await deps.store.accounts.findAdminByName(login))?.id;
     if (!subjectId) throw validationError('body', 'name', 'is not an admin (create it with `shahn admin create --name …`)', login, 'unknown_admin');
   }
-  const existing = await deps.store.findConsoleLogin(login);
+  const existing = await deps.store.console.findConsoleLogin(login);
   if (existing && (existing.role !== options.role || existing.subjectId !== subjectId)) {
     throw validationError('body', 'login', 'is already the console login of someone else', login, 'unique');
   }
   const now = deps.clock.now();
-  await deps.store.setConsolePassword({
+  await deps.store.console.setConsolePassword({
     id: existing?.id ?? newObjectId(now),
     role: options.role,
     login,
@@ -94,10 +94,10 @@ export async function logIn(
     if (blocked > 0) {
       throw new AppError('RATE_LIMITED', 'Too many failed logins from this address; wait before trying again', { retryAfter: blocked }, { 'retry-after': String(blocked) });
     }
-    const login = await deps.store.findConsoleLogin(options.login.trim());
+    const login = await deps.store.console.findConsoleLogin(options.login.trim());
     const ok = await verifyPassword(options.password, login?.passwordHash);
     // A disabled admin fails like a wrong password: the answer never confirms a password.
-    const enabled = ok && login !== undefined && (login.role !== 'admin' || (await deps.store.findAdminById(login.subjectId))?.isEnabled === true);
+    const enabled = ok && login !== undefined && (login.role !== 'admin' || (await deps.store.accounts.findAdminById(login.subjectId))?.isEnabled === true);
     if (!enabled || !login) {
       const failure = await deps.bruteForce.recordFailure(guardKey);
       if (failure.blockedFor > 0) {
@@ -113,14 +113,14 @@ export async function logIn(
       createdAt: now,
       expiresAt: now + deps.config.consoleSessionMs,
     };
-    await deps.store.createConsoleSession({ ...session, loginId: login.id });
+    await deps.store.console.createConsoleSession({ ...session, loginId: login.id });
     return { token, session: { ...session, login } };
   });
 }
 
 export async function findSession(deps: Pick<Deps, 'store' | 'clock'>, token: string | undefined): Promise<ConsoleSessionRecord> {
   if (!token || token.length > 100) throw new AppError('CONSOLE_UNAUTHORIZED');
-  const session = await deps.store.findConsoleSession(hashApiKey(token), deps.clock.now());
+  const session = await deps.store.console.findConsoleSession(hashApiKey(token), deps.clock.now());
   if (!session) throw new AppError('CONSOLE_UNAUTHORIZED', 'The console session has expired or ended; log in again');
   return session;
 }

@@ -69,7 +69,7 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = as
     );
 
     api.post('/console/api/logout', { schema: { hide: true } }, async (request, reply) => {
-      await deps.store.deleteConsoleSession(sessionOf(request).tokenHash);
+      await deps.store.console.deleteConsoleSession(sessionOf(request).tokenHash);
       reply.header('set-cookie', sessionCookie('', 0, secure));
       return success(request, { loggedOut: true });
     });

@@ -23,14 +23,14 @@ const EnvQuery = Type.Enum(['PRODUCTION', 'SANDBOX']);
 
 export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   const merchantOf = async (request: FastifyRequest): Promise<MerchantRecord> => {
-    const m = await deps.store.findMerchantById(sessionOf(request).login.subjectId);
+    const m = await deps.store.accounts.findMerchantById(sessionOf(request).login.subjectId);
     if (!m) throw new AppError('CONSOLE_UNAUTHORIZED', 'This merchant no longer exists');
     return m;
   };
   const actor = (m: MerchantRecord) => `merchant:${m.username}`;
   const present = (o: OrderRecord) => ({ ...presentTopup(o, deps.clock.now(), deps.config.sandboxUnknownResolveMs), env: o.env });
   const ownKey = async (m: MerchantRecord, id: string): Promise<KeyRecord> => {
-    const k = await deps.store.findKeyById(id);
+    const k = await deps.store.accounts.findKeyById(id);
     if (!k || k.merchantId !== m.id) throw new AppError('NOT_FOUND', `Key '${id}' not found`);
     return k;
   };
@@ -70,7 +70,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
       const m = await merchantOf(request);
       const q = request.query;
       const { req, info } = toPageRequest({ page: q.page, pageSize: q.pageSize });
-      const result = await deps.store.listOrdersFiltered(
+      const result = await deps.store.orders.listOrdersFiltered(
         m.id,
         (q.env ?? 'PRODUCTION') as Env,
         {
@@ -89,7 +89,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
   app.get('/console/api/merchant/orders/:id', { schema: { hide: true, params: IdParams } }, async (request) => {
     const m = await merchantOf(request);
     const order =
-      (await deps.store.findOrderById(m.id, 'PRODUCTION', request.params.id)) ?? (await deps.store.findOrderById(m.id, 'SANDBOX', request.params.id));
+      (await deps.store.orders.findOrderById(m.id, 'PRODUCTION', request.params.id)) ?? (await deps.store.orders.findOrderById(m.id, 'SANDBOX', request.params.id));
     if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
     return success(request, present(order));
   });

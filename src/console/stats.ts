@@ -38,7 +38,7 @@ export async function ordersOverTime(
 ): Promise<{ bucketMinutes: number; buckets: StatusBucket[] }> {
   const now = deps.clock.now();
   const window = timeBuckets(now, options.hours);
-  const rows = await deps.store.orderStats({
+  const rows = await deps.store.console.orderStats({
     ...(options.merchantId ? { merchantId: options.merchantId } : {}),
     env: options.env,
     ...window,
@@ -51,8 +51,8 @@ export async function ordersOverTime(
 /** Production orders of all merchants that became final in the last `hours`, per bucket and status; and the open ones now. */
 export async function outcomesOverTime(deps: Pick<Deps, 'store' | 'clock'>, options: { hours: number }) {
   const window = timeBuckets(deps.clock.now(), options.hours);
-  const rows = await deps.store.outcomeStats(window);
-  return { bucketMinutes: window.bucketMs / 60_000, buckets: fillBuckets(window, rows), open: await deps.store.countOpenOrders() };
+  const rows = await deps.store.console.outcomeStats(window);
+  return { bucketMinutes: window.bucketMs / 60_000, buckets: fillBuckets(window, rows), open: await deps.store.console.countOpenOrders() };
 }
 
 export const FINAL_TIME_BINS = [5, 10, 15, 20, 30, 60, 300] as const;
@@ -60,7 +60,7 @@ export const FINAL_TIME_BINS = [5, 10, 15, 20, 30, 60, 300] as const;
 /** Production orders that reached a final state in the last `hours`: a histogram in seconds, median and p95. */
 export async function timeToFinal(deps: Pick<Deps, 'store' | 'clock'>, options: { merchantId?: string; hours: number }) {
   const now = deps.clock.now();
-  const ms = await deps.store.timesToFinal({
+  const ms = await deps.store.console.timesToFinal({
     ...(options.merchantId ? { merchantId: options.merchantId } : {}),
     from: now - options.hours * 3_600_000,
     to: now + 1,
@@ -79,7 +79,7 @@ export async function timeToFinal(deps: Pick<Deps, 'store' | 'clock'>, options: 
 
 /** The balance after each of the merchant's last 200 ledger entries, oldest first. */
 export async function balanceOverTime(deps: Pick<Deps, 'store'>, merchantId: string) {
-  const page = await deps.store.listLedger(merchantId, { offset: 0, limit: 200 });
+  const page = await deps.store.ledger.listLedger(merchantId, { offset: 0, limit: 200 });
   return page.items
     .map((e) => ({ t: new Date(e.time).toISOString(), balance: centimesToDzd(e.newBalance) }))
     .reverse();

@@ -51,7 +51,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
   );
 
   app.get('/console/api/support/search', { schema: { hide: true, querystring: Type.Object({ q: Type.String({ minLength: 1, maxLength: 128 }) }) } }, async (request) => {
-    return success(request, { items: await presentSupportOrders(deps, await deps.store.searchOrders(request.query.q.trim(), 50)) });
+    return success(request, { items: await presentSupportOrders(deps, await deps.store.orders.searchOrders(request.query.q.trim(), 50)) });
   });
 
   app.get('/console/api/support/merchants', { schema: { hide: true, querystring: PageOnly } }, async (request) =>
@@ -62,7 +62,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     '/console/api/support/merchants/transactions',
     { schema: { hide: true, querystring: Type.Intersect([PageOnly, Type.Object({ username: Type.String({ minLength: 1, maxLength: 32 }) })]) } },
     async (request) => {
-      const m = await deps.store.findMerchantByUsername(request.query.username);
+      const m = await deps.store.accounts.findMerchantByUsername(request.query.username);
       if (!m) throw new AppError('NOT_FOUND', `Merchant '${request.query.username}' not found`);
       return success(request, { balance: centimesToDzd(m.balance), ...(await listTransactions(deps, { merchantId: m.id, env: 'PRODUCTION', query: request.query })) });
     },
@@ -94,7 +94,7 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
 
   app.get('/console/api/support/health', { schema: { hide: true } }, async (request) => {
     const catalogue = await deps.catalogue.get();
-    const uncertain = await deps.store.listUncertainOrders({ offset: 0, limit: 1 });
+    const uncertain = await deps.store.orders.listUncertainOrders({ offset: 0, limit: 1 });
     const sim = simulator?.config();
     const operators = HEALTH_KEYS.map((healthKey) => ({
       healthKey,

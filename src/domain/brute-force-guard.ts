@@ -10,7 +10,7 @@
  * Expired rows are purged periodically (purge()), never on a failure's path.
  */
 import type { Clock } from '../lib/clock.js';
-import type { Store } from '../store/store.js';
+import type { GuardsStore } from '../store/store.js';
 
 export const MAX_FAILED_ATTEMPTS = 5;
 export const BLOCK_MS = 15 * 60 * 1000;
@@ -22,7 +22,7 @@ export class BruteForceGuard {
 
   constructor(
     private readonly clock: Clock,
-    private readonly store: Pick<Store, 'recordAuthFailure' | 'blockedIps' | 'purgeAuthFailures'>,
+    private readonly guards: Pick<GuardsStore, 'recordAuthFailure' | 'blockedIps' | 'purgeAuthFailures'>,
   ) {}
 
   /** Seconds the IP stays blocked, or 0. */
@@ -44,7 +44,7 @@ export class BruteForceGuard {
    */
   async recordFailure(ip: string): Promise<{ attemptsLeft: number; blockedFor: number }> {
     const now = this.clock.now();
-    const r = await this.store.recordAuthFailure({ ip, now, windowMs: BLOCK_MS, max: MAX_FAILED_ATTEMPTS, blockMs: BLOCK_MS });
+    const r = await this.guards.recordAuthFailure({ ip, now, windowMs: BLOCK_MS, max: MAX_FAILED_ATTEMPTS, blockMs: BLOCK_MS });
     if (r.blockedUntil > now) this.blocked.set(ip, r.blockedUntil);
     const over = r.failures > MAX_FAILED_ATTEMPTS && r.blockedUntil > now;
     return { attemptsLeft: Math.max(0, MAX_FAILED_ATTEMPTS - r.failures), blockedFor: over ? Math.ceil((r.blockedUntil - now) / 1000) : 0 };
@@ -52,12 +52,12 @@ export class BruteForceGuard {
 
   /** Delete failure rows that no longer count (window over, not blocked). Returns how many went. */
   async purge(): Promise<number> {
-    return this.store.purgeAuthFailures(this.clock.now(), BLOCK_MS);
+    return this.guards.purgeAuthFailures(this.clock.now(), BLOCK_MS);
   }
 
   /** Take the blocks recorded by other processes. */
   async sync(): Promise<void> {
-    const rows = await this.store.blockedIps(this.clock.now());
+    const rows = await this.guards.blockedIps(this.clock.now());
     this.blocked = new Map(rows.map((r) => [r.ip, r.blockedUntil]));
   }
 }

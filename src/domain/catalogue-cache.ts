@@ -54,7 +54,7 @@ export class CatalogueCache {
   }
 
   private async load(): Promise<Catalogue> {
-    const [plans, operators] = await Promise.all([this.store.listPlans(), this.store.listOperators()]);
+    const [plans, operators] = await Promise.all([this.store.catalogue.listPlans(), this.store.catalogue.listOperators()]);
     const value: Catalogue = {
       plans: new Map(plans.map((p) => [p.code, p])),
       operators: new Map(operators.map((o) => [o.name, o])),

@@ -23,7 +23,7 @@ export async function createMerchant(
     throw validationError('body', 'username', 'must be an Algerian number in international form, like +213665983439', username, 'pattern');
   }
   const balance = options.balance === undefined ? 0 : dzdToCentimes(parseDzdAmount(options.balance, 'balance', true));
-  if (await deps.store.findMerchantByUsername(username)) {
+  if (await deps.store.accounts.findMerchantByUsername(username)) {
     throw validationError('body', 'username', 'is already taken', username, 'unique');
   }
   const now = deps.clock.now();
@@ -40,7 +40,7 @@ export async function createMerchant(
   });
   const depositId = newObjectId(now);
   try {
-    await deps.store.createMerchant({
+    await deps.store.accounts.createMerchant({
       merchant: { id, username, balance: 0, createdAt: now },
       keys: [key(sandboxKey, 'SANDBOX'), key(productionKey, 'PRODUCTION')],
       ...(balance > 0

@@ -14,13 +14,13 @@ export async function creditMerchant(
   const amount = dzdToCentimes(parseDzdAmount(options.amount, 'amount'));
   const reason = options.reason?.trim();
   if (options.reason !== undefined && !reason) throw validationError('body', 'reason', 'must not be blank: say why the money is credited', options.reason, 'required');
-  const merchant = await deps.store.findMerchantByUsername(options.username.trim());
+  const merchant = await deps.store.accounts.findMerchantByUsername(options.username.trim());
   if (!merchant) throw validationError('body', 'username', 'is not a merchant', options.username, 'unknown_merchant');
   const now = deps.clock.now();
   const id = newObjectId(now);
   if (options.note !== undefined && options.note.length > 500) throw validationError('body', 'note', 'must be at most 500 characters', undefined, 'maxLength');
   const note = options.note ?? 'Deposit';
-  const result = await deps.store.creditWithAudit({
+  const result = await deps.store.ledger.creditWithAudit({
     id,
     merchantId: merchant.id,
     amount,

@@ -6,7 +6,7 @@ import type { Deps } from './deps.js';
 
 /** GET /v3/account/balance. Sandbox activity never changes it. */
 export async function getBalance(deps: Pick<Deps, 'store'>, options: { key: KeyRecord }): Promise<BalanceDataOut> {
-  const merchant = await deps.store.findMerchantById(options.key.merchantId);
+  const merchant = await deps.store.accounts.findMerchantById(options.key.merchantId);
   if (!merchant) throw new AppError('NOT_FOUND', 'Account not found');
   return { balance: centimesToDzd(merchant.balance), currency: 'DZD' };
 }

@@ -6,13 +6,13 @@ import type { Deps } from './deps.js';
 import { presentTopup } from './present.js';
 
 export async function getTopupById(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; id: string }): Promise<TopupOut> {
-  const order = await deps.store.findOrderById(options.key.merchantId, options.key.type, options.id);
+  const order = await deps.store.orders.findOrderById(options.key.merchantId, options.key.type, options.id);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${options.id}' not found`);
   return presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
 }
 
 export async function getTopupByRef(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; ref: string }): Promise<TopupOut> {
-  const order = await deps.store.findOrderByRef(options.key.merchantId, options.key.type, options.ref);
+  const order = await deps.store.orders.findOrderByRef(options.key.merchantId, options.key.type, options.ref);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with reference '${options.ref}' not found`);
   return presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
 }

@@ -23,7 +23,7 @@ export class KeyCache {
   async find(presentedKey: string): Promise<KeyRecord | undefined> {
     const hit = this.cache.get(presentedKey);
     if (hit) return hit;
-    const found = await this.store.findKeyByHash(hashApiKey(presentedKey));
+    const found = await this.store.accounts.findKeyByHash(hashApiKey(presentedKey));
     if (found) this.cache.set(presentedKey, found);
     return found;
   }

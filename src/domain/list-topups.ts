@@ -7,7 +7,7 @@ import { presentTopup } from './present.js';
 /** GET /v3/mobile/list: the calling key's environment only, newest first. */
 export async function listTopups(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; query: PageQueryInput }) {
   const { req, info } = toPageRequest(options.query);
-  const result = await deps.store.listOrders(options.key.merchantId, options.key.type, req);
+  const result = await deps.store.orders.listOrders(options.key.merchantId, options.key.type, req);
   const now = deps.clock.now();
   return toPage(result, info, (o) => presentTopup(o, now, deps.config.sandboxUnknownResolveMs));
 }

@@ -12,6 +12,6 @@ import { presentTransaction } from './present.js';
  */
 export async function listTransactions(deps: Pick<Deps, 'store'>, options: { merchantId: string; env: Env; query: PageQueryInput }) {
   const { req, info } = toPageRequest(options.query);
-  const result = options.env === 'SANDBOX' ? { items: [], total: 0 } : await deps.store.listLedger(options.merchantId, req);
+  const result = options.env === 'SANDBOX' ? { items: [], total: 0 } : await deps.store.ledger.listLedger(options.merchantId, req);
   return toPage(result, info, presentTransaction);
 }

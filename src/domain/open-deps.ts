@@ -5,10 +5,10 @@
 import type { Config } from '../config.js';
 import { loadCatalogueFile } from '../catalogue/load-catalogue-file.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { openSqliteStore, SchemaVersionError } from '../store/sqlite/open-sqlite-store.js';
+import { openSqliteStore } from '../store/sqlite/open-sqlite-store.js';
 import { openPostgresStore } from '../store/postgres/open-postgres-store.js';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.js';
-import { StoreOpenError, StoreUnavailableError, type Store } from '../store/store.js';
+import { SchemaVersionError, StoreOpenError, StoreUnavailableError, type Store } from '../store/store.js';
 import { BruteForceGuard } from './brute-force-guard.js';
 import { CatalogueCache } from './catalogue-cache.js';
 import type { Deps } from './deps.js';
@@ -59,9 +59,9 @@ export function openStore(config: Config): Store {
 /** Apply migrations and load the catalogue file into a store that has no plans yet (`shahn migrate`). */
 export async function migrateStore(store: Store, catalogueFile?: string): Promise<{ from: number; to: number }> {
   const r = await store.migrate();
-  if ((await store.listPlans()).length === 0) {
+  if ((await store.catalogue.listPlans()).length === 0) {
     const { operators, plans } = loadCatalogueFile(catalogueFile);
-    await store.upsertCatalogue(operators, plans);
+    await store.catalogue.upsertCatalogue(operators, plans);
   }
   return r;
 }
@@ -85,9 +85,9 @@ export async function prepareStore(store: Store, catalogueFile?: string): Promis
       `The store's schema is version ${version}; this shahn needs ${LATEST_SCHEMA_VERSION}. Run \`shahn migrate\` (with the same SHAHN_DB) first.`,
     );
   }
-  if ((await store.listPlans()).length === 0) {
+  if ((await store.catalogue.listPlans()).length === 0) {
     const { operators, plans } = loadCatalogueFile(catalogueFile);
-    await store.upsertCatalogue(operators, plans);
+    await store.catalogue.upsertCatalogue(operators, plans);
   }
 }
 
@@ -103,7 +103,7 @@ export function buildDeps(
     config,
     catalogue: new CatalogueCache(store, clock),
     keys: new KeyCache(store, clock, config.keyCacheMs),
-    bruteForce: new BruteForceGuard(clock, store),
+    bruteForce: new BruteForceGuard(clock, store.guards),
     limiter: new RateLimiter(clock, config.rateLimit, config.rateLimitBurst),
     gatewayHealth: options.gatewayHealth ?? new StaticGatewayHealth(),
   };

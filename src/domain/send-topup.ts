@@ -73,7 +73,7 @@ export async function sendTopup(
     sandboxScenario: scenario,
   };
 
-  const result = await deps.store.insertOrder(
+  const result = await deps.store.orders.insertOrder(
     order,
     sandbox ? null : { entryId: newObjectId(now), note: `${plan.code} ${body.MSSIDN} ${amountDzd} DZD` },
   );

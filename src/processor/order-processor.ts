@@ -18,7 +18,8 @@ import type { Clock } from '../lib/clock.js';
 import { newObjectId } from '../lib/ids.js';
 import { auditRecord } from '../support/audit.js';
 import { centimesToDzd, dzdToCentimes } from '../lib/money.js';
-import type { AlertRecord, OrderRecord, RecordedOutcome, Store } from '../store/store.js';
+import type { OrderRecord, OutboxMessage, RecordedOutcome, Store } from '../store/store.js';
+import { decideOutcome, refundNote } from '../domain/order-rules.js';
 
 export interface ProcessorOptions {
   /** This worker's name in leases (unique per process). */
@@ -46,11 +47,15 @@ export interface ProcessorDeps {
   onUncertain?: (order: OrderRecord) => void;
 }
 
-export function makeAlert(order: OrderRecord, now: number, reason: string, kind: AlertRecord['kind'] = 'UNKNOWN_ERROR'): AlertRecord {
+export type AlertTopic = 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS';
+
+/** A support alert about an order, for the outbox (delivered by the alert dispatcher). */
+export function makeAlert(order: OrderRecord, now: number, reason: string, kind: AlertTopic = 'UNKNOWN_ERROR'): OutboxMessage {
   return {
     id: newObjectId(now),
-    orderId: order.id,
-    kind,
+    kind: 'alert',
+    topic: kind,
+    subject: order.id,
     payload: {
       event: kind === 'UNKNOWN_ERROR' ? 'order.unknown_error' : 'order.late_answer_contradicts',
       orderId: order.id,
@@ -164,7 +169,7 @@ export class OrderProcessor {
     if (free <= 0) return 0;
     const now = this.deps.clock.now();
     // Claim at most 256 at a time: a claim of 10,000 (+ their markCallStarted) blocks the event loop for ~1 s.
-    const orders = await this.deps.store.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: Math.min(free, 256) });
+    const orders = await this.deps.store.processing.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: Math.min(free, 256) });
     for (const order of orders) {
       const p: Promise<void> = this.process(order)
         .catch((err: unknown) => this.deps.logger.error({ err, orderId: order.id }, 'processing an order failed; recovery will settle it'))
@@ -182,7 +187,7 @@ export class OrderProcessor {
   /** Expired leases: back to PENDING if the call never started, else UNKNOWN_ERROR with an alert. */
   async recover(): Promise<{ requeued: string[]; uncertain: OrderRecord[] }> {
     const now = this.deps.clock.now();
-    const result = await this.deps.store.recoverExpiredLeases({
+    const result = await this.deps.store.processing.recoverExpiredLeases({
       now,
       refundMessage: MESSAGES.UNKNOWN_NOTICE,
       makeAlert: (order) => makeAlert(order, now, 'the worker lost its lease after the gateway call started (crash or stall)'),
@@ -198,13 +203,13 @@ export class OrderProcessor {
    * decision stays, and an alert and an audit record say so: support must settle it with the merchant.
    */
   private async reportContradiction(orderId: string, answer: 'FULFILLED' | 'REFUNDED', now: number): Promise<void> {
-    const current = await this.deps.store.findOrderAnywhere(orderId);
+    const current = await this.deps.store.orders.findOrderAnywhere(orderId);
     if (!current || (current.status !== 'FULFILLED' && current.status !== 'REFUNDED') || current.status === answer) {
       this.deps.logger.warn({ orderId, outcome: answer, status: current?.status }, 'gateway answer not recorded: the lease was lost and the order moved on');
       return;
     }
     const reason = `the operator answered ${answer} after the order was already ${current.status}`;
-    await this.deps.store.insertAlertWithAudit(
+    await this.deps.store.outbox.enqueueWithAudit(
       makeAlert(current, now, reason, 'LATE_ANSWER_CONTRADICTS'),
       auditRecord(now, `processor:${this.options.owner}`, 'order.late-answer-contradicts', orderId, reason, { answer, status: current.status }),
     );
@@ -231,10 +236,10 @@ export class OrderProcessor {
       return;
     }
     if (!gateway.isUp(operator.healthKey)) {
-      await store.recordOutcome({ orderId: order.id, owner, now: clock.now(), outcome: { status: 'PENDING', notBefore: clock.now() + this.options.downRetryMs } });
+      await this.recordOutcome(order.id, clock.now(), { status: 'PENDING', notBefore: clock.now() + this.options.downRetryMs });
       return;
     }
-    if (!(await store.markCallStarted({ orderId: order.id, owner, now: clock.now() }))) return; // lease lost: no call
+    if (!(await store.processing.markCallStarted({ orderId: order.id, owner, now: clock.now() }))) return; // lease lost: no call
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`gateway timeout after ${this.options.gatewayTimeoutMs} ms`)), this.options.gatewayTimeoutMs);
@@ -261,6 +266,11 @@ export class OrderProcessor {
     await this.record(order, outcome);
   }
 
+  /** Record an outcome as the rules say given the order as it is then (domain/order-rules.ts). */
+  private recordOutcome(orderId: string, now: number, outcome: RecordedOutcome) {
+    return this.deps.store.processing.recordOutcome({ orderId, now, outcome, decide: (current) => decideOutcome(current, this.options.owner, outcome, now) });
+  }
+
   private async record(order: OrderRecord, outcome: GatewayOutcome): Promise<void> {
     const now = this.deps.clock.now();
     let recorded: RecordedOutcome;
@@ -272,12 +282,12 @@ export class OrderProcessor {
         suggestedOffers: outcome.suggestedOffers?.length
           ? outcome.suggestedOffers.map((o) => ({ typename: o.typename, plan_code: o.plan_code, amount: dzdToCentimes(o.amount) }))
           : null,
-        refundEntryId: newObjectId(now),
+        refund: { id: newObjectId(now), note: refundNote(order) },
       };
     } else {
       recorded = { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, outcome.reason) };
     }
-    const result = await this.deps.store.recordOutcome({ orderId: order.id, owner: this.options.owner, now, outcome: recorded });
+    const result = await this.recordOutcome(order.id, now, recorded);
     if (result === 'ignored') {
       if (recorded.status === 'FULFILLED' || recorded.status === 'REFUNDED') await this.reportContradiction(order.id, recorded.status, now);
       else this.deps.logger.warn({ orderId: order.id, outcome: outcome.kind }, 'gateway answer not recorded: the lease was lost and the order moved on');

@@ -15,7 +15,6 @@ import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
 import type { Log } from '../lib/log.js';
-import { syncOrderReads } from '../store/sqlite/open-sqlite-store.js';
 import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
 
@@ -85,7 +84,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
 
   const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
 
-  const reads = syncOrderReads(deps.store);
+  const reads = deps.store.orders.syncReads;
   const stats = { answered: 0 };
   /** A store error: the token goes back and the fastify route answers it (503 or 500), as it does every other error. */
   const fallBack = (keyId: string) => {
@@ -123,7 +122,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       answer(req, res, requestId, id, order, started, ip);
       return true;
     }
-    deps.store.findOrderById(key.merchantId, key.type, id).then(
+    deps.store.orders.findOrderById(key.merchantId, key.type, id).then(
       (order) => answer(req, res, requestId, id, order, started, ip),
       () => {
         fallBack(key.id);

@@ -57,7 +57,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let demoAdminToken: string | undefined;
   let demoConsole: RunningServer['demoConsole'];
   let demoSkipped: string | undefined;
-  const fresh = (await store.countMerchants()) === 0;
+  const fresh = (await store.accounts.countMerchants()) === 0;
   if (fresh && !demoWanted(config, store.kind)) {
     demoSkipped = config.demo === false ? 'SHAHN_DEMO=false' : store.kind === 'postgres' ? 'the store is PostgreSQL' : `the API listens on ${config.host}, not on loopback`;
   }
@@ -111,7 +111,7 @@ export function startSharedGuards(deps: Deps, instanceId: string, log: Pick<Log,
   };
   const beat = async () => {
     try {
-      deps.limiter.setShare(await deps.store.heartbeat(instanceId, Date.now(), INSTANCE_LIVE_MS));
+      deps.limiter.setShare(await deps.store.guards.heartbeat(instanceId, Date.now(), INSTANCE_LIVE_MS));
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
@@ -136,7 +136,7 @@ export function startSharedGuards(deps: Deps, instanceId: string, log: Pick<Log,
       clearInterval(t1);
       clearInterval(t2);
       clearInterval(t3);
-      await deps.store.removeInstance(instanceId).catch(() => undefined);
+      await deps.store.guards.removeInstance(instanceId).catch(() => undefined);
     },
   };
 }

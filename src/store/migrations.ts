@@ -569,6 +569,51 @@ CREATE INDEX auth_failures_first ON auth_failures(first_failure_at);
 CREATE INDEX auth_failures_first ON auth_failures(first_failure_at);
 `,
   },
+  {
+    version: 8,
+    name: 'outbox',
+    // One transactional outbox for everything that must leave the process because of a change: a
+    // message is written in the same transaction as the change, then claimed by a dispatcher
+    // (next_attempt_at moved past a lease) and delivered at least once. `kind` picks the dispatcher
+    // (support alerts now), `topic` says what happened, `subject` what it is about. The alerts table
+    // becomes the outbox's `alert` messages, delivered or not.
+    sqlite: `
+CREATE TABLE outbox (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  delivered_at INTEGER,
+  last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox(kind, next_attempt_at) WHERE delivered_at IS NULL;
+INSERT INTO outbox (id, kind, topic, subject, payload, created_at, attempts, next_attempt_at, delivered_at, last_error)
+  SELECT id, 'alert', kind, order_id, payload, created_at, attempts, next_attempt_at, delivered_at, last_error FROM alerts;
+DROP TABLE alerts;
+`,
+    postgres: `
+CREATE TABLE outbox (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  delivered_at BIGINT,
+  last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox(kind, next_attempt_at) WHERE delivered_at IS NULL;
+INSERT INTO outbox (id, kind, topic, subject, payload, created_at, attempts, next_attempt_at, delivered_at, last_error)
+  SELECT id, 'alert', kind, order_id, payload, created_at, attempts, next_attempt_at, delivered_at, last_error FROM alerts;
+DROP TABLE alerts;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,6 +1,6 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
 import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
-import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, AlertRecord, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
+import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, OutboxMessage, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
 
 export interface OrderRow {
   id: string;
@@ -20,6 +20,7 @@ export interface OrderRow {
   retry_orderid: string | null;
   sandbox_scenario: OrderRecord['sandboxScenario'];
   call_started_at?: number | null;
+  lease_owner?: string | null;
   final_at?: number | null;
   attempts?: number;
 }
@@ -61,6 +62,7 @@ export function toOrder(r: OrderRow): OrderRecord {
     retryOrderId: r.retry_orderid,
     sandboxScenario: r.sandbox_scenario,
     callStartedAt: r.call_started_at ?? null,
+    leaseOwner: r.lease_owner ?? null,
     finalAt: r.final_at ?? null,
     attempts: r.attempts ?? 0,
   };
@@ -131,16 +133,17 @@ export function toAudit(r: AuditRow): AuditRecord {
   return { ...r, details: JSON.parse(r.details) as Record<string, unknown> };
 }
 
-export interface AlertRow {
-  id: string; order_id: string; kind: 'UNKNOWN_ERROR'; payload: string; created_at: number; attempts: number;
+export interface OutboxRow {
+  id: string; kind: OutboxMessage['kind']; topic: string; subject: string; payload: string; created_at: number; attempts: number;
   next_attempt_at: number; delivered_at: number | null; last_error: string | null;
 }
 
-export function toAlert(r: AlertRow): AlertRecord {
+export function toOutbox(r: OutboxRow): OutboxMessage {
   return {
     id: r.id,
-    orderId: r.order_id,
     kind: r.kind,
+    topic: r.topic,
+    subject: r.subject,
     payload: JSON.parse(r.payload) as Record<string, unknown>,
     createdAt: r.created_at,
     attempts: r.attempts,
@@ -156,28 +159,17 @@ export function toAdmin(r: AdminRow): AdminRecord {
   return { id: r.id, name: r.name, tokenHash: r.token_hash, isEnabled: r.is_enabled === 1, createdAt: r.created_at };
 }
 
-/** Order record → named parameters of an INSERT. */
-export function orderParams(order: OrderRecord) {
-  return {
-    id: order.id,
-    merchantId: order.merchantId,
-    env: order.env,
-    ref: order.ref,
-    status: order.status,
-    planCode: order.planCode,
-    mssidn: order.mssidn,
-    topupAmount: order.topupAmount,
-    charge: order.charge,
-    createdAt: order.createdAt,
-    updatedAt: order.updatedAt,
-    refundMessage: order.refundMessage,
-    suggestedOffers: order.suggestedOffers === null ? null : JSON.stringify(order.suggestedOffers),
-    followOrderId: order.followOrderId,
-    retryOrderId: order.retryOrderId,
-    sandboxScenario: order.sandboxScenario,
-  };
-}
+/** The columns an order is inserted with, in the order of orderArgs(). */
+export const ORDER_INSERT_COLUMNS =
+  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario';
 
+/** Order record → the values of ORDER_INSERT_COLUMNS. */
+export function orderArgs(o: OrderRecord): unknown[] {
+  return [
+    o.id, o.merchantId, o.env, o.ref, o.status, o.planCode, o.mssidn, o.topupAmount, o.charge, o.createdAt, o.updatedAt, o.refundMessage,
+    o.suggestedOffers === null ? null : JSON.stringify(o.suggestedOffers), o.followOrderId, o.retryOrderId, o.sandboxScenario,
+  ];
+}
 
 /**
  * The status a reader sees, as SQL: a production order's stored status; a sandbox order's derived

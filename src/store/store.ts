@@ -1,5 +1,7 @@
 /**
- * The repository interface. Domain functions receive a Store; they never import one.
+ * The repository interface, split by area (orders, processing, ledger, accounts, catalogue, console,
+ * guards, outbox, audit). Domain functions receive a Store; they never import one. One implementation
+ * (sql/make-sql-store.ts) serves both databases through the dialect seam (sql.ts).
  * All money is integer centimes; all times are epoch milliseconds.
  */
 import type { KeyScope, KeyType, TopupStatus, TransactionType } from '@shahn/contract';
@@ -88,6 +90,8 @@ export interface OrderRecord {
   sandboxScenario: SandboxScenario | null;
   /** When the processor recorded that the gateway call was about to start (production). */
   callStartedAt?: number | null;
+  /** The processor holding the order's lease (HANDLING), or null. */
+  leaseOwner?: string | null;
   /** When the order reached FULFILLED or REFUNDED (or UNKNOWN_ERROR). */
   finalAt?: number | null;
   attempts?: number;
@@ -103,11 +107,18 @@ export interface AuditRecord {
   details: Record<string, unknown>;
 }
 
-export interface AlertRecord {
+/**
+ * A message in the transactional outbox: written in the same transaction as the change that causes
+ * it, then delivered (at least once) by a dispatcher that claims it with a lease. `kind` says which
+ * dispatcher takes it (`alert`: support alerts); `topic` what happened; `subject` what it is about.
+ */
+export interface OutboxMessage {
   id: string;
-  orderId: string;
-  /** UNKNOWN_ERROR: support must decide. LATE_ANSWER_CONTRADICTS: the operator's definitive answer came after support decided otherwise. */
-  kind: 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS';
+  kind: 'alert';
+  /** For alerts: UNKNOWN_ERROR (support must decide), LATE_ANSWER_CONTRADICTS (the operator answered after support decided otherwise). */
+  topic: string;
+  /** The order the message is about. */
+  subject: string;
   payload: Record<string, unknown>;
   createdAt: number;
   attempts: number;
@@ -124,13 +135,22 @@ export interface AdminRecord {
   createdAt: number;
 }
 
+/** The ledger entry that returns an order's charge. */
+export interface RefundEntry {
+  id: string;
+  note: string;
+}
+
 /** What a gateway call ended in, as the processor records it. */
 export type RecordedOutcome =
   | { status: 'FULFILLED' }
-  | { status: 'REFUNDED'; refundMessage: string; suggestedOffers: SuggestedOfferRecord[] | null; refundEntryId: string }
-  | { status: 'UNKNOWN_ERROR'; refundMessage: string; alert: AlertRecord }
+  | { status: 'REFUNDED'; refundMessage: string; suggestedOffers: SuggestedOfferRecord[] | null; refund: RefundEntry }
+  | { status: 'UNKNOWN_ERROR'; refundMessage: string; alert: OutboxMessage }
   /** The gateway did not send (operator down): back to the queue, not before `notBefore`. */
   | { status: 'PENDING'; notBefore: number };
+
+/** What to do with an outcome, given the order as it is when the outcome is recorded (domain/outcome-rules.ts decides). */
+export type OutcomeDecision = { action: 'apply' } | { action: 'late'; audit: AuditRecord } | { action: 'ignore' };
 
 export type ResolveResult =
   | { ok: true; order: OrderRecord }
@@ -236,6 +256,9 @@ export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
 
+/** The store's schema is newer than this code. */
+export class SchemaVersionError extends Error {}
+
 /** The store could not be opened (a bad path, a folder, no permission, not a database, no such server): one clear line for a person. */
 export class StoreOpenError extends Error {
   override readonly name = 'StoreOpenError';
@@ -254,31 +277,8 @@ export function isStoreUnavailable(err: unknown): boolean {
   return typeof code === 'string' && SQLITE_UNAVAILABLE.test(code);
 }
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
-  /** Apply pending migrations. Refuses a store whose schema is newer than this code. */
-  migrate(): Promise<{ from: number; to: number }>;
-  schemaVersion(): Promise<number>;
-  /** A cheap round trip; throws when the store is unreachable. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-
-  // merchants and keys
-  createMerchant(input: { merchant: MerchantRecord; keys: NewKey[]; deposit?: LedgerEntryRecord }): Promise<void>;
-  findMerchantByUsername(username: string): Promise<MerchantRecord | undefined>;
-  findMerchantById(id: string): Promise<MerchantRecord | undefined>;
-  countMerchants(): Promise<number>;
-  findKeyByHash(keyHash: string): Promise<KeyRecord | undefined>;
-
-  // ledger
-  listLedger(merchantId: string, page: PageRequest): Promise<PageResult<LedgerEntryRecord>>;
-
-  // catalogue
-  listOperators(): Promise<OperatorRecord[]>;
-  listPlans(): Promise<PlanRecord[]>;
-  upsertCatalogue(operators: OperatorRecord[], plans: PlanRecord[]): Promise<void>;
-
-  // orders
+/** Orders: sends, reads, support's resolution and re-send. */
+export interface OrdersStore {
   /**
    * Record an order. In production, in the same transaction: the ref is checked unique, the charge
    * is taken from the balance (never below zero) as a FLEXY ledger entry, and the order is inserted.
@@ -287,28 +287,10 @@ export interface Store {
   findOrderById(merchantId: string, env: Env, id: string): Promise<OrderRecord | undefined>;
   findOrderByRef(merchantId: string, env: Env, ref: string): Promise<OrderRecord | undefined>;
   listOrders(merchantId: string, env: Env, page: PageRequest): Promise<PageResult<OrderRecord>>;
-
-  // the order processor
-  /** Claim up to `limit` due PENDING production orders, oldest first: HANDLING, leased to `owner` until now + leaseMs. */
-  claimOrders(input: { owner: string; now: number; leaseMs: number; limit: number }): Promise<OrderRecord[]>;
-  /** Record that the gateway call is about to start. False when the lease was lost (then the call must not be made). */
-  markCallStarted(input: { orderId: string; owner: string; now: number }): Promise<boolean>;
-  /**
-   * Record a gateway outcome and its ledger effect in one transaction. 'applied': the owner's lease
-   * held; 'late': the order had meanwhile become UNKNOWN_ERROR and this definitive answer resolved it;
-   * 'ignored': nothing changed (lease lost and no definitive answer to apply).
-   */
-  recordOutcome(input: { orderId: string; owner: string; now: number; outcome: RecordedOutcome }): Promise<'applied' | 'late' | 'ignored'>;
-  /**
-   * Orders whose lease expired: if the call never started, back to PENDING; if it started, UNKNOWN_ERROR
-   * with an alert (never a refund, never a second send).
-   */
-  recoverExpiredLeases(input: { now: number; refundMessage: string; makeAlert: (order: OrderRecord) => AlertRecord }): Promise<{
-    requeued: string[];
-    uncertain: OrderRecord[];
-  }>;
-
-  // support
+  /** Orders of one merchant and environment, newest first, filtered. */
+  listOrdersFiltered(merchantId: string, env: Env, filter: OrderFilter, page: PageRequest): Promise<PageResult<OrderRecord>>;
+  /** Support's search across merchants: an order id, a ref or an MSSIDN (newest first, at most `limit`). */
+  searchOrders(query: string, limit: number): Promise<OrderRecord[]>;
   findOrderAnywhere(id: string): Promise<OrderRecord | undefined>;
   /** Production UNKNOWN_ERROR orders, oldest first. */
   listUncertainOrders(page: PageRequest): Promise<PageResult<OrderRecord>>;
@@ -319,51 +301,87 @@ export interface Store {
     /** The stored status the caller saw: UNKNOWN_ERROR (production) or PENDING (a sandbox order, whose status is derived). */
     expectStatus: 'UNKNOWN_ERROR' | 'PENDING';
     now: number;
-    refundEntryId: string;
+    refund: RefundEntry;
     /** The order's refund_message after the resolution (null for FULFILLED). */
     refundMessage: string | null;
     audit: AuditRecord;
   }): Promise<ResolveResult>;
-  /** Re-send a REFUNDED order as a new one (charged again in production), linked both ways. */
-  resendOrder(input: { originalId: string; order: OrderRecord; chargeEntryId: string; audit: AuditRecord }): Promise<
+  /** Re-send an order as a new one (charged again in production), linked both ways, if `mayResend` says the original may be. */
+  resendOrder(input: { originalId: string; order: OrderRecord; charge: { entryId: string; note: string }; mayResend: (original: OrderRecord) => boolean; audit: AuditRecord }): Promise<
     InsertOrderResult | { ok: false; reason: 'NOT_FOUND' } | { ok: false; reason: 'CONFLICT'; status: TopupStatus; retryOrderId: string | null }
   >;
+  /** SQLite: reads by id without a promise (the check-id hot path); absent on other stores. */
+  readonly syncReads?: SyncOrderReads;
+}
+
+/** Synchronous reads by id (SQLite), served from the store's order cache. */
+export interface SyncOrderReads {
+  findOrderById(merchantId: string, env: Env, id: string): OrderRecord | undefined;
+}
+
+/** The order processor's side: claims with a lease, "call started", outcomes, recovery. */
+export interface ProcessingStore {
+  /** Claim up to `limit` due PENDING production orders, oldest first: HANDLING, leased to `owner` until now + leaseMs. */
+  claimOrders(input: { owner: string; now: number; leaseMs: number; limit: number }): Promise<OrderRecord[]>;
+  /** Record that the gateway call is about to start. False when the lease was lost (then the call must not be made). */
+  markCallStarted(input: { orderId: string; owner: string; now: number }): Promise<boolean>;
   /**
-   * Append a DEPOSIT (old/new balances computed inside the transaction) and its audit record; refused
-   * (nothing written) when the new balance would exceed `maxBalance`.
+   * Record a gateway outcome and its ledger effect in one transaction, as `decide` says given the order
+   * as it is now: 'applied' (the lease held), 'late' (a definitive answer for an UNKNOWN_ERROR order,
+   * audited), 'ignored' (nothing changed).
    */
+  recordOutcome(input: { orderId: string; now: number; outcome: RecordedOutcome; decide: (current: OrderRecord) => OutcomeDecision }): Promise<'applied' | 'late' | 'ignored'>;
+  /**
+   * Orders whose lease expired: if the call never started, back to PENDING; if it started, UNKNOWN_ERROR
+   * with an alert (never a refund, never a second send).
+   */
+  recoverExpiredLeases(input: { now: number; refundMessage: string; makeAlert: (order: OrderRecord) => OutboxMessage }): Promise<{ requeued: string[]; uncertain: OrderRecord[] }>;
+}
+
+/** The ledger: every movement of a balance. */
+export interface LedgerStore {
+  /** A merchant's entries, newest first in the ledger's own order. */
+  listLedger(merchantId: string, page: PageRequest): Promise<PageResult<LedgerEntryRecord>>;
+  /** Append a DEPOSIT and its audit record; refused (nothing written) when the new balance would exceed `maxBalance`. */
   creditWithAudit(input: { id: string; merchantId: string; amount: number; maxBalance: number; note: string; time: number; audit: AuditRecord }): Promise<
     { ok: true; entry: LedgerEntryRecord } | { ok: false; reason: 'BALANCE_LIMIT'; balance: number }
   >;
-  insertAudit(audit: AuditRecord): Promise<void>;
-  /** An alert in the outbox and its audit record, in one transaction. */
-  insertAlertWithAudit(alert: AlertRecord, audit: AuditRecord): Promise<void>;
-  listAudit(page: PageRequest & { target?: string }): Promise<PageResult<AuditRecord>>;
+  /** Check the money invariants over the whole store; an empty list means they hold. */
+  checkMoney(): Promise<MoneyViolation[]>;
+}
 
-  // alerts outbox
-  dueAlerts(now: number, limit: number): Promise<AlertRecord[]>;
-  /** Due alerts claimed for delivery: not due again for `leaseMs`, so another process's dispatcher does not POST them meanwhile. */
-  claimDueAlerts(now: number, limit: number, leaseMs: number): Promise<AlertRecord[]>;
-  markAlertDelivered(id: string, now: number): Promise<void>;
-  markAlertFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
-
-  // admins, keys, plans, merchants
-  createAdmin(admin: AdminRecord): Promise<void>;
-  findAdminByTokenHash(tokenHash: string): Promise<AdminRecord | undefined>;
-  findAdminByName(name: string): Promise<AdminRecord | undefined>;
-  /** Enable or disable an admin; disabling also ends its console sessions. With its audit record, in one transaction. */
-  setAdminEnabled(id: string, isEnabled: boolean, audit: AuditRecord): Promise<void>;
-  findAdminById(id: string): Promise<AdminRecord | undefined>;
+/** Merchants, their keys, and admins. */
+export interface AccountsStore {
+  createMerchant(input: { merchant: MerchantRecord; keys: NewKey[]; deposit?: LedgerEntryRecord }): Promise<void>;
+  findMerchantByUsername(username: string): Promise<MerchantRecord | undefined>;
+  findMerchantById(id: string): Promise<MerchantRecord | undefined>;
+  countMerchants(): Promise<number>;
   listMerchants(page: PageRequest): Promise<PageResult<MerchantRecord>>;
-  listKeys(merchantId: string): Promise<KeyRecord[]>;
+  findKeyByHash(keyHash: string): Promise<KeyRecord | undefined>;
   findKeyById(id: string): Promise<KeyRecord | undefined>;
+  listKeys(merchantId: string): Promise<KeyRecord[]>;
+  insertKeyWithAudit(merchantId: string, key: NewKey, now: number, audit: AuditRecord): Promise<void>;
   updateKey(id: string, patch: { isEnabled?: boolean; allowedIps?: string[]; scope?: KeyRecord['scope'] }, audit: AuditRecord): Promise<boolean>;
   /** Disable a key and add its replacement, in one transaction. */
   rotateKey(oldId: string, replacement: NewKey, now: number, audit: AuditRecord): Promise<boolean>;
-  insertKeyWithAudit(merchantId: string, key: NewKey, now: number, audit: AuditRecord): Promise<void>;
-  updatePlan(code: string, patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>>, audit: AuditRecord): Promise<PlanRecord | undefined>;
+  createAdmin(admin: AdminRecord): Promise<void>;
+  findAdminByTokenHash(tokenHash: string): Promise<AdminRecord | undefined>;
+  findAdminByName(name: string): Promise<AdminRecord | undefined>;
+  findAdminById(id: string): Promise<AdminRecord | undefined>;
+  /** Enable or disable an admin; disabling also ends its console sessions. With its audit record, in one transaction. */
+  setAdminEnabled(id: string, isEnabled: boolean, audit: AuditRecord): Promise<void>;
+}
 
-  // the web console
+/** Operators and plans. */
+export interface CatalogueStore {
+  listOperators(): Promise<OperatorRecord[]>;
+  listPlans(): Promise<PlanRecord[]>;
+  upsertCatalogue(operators: OperatorRecord[], plans: PlanRecord[]): Promise<void>;
+  updatePlan(code: string, patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>>, audit: AuditRecord): Promise<PlanRecord | undefined>;
+}
+
+/** The web console: logins, sessions, chart data. */
+export interface ConsoleStore {
   /** Set a login's password: inserts the login or replaces its hash (and ends its sessions). */
   setConsolePassword(login: ConsoleLoginRecord, audit: AuditRecord): Promise<void>;
   findConsoleLogin(login: string): Promise<ConsoleLoginRecord | undefined>;
@@ -371,10 +389,6 @@ export interface Store {
   /** A live session (expiresAt > now) with its login. */
   findConsoleSession(tokenHash: string, now: number): Promise<ConsoleSessionRecord | undefined>;
   deleteConsoleSession(tokenHash: string): Promise<void>;
-  /** Orders of one merchant and environment, newest first, filtered. */
-  listOrdersFiltered(merchantId: string, env: Env, filter: OrderFilter, page: PageRequest): Promise<PageResult<OrderRecord>>;
-  /** Support's search across merchants: an order id, a ref or an MSSIDN (newest first, at most `limit`). */
-  searchOrders(query: string, limit: number): Promise<OrderRecord[]>;
   /** Orders created in [from, to) per bucket and visible status; all merchants when merchantId is absent. */
   orderStats(input: { merchantId?: string; env: Env; from: number; to: number; bucketMs: number; now: number; sandboxUnknownResolveMs: number }): Promise<OrderStatsRow[]>;
   /** Production orders that became final in [from, to), per bucket of final_at and status (all merchants). */
@@ -383,8 +397,10 @@ export interface Store {
   countOpenOrders(): Promise<{ PENDING: number; HANDLING: number }>;
   /** Milliseconds from creation to the final state, production orders that became final in [from, to) (at most `limit`, newest first). */
   timesToFinal(input: { merchantId?: string; from: number; to: number; limit: number }): Promise<number[]>;
+}
 
-  // state shared by the API processes of one store
+/** State shared by the API processes of one store. */
+export interface GuardsStore {
   /** Count a failed key attempt from `ip` (within `windowMs` of its first); block it for `blockMs` at `max`. */
   recordAuthFailure(input: { ip: string; now: number; windowMs: number; max: number; blockMs: number }): Promise<{ failures: number; blockedUntil: number }>;
   /** Delete failure rows that no longer count: their window is over and they are not blocked. Returns how many. */
@@ -394,7 +410,41 @@ export interface Store {
   /** Mark this API process alive; returns how many are alive (seen within `liveMs`). */
   heartbeat(id: string, now: number, liveMs: number): Promise<number>;
   removeInstance(id: string): Promise<void>;
+}
 
-  /** Check the money invariants over the whole store; an empty list means they hold. */
-  checkMoney(): Promise<MoneyViolation[]>;
+/** The transactional outbox. Messages are written by the other areas' transactions; dispatchers deliver them. */
+export interface OutboxStore {
+  /** A message and its audit record, in one transaction (a message with no other change to go with). */
+  enqueueWithAudit(message: OutboxMessage, audit: AuditRecord): Promise<void>;
+  /** Undelivered messages of a kind that are due, oldest first (not claimed). */
+  listDue(kind: OutboxMessage['kind'], now: number, limit: number): Promise<OutboxMessage[]>;
+  /** Claim due messages of a kind for delivery: not due again for `leaseMs`, so another process's dispatcher does not take them meanwhile. */
+  claimDue(kind: OutboxMessage['kind'], now: number, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
+  markDelivered(id: string, now: number): Promise<void>;
+  markFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
+}
+
+/** The append-only audit trail of support and admin actions. */
+export interface AuditStore {
+  insertAudit(audit: AuditRecord): Promise<void>;
+  listAudit(page: PageRequest & { target?: string }): Promise<PageResult<AuditRecord>>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Apply pending migrations. Refuses a store whose schema is newer than this code. */
+  migrate(): Promise<{ from: number; to: number }>;
+  schemaVersion(): Promise<number>;
+  /** A cheap round trip; throws when the store is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  readonly orders: OrdersStore;
+  readonly processing: ProcessingStore;
+  readonly ledger: LedgerStore;
+  readonly accounts: AccountsStore;
+  readonly catalogue: CatalogueStore;
+  readonly console: ConsoleStore;
+  readonly guards: GuardsStore;
+  readonly outbox: OutboxStore;
+  readonly audit: AuditStore;
 }

@@ -16,6 +16,6 @@ export function presentAudit(a: AuditRecord) {
 /** The audit trail, newest first, optionally about one target. */
 export async function listAuditPage(deps: Pick<Deps, 'store'>, options: { page?: number; pageSize?: number; target?: string }) {
   const { req, info } = toPageRequest({ page: options.page, pageSize: options.pageSize });
-  const result = await deps.store.listAudit({ ...req, ...(options.target ? { target: options.target } : {}) });
+  const result = await deps.store.audit.listAudit({ ...req, ...(options.target ? { target: options.target } : {}) });
   return toPage(result, info, presentAudit);
 }

@@ -18,6 +18,6 @@ export async function configureSimulator(
     throw new AppError('ERR_VALIDATION', `body ${(err as Error).message}`, { field: '', reason: 'simulator_config' });
   }
   const details = typeof options.patch === 'object' && options.patch !== null ? (options.patch as Record<string, unknown>) : {};
-  await deps.store.insertAudit(auditRecord(deps.clock.now(), options.actor, options.action ?? 'simulator.configure', options.target ?? 'simulator', options.reason ?? '', details));
+  await deps.store.audit.insertAudit(auditRecord(deps.clock.now(), options.actor, options.action ?? 'simulator.configure', options.target ?? 'simulator', options.reason ?? '', details));
   return next;
 }

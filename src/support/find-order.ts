@@ -11,7 +11,7 @@ export async function findOrderForSupport(
   deps: Pick<Deps, 'store' | 'clock' | 'config'>,
   orderId: string,
 ): Promise<{ order: OrderRecord; now: number; visible: TopupStatus }> {
-  const order = await deps.store.findOrderAnywhere(orderId);
+  const order = await deps.store.orders.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
   const now = deps.clock.now();
   const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandboxUnknownResolveMs).status : order.status;
@@ -20,8 +20,8 @@ export async function findOrderForSupport(
 
 /** One order of any merchant as support sees it, with its audit trail (newest first, at most 100). */
 export async function getOrderWithAudit(deps: Pick<Deps, 'store' | 'clock' | 'config'>, orderId: string) {
-  const order = await deps.store.findOrderAnywhere(orderId);
+  const order = await deps.store.orders.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
-  const audit = await deps.store.listAudit({ offset: 0, limit: 100, target: order.id });
+  const audit = await deps.store.audit.listAudit({ offset: 0, limit: 100, target: order.id });
   return { order: await presentSupportOrder(deps, order), audit: audit.items.map(presentAudit) };
 }

@@ -8,7 +8,7 @@ export async function presentSupportOrder(deps: Pick<Deps, 'store' | 'clock' | '
   const now = deps.clock.now();
   let username = usernames.get(order.merchantId);
   if (username === undefined) {
-    username = (await deps.store.findMerchantById(order.merchantId))?.username ?? '';
+    username = (await deps.store.accounts.findMerchantById(order.merchantId))?.username ?? '';
     usernames.set(order.merchantId, username);
   }
   return {
@@ -29,6 +29,6 @@ export async function presentSupportOrders(deps: Pick<Deps, 'store' | 'clock' | 
 
 export async function listUncertainOrders(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { page?: number; pageSize?: number }) {
   const { req, info } = toPageRequest({ page: options.page, pageSize: options.pageSize });
-  const result = await deps.store.listUncertainOrders(req);
+  const result = await deps.store.orders.listUncertainOrders(req);
   return toPage({ items: await presentSupportOrders(deps, result.items), total: result.total }, info, (x) => x);
 }

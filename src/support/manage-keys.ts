@@ -48,14 +48,14 @@ export function checkIps(ips: unknown): string[] {
 }
 
 async function merchantByUsername(deps: Pick<Deps, 'store'>, username: string) {
-  const m = await deps.store.findMerchantByUsername(username);
+  const m = await deps.store.accounts.findMerchantByUsername(username);
   if (!m) throw new AppError('NOT_FOUND', `Merchant '${username}' not found`);
   return m;
 }
 
 export async function listKeys(deps: Pick<Deps, 'store'>, options: { username: string }): Promise<KeyView[]> {
   const m = await merchantByUsername(deps, options.username);
-  return (await deps.store.listKeys(m.id)).map(presentKey);
+  return (await deps.store.accounts.listKeys(m.id)).map(presentKey);
 }
 
 export async function createKey(
@@ -70,19 +70,19 @@ export async function createKey(
   const now = deps.clock.now();
   const key = newApiKey();
   const id = newObjectId(now);
-  await deps.store.insertKeyWithAudit(
+  await deps.store.accounts.insertKeyWithAudit(
     m.id,
     { id, keyHash: hashApiKey(key), type: options.type as KeyType, scope: scope as KeyScope, isEnabled: true, allowedIps },
     now,
     auditRecord(now, options.actor, 'key.create', id, options.reason ?? '', { merchantId: m.id, type: options.type, scope }),
   );
-  const created = await deps.store.findKeyById(id);
+  const created = await deps.store.accounts.findKeyById(id);
   if (!created) throw new AppError('INTERNAL_ERROR');
   return { ...presentKey(created), key };
 }
 
 async function existingKey(deps: Pick<Deps, 'store'>, keyId: string): Promise<KeyRecord> {
-  const k = await deps.store.findKeyById(keyId);
+  const k = await deps.store.accounts.findKeyById(keyId);
   if (!k) throw new AppError('NOT_FOUND', `Key '${keyId}' not found`);
   return k;
 }
@@ -97,7 +97,7 @@ export async function updateKey(
   if (options.allowedips !== undefined) patch.allowedIps = checkIps(options.allowedips);
   const now = deps.clock.now();
   const action = options.isEnabled === false ? 'key.disable' : options.isEnabled === true ? 'key.enable' : 'key.update';
-  await deps.store.updateKey(k.id, patch, auditRecord(now, options.actor, action, k.id, options.reason ?? '', { ...patch }));
+  await deps.store.accounts.updateKey(k.id, patch, auditRecord(now, options.actor, action, k.id, options.reason ?? '', { ...patch }));
   deps.keys.invalidate(k.keyHash);
   return presentKey(await existingKey(deps, k.id));
 }
@@ -111,7 +111,7 @@ export async function rotateKey(
   const now = deps.clock.now();
   const key = newApiKey();
   const id = newObjectId(now);
-  await deps.store.rotateKey(
+  await deps.store.accounts.rotateKey(
     old.id,
     { id, keyHash: hashApiKey(key), type: old.type, scope: old.scope, isEnabled: true, allowedIps: old.allowedIps },
     now,

@@ -10,6 +10,7 @@ import { newObjectId } from '../lib/ids.js';
 import { centimesToDzd } from '../lib/money.js';
 import type { OrderRecord } from '../store/store.js';
 import { auditRecord } from './audit.js';
+import { mayResend, resendNote } from '../domain/order-rules.js';
 
 export async function resendOrder(
   deps: Pick<Deps, 'store' | 'clock' | 'config' | 'notifyQueued'>,
@@ -37,10 +38,11 @@ export async function resendOrder(
     // A sandbox re-send of a test number behaves like a normal number.
     sandboxScenario: original.env === 'SANDBOX' ? 'FULFILLED' : null,
   };
-  const result = await deps.store.resendOrder({
+  const result = await deps.store.orders.resendOrder({
     originalId: original.id,
     order,
-    chargeEntryId: newObjectId(now),
+    charge: { entryId: newObjectId(now), note: resendNote(original.id) },
+    mayResend,
     audit: auditRecord(now, options.actor, 'order.resend', original.id, reason, { newOrderId: id }),
   });
   if (!result.ok) {

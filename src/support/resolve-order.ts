@@ -14,6 +14,7 @@ import { presentTopup } from '../domain/present.js';
 import { findOrderForSupport } from './find-order.js';
 import { newObjectId } from '../lib/ids.js';
 import { auditRecord } from './audit.js';
+import { refundNote } from '../domain/order-rules.js';
 
 export async function resolveOrder(
   deps: Pick<Deps, 'store' | 'clock' | 'config'>,
@@ -26,12 +27,12 @@ export async function resolveOrder(
   if (visible !== 'UNKNOWN_ERROR') {
     throw new AppError('CONFLICT', `Only an UNKNOWN_ERROR order can be resolved; this one is ${visible}`, { status: visible });
   }
-  const result = await deps.store.resolveOrder({
+  const result = await deps.store.orders.resolveOrder({
     orderId: order.id,
     to: options.to,
     expectStatus: order.env === 'SANDBOX' ? 'PENDING' : 'UNKNOWN_ERROR',
     now,
-    refundEntryId: newObjectId(now),
+    refund: { id: newObjectId(now), note: refundNote(order) },
     refundMessage,
     audit: auditRecord(now, options.actor, `order.resolve.${options.to.toLowerCase()}`, order.id, reason, {
       merchantId: order.merchantId,

@@ -21,7 +21,7 @@ function wholeDzd(v: unknown, field: string): number {
 }
 
 export async function updatePlan(deps: Pick<Deps, 'store' | 'clock' | 'catalogue'>, options: { actor: string; code: string; patch: PlanPatch; reason?: string }) {
-  const plan = (await deps.store.listPlans()).find((p) => p.code === options.code);
+  const plan = (await deps.store.catalogue.listPlans()).find((p) => p.code === options.code);
   if (!plan) throw new AppError('NOT_FOUND', `Plan '${options.code}' not found`);
   const p = options.patch;
   const patch: Partial<Pick<PlanRecord, 'name' | 'isEnabled' | 'costPpm' | 'minAmount' | 'maxAmount' | 'amount'>> = {};
@@ -49,7 +49,7 @@ export async function updatePlan(deps: Pick<Deps, 'store' | 'clock' | 'catalogue
     if (p.amount !== undefined) patch.amount = wholeDzd(p.amount, 'amount');
   }
   const now = deps.clock.now();
-  const updated = await deps.store.updatePlan(plan.code, patch, auditRecord(now, options.actor, 'plan.update', plan.code, options.reason ?? '', { ...p }));
+  const updated = await deps.store.catalogue.updatePlan(plan.code, patch, auditRecord(now, options.actor, 'plan.update', plan.code, options.reason ?? '', { ...p }));
   if (!updated) throw new AppError('NOT_FOUND', `Plan '${options.code}' not found`);
   deps.catalogue.invalidate();
   const wire = catalogueToWire([updated]);

@@ -91,7 +91,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     },
     async (request) => {
       const created = await createMerchant(deps, { username: request.body.username, balance: request.body.balance ?? 0 });
-      await deps.store.insertAudit(auditRecord(deps.clock.now(), actor(request), 'merchant.create', created.id, '', { username: created.username }));
+      await deps.store.audit.insertAudit(auditRecord(deps.clock.now(), actor(request), 'merchant.create', created.id, '', { username: created.username }));
       return success(request, created);
     },
   );

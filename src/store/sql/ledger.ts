@@ -1,0 +1,55 @@
+/** The ledger: entries, credits, and the money invariants checked over the whole store. */
+import { ACCOUNTS } from '../store.js';
+import type { LedgerEntryRecord, LedgerStore, MoneyViolation } from '../store.js';
+import { toLedger } from '../rows.js';
+import { all, one, type SqlDb } from '../sql.js';
+import { insertAudit, insertLedger, lockBalance, page } from './common.js';
+
+export function makeLedgerStore(db: SqlDb): LedgerStore {
+  return {
+    // By the ledger's own order (seq / rowid), so each entry's oldBalance is the next older entry's newBalance.
+    listLedger: (merchantId, req) => db.exec(page('ledger_entries', 'merchant_id = $1', [merchantId], 'time', `${db.dialect.ledgerSeq} DESC`, req, toLedger)),
+
+    creditWithAudit: (input) =>
+      db.transaction(function* () {
+        const old = yield* lockBalance(input.merchantId);
+        if (old === undefined) throw new Error(`merchant ${input.merchantId} does not exist`);
+        if (old + input.amount > input.maxBalance) return { ok: false as const, reason: 'BALANCE_LIMIT' as const, balance: old };
+        const entry: LedgerEntryRecord = {
+          id: input.id, merchantId: input.merchantId, type: 'DEPOSIT', operation: 'INCREMENT', amount: input.amount, oldBalance: old,
+          newBalance: old + input.amount, objid: input.id, note: input.note, time: input.time, counterAccount: ACCOUNTS.deposits,
+        };
+        yield* insertLedger(entry);
+        yield* insertAudit(input.audit);
+        return { ok: true as const, entry };
+      }),
+
+    checkMoney: () =>
+      db.exec((function* () {
+        const violations: MoneyViolation[] = [];
+        const sum = `COALESCE(SUM(CASE e.operation WHEN 'INCREMENT' THEN e.amount ELSE -e.amount END), 0)::bigint`;
+        for (const r of yield* all<{ id: string; balance: number; sum: number }>(
+          `SELECT m.id, m.balance, ${sum} AS sum FROM merchants m LEFT JOIN ledger_entries e ON e.merchant_id = m.id
+           GROUP BY m.id, m.balance HAVING m.balance <> ${sum} OR m.balance < 0`,
+        )) {
+          violations.push({ merchantId: r.id, problem: `balance ${r.balance} != sum of entries ${r.sum}` });
+        }
+        for (const r of yield* all<{ id: string; status: string; charge: number; charges: number; all_charges: number; refunds: number }>(
+          `SELECT o.id, o.status, o.charge,
+             (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'FLEXY' AND e.amount = o.charge) AS charges,
+             (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'FLEXY') AS all_charges,
+             (SELECT COUNT(*) FROM ledger_entries e WHERE e.objid = o.id AND e.type = 'REFUND-FLEXY') AS refunds
+           FROM orders o WHERE o.env = 'PRODUCTION'`,
+        )) {
+          const wantCharges = r.charge > 0 ? 1 : 0;
+          if (r.charges !== wantCharges || r.all_charges !== wantCharges) violations.push({ orderId: r.id, problem: `${r.all_charges} charge entries, expected ${wantCharges}` });
+          const wantRefunds = r.status === 'REFUNDED' && r.charge > 0 ? 1 : 0;
+          if (r.refunds !== wantRefunds) violations.push({ orderId: r.id, problem: `${r.refunds} refund entries for a ${r.status} order, expected ${wantRefunds}` });
+        }
+        const sandbox = yield* one<{ n: number }>(`SELECT COUNT(*) AS n FROM ledger_entries e JOIN orders o ON o.id = e.objid WHERE o.env = 'SANDBOX'`);
+        if ((sandbox?.n ?? 0) > 0) violations.push({ problem: `${sandbox?.n} ledger entries for sandbox orders` });
+        return violations;
+      })()),
+  };
+}
+

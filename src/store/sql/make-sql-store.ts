@@ -1,0 +1,33 @@
+/**
+ * The store, written once for both databases: each area's operations over the dialect seam
+ * (sql.ts). The databases differ only in their SqlDb: sqlite/sqlite-db.ts and postgres/postgres-db.ts.
+ */
+import type { OrdersStore, Store } from '../store.js';
+import type { SqlDb } from '../sql.js';
+import { makeAccountsStore } from './accounts.js';
+import { makeCatalogueStore } from './catalogue.js';
+import { makeConsoleStore } from './console.js';
+import { makeGuardsStore } from './guards.js';
+import { makeLedgerStore } from './ledger.js';
+import { makeOrdersStore } from './orders.js';
+import { makeAuditStore, makeOutboxStore } from './outbox.js';
+import { makeProcessingStore } from './processing.js';
+
+export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['syncReads'] } = {}): Store {
+  return {
+    kind: db.kind,
+    migrate: () => db.migrate(),
+    schemaVersion: () => db.schemaVersion(),
+    ping: () => db.ping(),
+    close: () => db.close(),
+    orders: makeOrdersStore(db, options),
+    processing: makeProcessingStore(db),
+    ledger: makeLedgerStore(db),
+    accounts: makeAccountsStore(db),
+    catalogue: makeCatalogueStore(db),
+    console: makeConsoleStore(db),
+    guards: makeGuardsStore(db),
+    outbox: makeOutboxStore(db),
+    audit: makeAuditStore(db),
+  };
+}
