@@ -17,6 +17,7 @@ const BOTH_STORES = [
   'test/fast-path.test.ts',
   'test/console-api.test.ts',
   'test/trust-proxy.test.ts',
+  'test/gateways.test.ts',
   'test/serve-startup.test.ts',
   'test/postgres-*.test.ts',
 ];

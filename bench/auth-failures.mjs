@@ -41,7 +41,7 @@ const dir = mkdtempSync(join(tmpdir(), 'shahn-bench-auth-'));
 const children = new Set();
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
 const { openPostgresStore } = await dist('store/postgres/open-postgres-store.js');
-const { migrateStore } = await dist('domain/open-deps.js');
+const { migrateStore } = await dist('runtime/open-store.js');
 
 const ip = (n) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 /**

@@ -35,7 +35,7 @@ import {
 await loadAutocannon();
 // The compiled server (npm run build).
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
-const { prepareStore } = await dist('domain/open-deps.js');
+const { prepareStore } = await dist('runtime/open-store.js');
 const { createMerchant } = await dist('domain/create-merchant.js');
 const { MIGRATIONS } = await dist('store/migrations.js');
 const { chargeCentimes } = await dist('lib/money.js');

@@ -189,7 +189,7 @@ async function importDist() {
   const [storeMod, openDeps, createMerchantMod, sendMod, simMod, procMod, configMod, idsMod, moneyMod, messagesMod, pinoMod, sqliteMod] =
     await Promise.all([
       import('../dist/store/sqlite/open-sqlite-store.js'),
-      import('../dist/domain/open-deps.js'),
+      import('../dist/runtime/open-store.js'),
       import('../dist/domain/create-merchant.js'),
       import('../dist/domain/send-topup.js'),
       import('../dist/gateways/operator-simulator.js'),

@@ -76,7 +76,9 @@ export interface Config {
   readonly downRetryMs: number;
   /** This process's name in leases. */
   readonly workerId: string;
-  /** The operator simulator's JSON config file. */
+  /** The gateways and their routes (SHAHN_GATEWAYS, a JSON file); without it, one simulator for every operator. */
+  readonly gateways: string | undefined;
+  /** The default simulator's JSON config file (when SHAHN_GATEWAYS is not set). */
   readonly simulatorConfig: string | undefined;
   /** Append each simulated operator call (the order id) to this file, before the call. */
   readonly simulatorCallLog: string | undefined;
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     recoveryEveryMs: int(env, 'SHAHN_RECOVERY_EVERY_MS', DEFAULTS.recoveryEveryMs, 10, 3_600_000),
     downRetryMs: int(env, 'SHAHN_DOWN_RETRY_MS', DEFAULTS.downRetryMs, 0, 3_600_000),
     workerId: env.SHAHN_WORKER_ID?.trim() || `${hostname()}-${process.pid}`,
+    gateways: env.SHAHN_GATEWAYS?.trim() || undefined,
     simulatorConfig: env.SHAHN_SIMULATOR_CONFIG?.trim() || undefined,
     simulatorCallLog: env.SHAHN_SIMULATOR_CALL_LOG?.trim() || undefined,
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,

@@ -137,7 +137,7 @@ describe('keys: authentication, scope, allow-lists, brute force, rate limit', ()
       expect(JSON.stringify(logged.logs)).not.toContain('secret-guess');
 
       // Console logins: a line per failure and one when the address gets locked out; no login name, no password.
-      const { setConsolePassword } = await import('../src/console/console-auth.js');
+      const { setConsolePassword } = await import('../src/server/console/console-auth.js');
       await setConsolePassword(logged.deps, { role: 'merchant', login: logged.merchant.username, password: 'correct horse battery' });
       for (let i = 0; i < 6; i++) {
         await call(logged, 'POST', '/console/api/login', {

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';
-import { setConsolePassword } from '../src/console/console-auth.js';
+import { setConsolePassword } from '../src/server/console/console-auth.js';
 import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
 import { presentTopup } from '../src/domain/present.js';
 import { createAdmin } from '../src/support/admins.js';

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '@shahn/contract';
-import { setConsolePassword } from '../src/console/console-auth.js';
+import { setConsolePassword } from '../src/server/console/console-auth.js';
 import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
 import { createAdmin } from '../src/support/admins.js';
 import { call, expectEnvelope, makeContext, toReply, type TestContext } from './helpers.js';

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import { hashApiKey } from '../src/lib/ids.js';
 import { makeContext, type TestContext } from './helpers.js';
+import { MIRRORED_GLOBAL_HOOKS } from '../src/server/fast-check-id.js';
 
 describe('check-id hot path', () => {
   let ctx: TestContext;
@@ -88,6 +89,35 @@ describe('check-id hot path', () => {
     const resolved = await get(`/v3/mobile/check-id/${unsure}`, key);
     expect((resolved.body.data as { status: string }).status).toBe('FULFILLED');
     expect(normalise(resolved)).toEqual(normalise(await get(`/v3/mobile/check-id/${unsure}?via=fastify`, key)));
+  });
+
+  it('mirrors every global per-request hook of the app: a new one fails here until the hot path does it too', async () => {
+    const hooksSymbol = Object.getOwnPropertySymbols(ctx.app).find((s) => s.description === 'fastify.hooks');
+    expect(hooksSymbol).toBeDefined();
+    const hooks = (ctx.app as unknown as Record<symbol, Record<string, unknown[]>>)[hooksSymbol!]!;
+    const perRequest = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onError', 'onTimeout', 'onRequestAbort'];
+    const present = Object.fromEntries(perRequest.filter((h) => (hooks[h]?.length ?? 0) > 0).map((h) => [h, hooks[h]!.length]));
+    expect(present, 'a global hook the check-id hot path (src/server/fast-check-id.ts) does not mirror').toEqual(MIRRORED_GLOBAL_HOOKS);
+    // And the same headers on both paths, for a hit and a miss (values compared in the tests above).
+    const key = ctx.merchant.sandboxKey;
+    await get('/v3/mobile/check-id/6901616fe9e88196b4eb64b0?warm=1', key);
+    const slow = await get('/v3/mobile/check-id/6901616fe9e88196b4eb64b0?via=fastify', key);
+    const fast = await get('/v3/mobile/check-id/6901616fe9e88196b4eb64b0', key);
+    expect(Object.keys(fast.headers).sort()).toEqual(Object.keys(slow.headers).sort());
+  });
+
+  it('SHAHN_FAST_PATH=false: every request goes through fastify', async () => {
+    const off = await makeContext({ env: { SHAHN_FAST_PATH: 'false' } });
+    try {
+      const url = await off.app.listen({ port: 0, host: '127.0.0.1' });
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${url}/v3/mobile/check-id/6901616fe9e88196b4eb64b0`, { headers: { 'X-Access-Token': off.merchant.sandboxKey } });
+        expect(r.status).toBe(404);
+      }
+      expect(off.app.fastPathAnswered()).toBe(0);
+    } finally {
+      await off.close();
+    }
   });
 
   it('keeps connections alive as fastify does (72 s, not the node default of 5 s)', async () => {

@@ -8,8 +8,9 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../src/config.js';
 import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
 import type { Deps } from '../src/domain/deps.js';
-import { StaticGatewayHealth } from '../src/domain/gateway-health.js';
-import { buildDeps, prepareStore } from '../src/domain/open-deps.js';
+import { StaticGatewayHealth } from '../src/gateways/gateway.js';
+import { buildDeps } from '../src/runtime/build-deps.js';
+import { prepareStore } from '../src/runtime/open-store.js';
 import { TestClock } from '../src/lib/clock.js';
 import { hashApiKey, newApiKey, newObjectId } from '../src/lib/ids.js';
 import { auditRecord } from '../src/support/audit.js';
@@ -127,7 +128,7 @@ export async function makeContext(
   const config = loadConfig({ SHAHN_DB: fresh.db, SHAHN_LOG_LEVEL: 'silent', SHAHN_RATE_LIMIT: '100000', ...options.env }, options.config);
   const clock = new TestClock(Date.parse('2026-03-01T10:00:00.000Z'));
   const health = new StaticGatewayHealth();
-  const deps = buildDeps(config, store, { clock, gatewayHealth: health });
+  const deps = buildDeps(config, store, { clock, gateways: health });
   const merchant = await createMerchant(deps, { username: options.username ?? '+213665983439', balance: options.balance ?? 10_000 });
   const logs: Record<string, unknown>[] = [];
   const logger = options.captureLogs

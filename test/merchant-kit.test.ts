@@ -293,10 +293,10 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     server = await makeContext({ balance: 100_000, config: { sandboxUnknownResolveMs: 60_000 } });
     // Real time for this one: the kit processes have their own clocks.
     const { systemClock } = await import('../src/lib/clock.js');
-    (server.deps as { clock: typeof systemClock }).clock = systemClock;
+    const { buildDeps } = await import('../src/runtime/build-deps.js');
     const { buildApp } = await import('../src/server/build-app.js');
     const pino = (await import('pino')).default;
-    const app = await buildApp(server.deps, { logger: pino({ level: 'silent' }) });
+    const app = await buildApp(buildDeps(server.config, server.deps.store, { clock: systemClock }), { logger: pino({ level: 'silent' }) });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     const dir = tempDir('shahn-kits-');
     const { store, location: storePath } = await openTestKitStore(dir, server.db);

@@ -3,7 +3,7 @@
  * it (CREATE DATABASE … TEMPLATE), as graphile-worker's tests do.
  */
 import pg from 'pg';
-import { migrateStore } from '../src/domain/open-deps.js';
+import { migrateStore } from '../src/runtime/open-store.js';
 import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
 import { PG_TEMPLATE, TEST_PG_URL } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { migrateStore, prepareStore } from '../src/domain/open-deps.js';
+import { migrateStore, prepareStore } from '../src/runtime/open-store.js';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.js';
 import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
 import { TEST_PG_URL } from './helpers.js';

@@ -5,7 +5,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
-import { buildDeps, migrateStore } from '../src/domain/open-deps.js';
+import { buildDeps } from '../src/runtime/build-deps.js';
+import { migrateStore } from '../src/runtime/open-store.js';
 import { loadConfig } from '../src/config.js';
 import { openPostgresStore } from '../src/store/postgres/open-postgres-store.js';
 import { PrivateCluster } from './pg-private-cluster.js';

@@ -1,7 +1,6 @@
 /** Test doubles for the processor: a gateway whose calls the test answers by hand, and a processor factory. */
 import pino from 'pino';
-import type { Gateway, GatewayOutcome, GatewayRequest } from '../src/gateways/gateway.js';
-import type { HealthKey } from '../src/domain/gateway-health.js';
+import type { Gateway, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from '../src/gateways/gateway.js';
 import { OrderProcessor, type ProcessorOptions } from '../src/processor/order-processor.js';
 import type { TestContext } from './helpers.js';
 
@@ -18,8 +17,8 @@ export class ManualGateway implements Gateway {
   readonly pending = new Map<string, PendingCall>();
   readonly down = new Set<HealthKey>();
 
-  isUp(k: HealthKey): boolean {
-    return !this.down.has(k);
+  isUp(target: GatewayTarget): boolean {
+    return !this.down.has(target.healthKey);
   }
 
   send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
-import { prepareStore } from '../src/domain/open-deps.js';
+import { prepareStore } from '../src/runtime/open-store.js';
 import { newObjectId } from '../src/lib/ids.js';
 import { openSqliteStore } from '../src/store/sqlite/open-sqlite-store.js';
 import { tempDir } from './helpers.js';

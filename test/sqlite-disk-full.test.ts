@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
-import { prepareStore } from '../src/domain/open-deps.js';
+import { prepareStore } from '../src/runtime/open-store.js';
 import { newObjectId } from '../src/lib/ids.js';
 import { openSqliteStore } from '../src/store/sqlite/open-sqlite-store.js';
 import type { OrderRecord } from '../src/store/store.js';

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, ORDER_CACHE_OTHERS_MS } from '../src/store/sqlite/open-sqlite-store.js';
-import { buildDeps } from '../src/domain/open-deps.js';
+import { buildDeps } from '../src/runtime/build-deps.js';
 import { resolveOrder } from '../src/support/resolve-order.js';
 import { resendOrder } from '../src/support/resend-order.js';
 import { call, makeContext, type TestContext } from './helpers.js';

@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';
-import { defaultSimulatorConfig, OperatorSimulator } from '../src/gateways/operator-simulator.js';
 import { AlertDispatcher } from '../src/processor/alert-dispatcher.js';
 import { createAdmin } from '../src/support/admins.js';
 import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
@@ -243,15 +242,25 @@ describe('support review and the admin API', () => {
     expect((await patch('/admin/plans/NOPE', { isEnabled: false })).status).toBe(404);
   });
 
-  it('the simulator is configurable at runtime through the admin API', async () => {
-    const sim = new OperatorSimulator(() => ctx.deps.catalogue.get(), defaultSimulatorConfig());
+  it('the simulator is configurable at runtime through the admin API, which exists only with a simulator gateway', async () => {
+    // Without a simulator gateway (the context's static health), the controls do not exist.
+    expect((await call(ctx, 'GET', '/admin/simulator', as(admin))).status).toBe(404);
     const { buildApp } = await import('../src/server/build-app.js');
-    const app = await buildApp(ctx.deps, { logger: silentLog, simulator: sim });
+    const { buildDeps } = await import('../src/runtime/build-deps.js');
+    const { makeGateways } = await import('../src/gateways/make-gateways.js');
+    const { defaultGatewaysConfig } = await import('../src/gateways/gateways-config.js');
+    const cat = await ctx.deps.catalogue.get();
+    const gateways = makeGateways(defaultGatewaysConfig(undefined), { operators: [...cat.operators.values()], plans: [...cat.plans.values()] }, { catalogue: () => ctx.deps.catalogue.get() });
+    const app = await buildApp(buildDeps(ctx.config, ctx.deps.store, { clock: ctx.clock, gateways }), { logger: silentLog });
     const res = await app.inject({ method: 'PATCH', url: '/admin/simulator', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, payload: JSON.stringify({ operators: { djezzy: { down: true } } }) });
     expect(res.statusCode).toBe(200);
-    expect(sim.isUp('djezzy')).toBe(false);
+    expect(gateways.simulator()?.isUp('djezzy')).toBe(false);
+    // /v3/ping reports it through the router.
+    expect((await app.inject({ method: 'GET', url: '/v3/ping' })).json().data.operators).toMatchObject({ djezzy: 'down', mobilis: 'up' });
     const bad = await app.inject({ method: 'PATCH', url: '/admin/simulator', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, payload: JSON.stringify({ seed: -1 }) });
     expect(bad.statusCode).toBe(400);
+    const unknown = await app.inject({ method: 'GET', url: '/admin/simulator?gateway=nope', headers: { authorization: `Bearer ${admin}` } });
+    expect(unknown.statusCode).toBe(404);
     await app.close();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { setConsolePassword } from '../src/console/console-auth.js';
+import { setConsolePassword } from '../src/server/console/console-auth.js';
 import { addTestKey, call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
 
 const PROXY = '127.0.0.1';

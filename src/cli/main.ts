@@ -16,20 +16,22 @@ import { isAppError } from '@shahn/contract';
 import { CatalogueError } from '../catalogue/load-catalogue-file.js';
 import { createMerchant } from '../domain/create-merchant.js';
 import { creditMerchant } from '../domain/credit-merchant.js';
-import { buildDeps, describeStore, openReadyStore, StoreConfigError } from '../domain/open-deps.js';
+import { describeStore, openReadyStore, StoreConfigError } from '../runtime/open-store.js';
+import { buildDeps } from '../runtime/build-deps.js';
 import { centimesToDzd } from '../lib/money.js';
 import { SchemaVersionError, StoreOpenError, StoreUnavailableError } from '../store/store.js';
-import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../server/serve.js';
+import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../runtime/serve.js';
 import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
-import { runWorker } from '../processor/run-worker.js';
+import { runWorker } from '../runtime/worker.js';
 import { runMerchantSync, type MerchantSyncOptions } from './merchant-sync.js';
-import { setConsolePassword } from '../console/console-auth.js';
-import { generatePassword } from '../console/passwords.js';
+import { setConsolePassword } from '../server/console/console-auth.js';
+import { generatePassword } from '../server/console/passwords.js';
 import { createAdmin, setAdminEnabled } from '../support/admins.js';
 import { listUncertainOrders } from '../support/list-uncertain-orders.js';
 import { resendOrder } from '../support/resend-order.js';
 import { resolveOrder } from '../support/resolve-order.js';
 import { SimulatorConfigError } from '../gateways/operator-simulator.js';
+import { GatewaysConfigError } from '../gateways/gateways-config.js';
 
 /** Every command that opens the store takes the same --db (SQLite file or PostgreSQL URL). */
 const DB_OPTION = ['--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)'] as const;
@@ -334,7 +336,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     if (isAppError(err) || err instanceof UsageError || err instanceof CliHttpError || err instanceof ConfigError || err instanceof CatalogueError ||
-        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError || err instanceof StoreUnavailableError || err instanceof StoreOpenError) {
+        err instanceof SchemaVersionError || err instanceof StoreConfigError || err instanceof SimulatorConfigError || err instanceof StoreUnavailableError || err instanceof StoreOpenError || err instanceof GatewaysConfigError) {
       process.stderr.write(`shahn: ${err.message}\n`);
       process.exitCode = 1;
       return;

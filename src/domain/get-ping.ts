@@ -2,14 +2,14 @@ import type { PingDataOut } from '@shahn/contract';
 import type { Deps } from './deps.js';
 
 /** GET /v3/ping: the API (the store answers) and each operator as its gateway reports it. */
-export async function getPing(deps: Pick<Deps, 'store' | 'gatewayHealth'>): Promise<PingDataOut> {
+export async function getPing(deps: Pick<Deps, 'store' | 'gateways'>): Promise<PingDataOut> {
   let api: PingDataOut['api'] = 'ok';
   try {
     await deps.store.ping();
   } catch {
     api = 'error';
   }
-  const h = deps.gatewayHealth;
+  const h = deps.gateways;
   const ud = (up: boolean) => (up ? 'up' : 'down');
   return {
     api,

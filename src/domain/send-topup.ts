@@ -11,7 +11,7 @@ import type { Deps } from './deps.js';
 import { isSandboxTestNumber, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
 
 export async function sendTopup(
-  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'notifyQueued'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued'>,
   options: { key: KeyRecord; body: SendBodyInput },
 ): Promise<SendDataOut> {
   const { key, body } = options;
@@ -84,6 +84,6 @@ export async function sendTopup(
       available: centimesToDzd(result.available),
     });
   }
-  if (!sandbox) deps.notifyQueued?.();
+  if (!sandbox) deps.queued.notify();
   return { topupId: id, topupRef: ref, newBalance: centimesToDzd(result.balance) };
 }

@@ -8,8 +8,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { MESSAGES } from '@shahn/contract';
 import type { Catalogue } from '../domain/catalogue-cache.js';
-import type { HealthKey } from '../domain/gateway-health.js';
-import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest } from './gateway.js';
+import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from './gateway.js';
 
 export const OUTCOMES = ['fulfilled', 'wrongNumber', 'planMismatch', 'timeout', 'garbled'] as const;
 export type SimOutcome = (typeof OUTCOMES)[number];
@@ -147,7 +146,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class OperatorSimulator implements Gateway {
-  readonly name = 'simulator';
+  readonly name: string;
   private cfg: SimulatorConfig;
   private random: () => number;
   private readonly calls = new Map<string, number>();
@@ -162,8 +161,9 @@ export class OperatorSimulator implements Gateway {
   constructor(
     private readonly catalogue: () => Promise<Catalogue>,
     config: SimulatorConfig = defaultSimulatorConfig(),
-    options: { callLogPath?: string; trackCalls?: boolean } = {},
+    options: { callLogPath?: string; trackCalls?: boolean; name?: string } = {},
   ) {
+    this.name = options.name ?? 'simulator';
     this.callLogPath = options.callLogPath;
     this.trackCalls = options.trackCalls ?? true;
     this.cfg = config;
@@ -182,8 +182,8 @@ export class OperatorSimulator implements Gateway {
     return this.config();
   }
 
-  isUp(healthKey: HealthKey): boolean {
-    return !this.cfg.operators[healthKey].down;
+  isUp(target: GatewayTarget | HealthKey): boolean {
+    return !this.cfg.operators[typeof target === 'string' ? target : target.healthKey].down;
   }
 
   /** How many times an order was sent to the operator (this process). */

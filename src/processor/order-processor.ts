@@ -235,7 +235,7 @@ export class OrderProcessor {
       await this.record(order, { kind: 'UNKNOWN', reason: `plan ${order.planCode} is no longer in the catalogue` });
       return;
     }
-    if (!gateway.isUp(operator.healthKey)) {
+    if (!gateway.isUp({ operator: plan.operator, healthKey: operator.healthKey, planCode: plan.code })) {
       await this.recordOutcome(order.id, clock.now(), { status: 'PENDING', notBefore: clock.now() + this.options.downRetryMs });
       return;
     }

@@ -23,9 +23,8 @@ import { accountRoutes } from './routes/account-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
-import { consoleRoutes } from '../console/console-routes.js';
+import { consoleRoutes } from './console/console-routes.js';
 import { authenticateAdmin } from '../support/admins.js';
-import type { OperatorSimulator } from '../gateways/operator-simulator.js';
 import { ajvToAppError, validatorCompiler } from './validation.js';
 
 declare module 'fastify' {
@@ -49,8 +48,6 @@ const TIMEOUT_CHECK_MS = 1000;
 export interface BuildAppOptions {
   /** A pino logger to use; by default one is made from config.logLevel. */
   logger?: Logger;
-  /** The operator simulator, for the admin API's runtime configuration. */
-  simulator?: OperatorSimulator;
 }
 
 export interface ShahnApp extends FastifyInstance {
@@ -259,8 +256,8 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(coreRoutes, { deps });
   await app.register(accountRoutes, { deps });
   await app.register(mobileRoutes, { deps });
-  await app.register(adminRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
-  await app.register(consoleRoutes, { deps, ...(options.simulator ? { simulator: options.simulator } : {}) });
+  await app.register(adminRoutes, { deps });
+  await app.register(consoleRoutes, { deps });
 
   // The hot path shares the key cache, guards, limiter, store and logger, and resolves the client
   // address by the same rule as fastify (client-ip.ts).

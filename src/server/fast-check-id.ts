@@ -44,6 +44,14 @@ class FulfilledOrders {
   }
 }
 
+/**
+ * The global (root-level) per-request fastify hooks this path does by hand, in the same order of
+ * checks: onRequest (the X-Request-Id header, 503 while shutting down, the key check, the rate limit)
+ * and onResponse (the access line, when SHAHN_ACCESS_LOG is on). A global hook added to buildApp must
+ * be mirrored here too, or the path must step aside; test/fast-path.test.ts fails until it is.
+ */
+export const MIRRORED_GLOBAL_HOOKS: Readonly<Record<string, number>> = Object.freeze({ onRequest: 1, onResponse: 1 });
+
 export interface FastPathOptions {
   isClosing(): boolean;
   accessLog: Pick<Log, 'info'> | undefined;

@@ -1,16 +1,16 @@
 /** Change the operator simulator at runtime (latency, outcome rates, outages, forced numbers), audited. */
 import { AppError } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
-import type { OperatorSimulator, SimulatorConfig } from '../gateways/operator-simulator.js';
+import type { SimulatorConfig } from '../gateways/operator-simulator.js';
 import { auditRecord } from './audit.js';
 
 export async function configureSimulator(
-  deps: Pick<Deps, 'store' | 'clock'>,
-  simulator: OperatorSimulator | undefined,
-  options: { actor: string; patch: unknown; action?: string; target?: string; reason?: string },
+  deps: Pick<Deps, 'store' | 'clock' | 'gateways'>,
+  options: { actor: string; patch: unknown; gateway?: string | undefined; action?: string; target?: string; reason?: string },
 ): Promise<SimulatorConfig> {
   // Only this process's simulator: a separate `shahn worker` keeps its own.
-  if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
+  const simulator = deps.gateways.simulator(options.gateway);
+  if (!simulator) throw new AppError('NOT_FOUND', options.gateway ? `No simulator gateway named '${options.gateway}' in this process` : 'No operator simulator in this process');
   let next: SimulatorConfig;
   try {
     next = simulator.configure(options.patch);

@@ -13,7 +13,7 @@ import { auditRecord } from './audit.js';
 import { mayResend, resendNote } from '../domain/order-rules.js';
 
 export async function resendOrder(
-  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'notifyQueued'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'queued'>,
   options: { actor: string; orderId: string; reason: string },
 ): Promise<SendDataOut> {
   const reason = options.reason.trim();
@@ -53,6 +53,6 @@ export async function resendOrder(
     if (result.reason === 'DUPLICATED_REF') throw new AppError('CONFLICT', 'The re-send reference is taken', { ref: order.ref });
     throw new AppError('CONFLICT', `The order was already re-sent`, { status: result.status, retry_orderid: result.retryOrderId });
   }
-  if (order.env === 'PRODUCTION') deps.notifyQueued?.();
+  if (order.env === 'PRODUCTION') deps.queued.notify();
   return { topupId: id, topupRef: order.ref, newBalance: centimesToDzd(result.balance) };
 }

@@ -9,7 +9,6 @@ import { IdParams, PageQuery, Success } from '@shahn/contract';
 import { createMerchant } from '../../domain/create-merchant.js';
 import { creditMerchant } from '../../domain/credit-merchant.js';
 import { presentTransaction } from '../../domain/present.js';
-import type { OperatorSimulator } from '../../gateways/operator-simulator.js';
 import { auditRecord, listAuditPage } from '../../support/audit.js';
 import { listMerchants } from '../../support/list-merchants.js';
 import { configureSimulator } from '../../support/configure-simulator.js';
@@ -22,15 +21,13 @@ import { updatePlan } from '../../support/update-plan.js';
 import { success } from '../envelope.js';
 import { errorResponses, type RoutesOptions } from './route-helpers.js';
 
-export interface AdminRoutesOptions extends RoutesOptions {
-  simulator?: OperatorSimulator;
-}
+export type AdminRoutesOptions = RoutesOptions;
 
 const Reason = Type.Optional(Type.String({ maxLength: 1000 }));
 /** Admin answers are documented loosely; the v3 contract's routes carry exact schemas. */
 const responses = { 200: Success(Type.Any()), ...errorResponses };
 
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { deps, simulator }) => {
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { deps }) => {
   const config = { admin: true } as const;
   const security = [{ adminToken: [] }];
   const tags = ['Admin and support'];
@@ -188,14 +185,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     async (request) => success(request, await listAuditPage(deps, request.query)),
   );
 
-  app.get('/admin/simulator', { config, schema: { tags, security, summary: 'The operator simulator configuration', response: responses } }, async (request) => {
-    if (!simulator) throw new AppError('NOT_FOUND', 'No operator simulator in this process');
+  // The simulator's controls exist only when a simulator gateway is configured (SHAHN_GATEWAYS, or the default).
+  if (!deps.gateways.simulator()) return;
+  const Gateway = Type.Object({ gateway: Type.Optional(Type.String({ maxLength: 64, description: 'which simulator gateway (default: the first)' })) });
+
+  app.get('/admin/simulator', { config, schema: { tags, security, summary: 'The operator simulator configuration', querystring: Gateway, response: responses } }, async (request) => {
+    const simulator = deps.gateways.simulator(request.query.gateway);
+    if (!simulator) throw new AppError('NOT_FOUND', `No simulator gateway named '${request.query.gateway ?? ''}' in this process`);
     return success(request, simulator.config());
   });
 
   app.patch(
     '/admin/simulator',
-    { config, schema: { tags, security, summary: 'Change the simulator at runtime (latency, outcome rates, outages, forced numbers)', body: Type.Object({}, { additionalProperties: true }), response: responses } },
-    async (request) => success(request, await configureSimulator(deps, simulator, { actor: actor(request), patch: request.body })),
+    { config, schema: { tags, security, summary: 'Change the simulator at runtime (latency, outcome rates, outages, forced numbers)', querystring: Gateway, body: Type.Object({}, { additionalProperties: true }), response: responses } },
+    async (request) => success(request, await configureSimulator(deps, { actor: actor(request), patch: request.body, gateway: request.query.gateway })),
   );
 };

@@ -1,20 +1,14 @@
 /**
- * Build the Deps of a process from its config: open and migrate the store, seed the catalogue on
- * a fresh store, wire the caches.
+ * Opening the configured store: SQLite or PostgreSQL by SHAHN_DB, migrated (SQLite on the spot,
+ * PostgreSQL by `shahn migrate`), the catalogue loaded into a fresh one, and one clear line when it
+ * cannot be opened.
  */
 import type { Config } from '../config.js';
 import { loadCatalogueFile } from '../catalogue/load-catalogue-file.js';
-import { systemClock, type Clock } from '../lib/clock.js';
 import { openSqliteStore } from '../store/sqlite/open-sqlite-store.js';
 import { openPostgresStore } from '../store/postgres/open-postgres-store.js';
 import { LATEST_SCHEMA_VERSION } from '../store/migrations.js';
 import { SchemaVersionError, StoreOpenError, StoreUnavailableError, type Store } from '../store/store.js';
-import { BruteForceGuard } from './brute-force-guard.js';
-import { CatalogueCache } from './catalogue-cache.js';
-import type { Deps } from './deps.js';
-import { StaticGatewayHealth, type GatewayHealth } from './gateway-health.js';
-import { KeyCache } from './key-cache.js';
-import { RateLimiter } from './rate-limiter.js';
 
 export class StoreConfigError extends Error {}
 
@@ -89,22 +83,4 @@ export async function prepareStore(store: Store, catalogueFile?: string): Promis
     const { operators, plans } = loadCatalogueFile(catalogueFile);
     await store.catalogue.upsertCatalogue(operators, plans);
   }
-}
-
-export function buildDeps(
-  config: Config,
-  store: Store,
-  options: { clock?: Clock; gatewayHealth?: GatewayHealth } = {},
-): Deps {
-  const clock = options.clock ?? systemClock;
-  return {
-    store,
-    clock,
-    config,
-    catalogue: new CatalogueCache(store, clock),
-    keys: new KeyCache(store, clock, config.keyCacheMs),
-    bruteForce: new BruteForceGuard(clock, store.guards),
-    limiter: new RateLimiter(clock, config.rateLimit, config.rateLimitBurst),
-    gatewayHealth: options.gatewayHealth ?? new StaticGatewayHealth(),
-  };
 }

@@ -1,9 +1,9 @@
 /** The console's charts: orders per visible status over time, time to a final state, balance over time. */
 import type { TopupStatus } from '@shahn/contract';
 import { TOPUP_STATUSES } from '@shahn/contract';
-import type { Deps } from '../domain/deps.js';
-import { centimesToDzd } from '../lib/money.js';
-import type { Env } from '../store/store.js';
+import type { Deps } from '../../domain/deps.js';
+import { centimesToDzd } from '../../lib/money.js';
+import type { Env } from '../../store/store.js';
 
 export interface StatusBucket {
   t: string;

@@ -1,14 +1,15 @@
-/** `shahn worker`: an order processor (and alert dispatcher) without the HTTP API. */
+/** `shahn worker`: an order processor (and the outbox dispatcher) without the HTTP API. */
 import pino from 'pino';
 import type { Config } from '../config.js';
-import { buildDeps, openReadyStore } from '../domain/open-deps.js';
-import { startProcessing } from './start-processing.js';
+import { wireProcess } from './gateways.js';
+import { openReadyStore } from './open-store.js';
+import { startProcessing } from './processing.js';
 
 export async function runWorker(config: Config) {
   const logger = pino({ level: config.logLevel });
   const { store } = await openReadyStore(config);
-  const deps = buildDeps(config, store);
-  const processing = await startProcessing(config, deps, logger, { runProcessor: true });
+  const { deps, gateways } = await wireProcess(config, store);
+  const processing = await startProcessing(config, deps, gateways, logger, { runProcessor: true });
   logger.info({ workerId: config.workerId, concurrency: config.processorConcurrency }, 'order processor started');
   let stopping: Promise<void> | undefined;
   return {

@@ -8,11 +8,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AppError, validationError } from '@shahn/contract';
-import type { Deps } from '../domain/deps.js';
-import { hashApiKey, newObjectId } from '../lib/ids.js';
-import type { ConsoleSessionRecord } from '../store/store.js';
+import type { Deps } from '../../domain/deps.js';
+import { hashApiKey, newObjectId } from '../../lib/ids.js';
+import type { ConsoleSessionRecord } from '../../store/store.js';
 import { checkPasswordStrength, hashPassword, verifyPassword } from './passwords.js';
-import { auditRecord } from '../support/audit.js';
+import { auditRecord } from '../../support/audit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

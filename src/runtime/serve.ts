@@ -1,18 +1,20 @@
 /**
- * `shahn serve`: open and migrate the store, create a demo merchant on a fresh store, listen,
- * and drain in-flight requests on SIGTERM/SIGINT.
+ * `shahn serve`, wired in one place: config → store (opened, migrated) → catalogue → gateways
+ * (SHAHN_GATEWAYS) → deps → demo data on a fresh local store → the app → the order processor and the
+ * outbox dispatcher → listen; and on SIGTERM/SIGINT, drain in-flight requests and gateway calls.
  */
 import type { Config } from '../config.js';
 import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.js';
-import { buildDeps, openReadyStore } from '../domain/open-deps.js';
 import type { Deps } from '../domain/deps.js';
-import { buildApp, type ShahnApp } from './build-app.js';
+import { buildApp, type ShahnApp } from '../server/build-app.js';
 import type { Log } from '../lib/log.js';
 import { BLOCK_SYNC_MS } from '../domain/brute-force-guard.js';
 import { createAdmin } from '../support/admins.js';
-import { setConsolePassword } from '../console/console-auth.js';
-import { generatePassword } from '../console/passwords.js';
-import { attachSimulator, startProcessing, type Processing } from '../processor/start-processing.js';
+import { setConsolePassword } from '../server/console/console-auth.js';
+import { generatePassword } from '../server/console/passwords.js';
+import { wireProcess } from './gateways.js';
+import { openReadyStore } from './open-store.js';
+import { startProcessing, type Processing } from './processing.js';
 
 export const DEMO_USERNAME = '+213555000000';
 export const DEMO_BALANCE_DZD = 10_000;
@@ -51,7 +53,7 @@ export function demoWanted(config: Pick<Config, 'demo' | 'host'>, storeKind: 'sq
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const { store } = await openReadyStore(config);
-  const deps = buildDeps(config, store);
+  const { deps, gateways } = await wireProcess(config, store);
 
   let demo: CreatedMerchant | undefined;
   let demoAdminToken: string | undefined;
@@ -72,9 +74,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   }
 
-  const simulator = attachSimulator(config, deps);
-  const app = await buildApp(deps, { simulator });
-  const processing = await startProcessing(config, deps, app.log, { runProcessor: config.processor, simulator });
+  const app = await buildApp(deps);
+  const processing = await startProcessing(config, deps, gateways, app.log, { runProcessor: config.processor });
   const url = await app.listen({ port: config.port, host: config.host });
   const shared = startSharedGuards(deps, `${config.workerId}-api`, app.log);
 

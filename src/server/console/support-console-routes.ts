@@ -7,28 +7,29 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, IdParams } from '@shahn/contract';
-import { creditMerchant } from '../domain/credit-merchant.js';
-import type { Deps } from '../domain/deps.js';
-import { presentTransaction } from '../domain/present.js';
-import { HEALTH_KEYS, type OperatorSimulator } from '../gateways/operator-simulator.js';
-import { centimesToDzd } from '../lib/money.js';
-import { listUncertainOrders, presentSupportOrders } from '../support/list-uncertain-orders.js';
-import { listKeys, rotateKey, updateKey } from '../support/manage-keys.js';
-import { resendOrder } from '../support/resend-order.js';
-import { getOrderWithAudit } from '../support/find-order.js';
-import { resolveOrder } from '../support/resolve-order.js';
-import { listAuditPage } from '../support/audit.js';
-import { configureSimulator } from '../support/configure-simulator.js';
-import { listMerchants } from '../support/list-merchants.js';
-import { listTransactions } from '../domain/list-transactions.js';
-import { success } from '../server/envelope.js';
+import { creditMerchant } from '../../domain/credit-merchant.js';
+import type { Deps } from '../../domain/deps.js';
+import { presentTransaction } from '../../domain/present.js';
+import { HEALTH_KEYS } from '../../gateways/operator-simulator.js';
+import { centimesToDzd } from '../../lib/money.js';
+import { listUncertainOrders, presentSupportOrders } from '../../support/list-uncertain-orders.js';
+import { listKeys, rotateKey, updateKey } from '../../support/manage-keys.js';
+import { resendOrder } from '../../support/resend-order.js';
+import { getOrderWithAudit } from '../../support/find-order.js';
+import { resolveOrder } from '../../support/resolve-order.js';
+import { listAuditPage } from '../../support/audit.js';
+import { configureSimulator } from '../../support/configure-simulator.js';
+import { listMerchants } from '../../support/list-merchants.js';
+import { listTransactions } from '../../domain/list-transactions.js';
+import { success } from '../envelope.js';
 import { sessionOf } from './console-auth.js';
 import { outcomesOverTime, timeToFinal } from './stats.js';
 
 const PageOnly = Type.Object({ page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })), pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) });
 const Reason = Type.String({ minLength: 1, maxLength: 1000 });
 
-export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simulator?: OperatorSimulator }> = async (app, { deps, simulator }) => {
+export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+  const simulator = deps.gateways.simulator();
   const actor = (request: FastifyRequest) => `console:${sessionOf(request).login.login}`;
 
   app.get('/console/api/support/queue', { schema: { hide: true, querystring: PageOnly } }, async (request) =>
@@ -99,22 +100,23 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps; simul
     const operators = HEALTH_KEYS.map((healthKey) => ({
       healthKey,
       operators: [...catalogue.operators.values()].filter((o) => o.healthKey === healthKey).map((o) => o.name),
-      up: deps.gatewayHealth.isUp(healthKey),
+      up: deps.gateways.isUp(healthKey),
       ...(sim ? { latencyMs: sim.operators[healthKey].latencyMs, rates: sim.operators[healthKey].rates } : {}),
     }));
     return success(request, { operators, uncertainOrders: uncertain.total, simulator: Boolean(simulator) });
   });
 
-  app.post(
+  // Marking an operator down or up is a simulator control: it exists only with a simulator gateway.
+  if (simulator) app.post(
     '/console/api/support/operators/:healthKey',
     { schema: { hide: true, params: Type.Object({ healthKey: Type.Enum([...HEALTH_KEYS]) }), body: Type.Object({ up: Type.Boolean(), reason: Reason }) } },
     async (request) => {
       const { healthKey } = request.params;
-      await configureSimulator(deps, simulator, {
+      await configureSimulator(deps, {
         actor: actor(request), patch: { operators: { [healthKey]: { down: !request.body.up } } },
         action: request.body.up ? 'operator.up' : 'operator.down', target: healthKey, reason: request.body.reason,
       });
-      return success(request, { healthKey, up: deps.gatewayHealth.isUp(healthKey) });
+      return success(request, { healthKey, up: deps.gateways.isUp(healthKey) });
     },
   );
 

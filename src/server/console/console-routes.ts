@@ -8,10 +8,9 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '@shahn/contract';
-import type { Deps } from '../domain/deps.js';
-import type { ConsoleSessionRecord } from '../store/store.js';
-import type { OperatorSimulator } from '../gateways/operator-simulator.js';
-import { success } from '../server/envelope.js';
+import type { Deps } from '../../domain/deps.js';
+import type { ConsoleSessionRecord } from '../../store/store.js';
+import { success } from '../envelope.js';
 import { checkCsrf, findSession, logIn, readCookie, SESSION_COOKIE, sessionCookie, sessionOf } from './console-auth.js';
 import { serveConsoleAssets } from './console-assets.js';
 import { merchantConsoleRoutes } from './merchant-console-routes.js';
@@ -19,7 +18,6 @@ import { supportConsoleRoutes } from './support-console-routes.js';
 
 export interface ConsoleRoutesOptions {
   deps: Deps;
-  simulator?: OperatorSimulator;
 }
 
 function sameOrigin(request: FastifyRequest): boolean {
@@ -36,7 +34,7 @@ function describeSession(s: ConsoleSessionRecord) {
   return { role: s.login.role, login: s.login.login, csrfToken: s.csrfToken, expiresAt: new Date(s.expiresAt).toISOString() };
 }
 
-export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = async (app, { deps, simulator }) => {
+export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = async (app, { deps }) => {
   app.decorateRequest('consoleSession', null);
   const secure = deps.config.cookieSecure;
 
@@ -77,6 +75,6 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = as
     api.get('/console/api/session', { schema: { hide: true } }, async (request) => success(request, describeSession(sessionOf(request))));
 
     await api.register(merchantConsoleRoutes, { deps });
-    await api.register(supportConsoleRoutes, { deps, ...(simulator ? { simulator } : {}) });
+    await api.register(supportConsoleRoutes, { deps });
   });
 };

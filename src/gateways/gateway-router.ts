@@ -1,0 +1,55 @@
+/**
+ * The gateways of a process and the routes between them: an order goes to the gateway of the most
+ * specific route for its plan (plan, then operator, then "*"). /v3/ping reports an operator up while
+ * a gateway that serves it is up for it.
+ */
+import type { OperatorRecord } from '../store/store.js';
+import type { Gateway, GatewayDirectory, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from './gateway.js';
+import type { RouteSpec } from './gateways-config.js';
+import { OperatorSimulator } from './operator-simulator.js';
+
+export class GatewayRouter implements Gateway, GatewayDirectory {
+  readonly name = 'router';
+
+  constructor(
+    readonly gateways: ReadonlyMap<string, Gateway>,
+    private readonly routes: readonly RouteSpec[],
+    private readonly operators: readonly OperatorRecord[],
+  ) {}
+
+  /** The gateway that serves a plan of an operator. */
+  route(target: Pick<GatewayTarget, 'operator' | 'planCode'>): Gateway {
+    const r =
+      this.routes.find((x) => x.plan === target.planCode && x.operator === target.operator) ??
+      this.routes.find((x) => x.plan === undefined && x.operator === target.operator) ??
+      this.routes.find((x) => x.operator === '*');
+    const g = r && this.gateways.get(r.gateway);
+    if (!g) throw new Error(`no gateway serves ${target.operator} ${target.planCode}`);
+    return g;
+  }
+
+  isUp(target: GatewayTarget | HealthKey): boolean {
+    if (typeof target !== 'string') return this.route(target).isUp(target);
+    // /v3/ping: an operator is up while any gateway that serves it (any of its routes) is up for it.
+    const served = this.operators.filter((o) => o.healthKey === target);
+    return (
+      served.length === 0 ||
+      served.some((o) => this.gatewaysOf(o.name).some((g) => g.isUp({ operator: o.name, healthKey: o.healthKey, planCode: '' })))
+    );
+  }
+
+  send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
+    return this.route(request).send(request, signal);
+  }
+
+  simulator(name?: string): OperatorSimulator | undefined {
+    const sims = [...this.gateways.entries()].filter(([, g]) => g instanceof OperatorSimulator) as [string, OperatorSimulator][];
+    if (name !== undefined) return sims.find(([n]) => n === name)?.[1];
+    return sims[0]?.[1];
+  }
+
+  private gatewaysOf(operator: string): Gateway[] {
+    const names = this.routes.filter((r) => r.operator === operator || (r.operator === '*' && !this.routes.some((x) => x.operator === operator && x.plan === undefined))).map((r) => r.gateway);
+    return [...new Set(names)].map((n) => this.gateways.get(n)).filter((g): g is Gateway => g !== undefined);
+  }
+}
