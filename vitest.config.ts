@@ -1,26 +1,19 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 
 const PG_URL = process.env.SHAHN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** The suites that run on both stores, the same tests parameterised by SHAHN_TEST_STORE. */
-const BOTH_STORES = [
-  'test/auth.test.ts',
-  'test/send.test.ts',
-  'test/sandbox.test.ts',
-  'test/read.test.ts',
-  'test/processor.test.ts',
-  'test/support.test.ts',
-  'test/money-properties.test.ts',
-  'test/sdk.test.ts',
-  'test/merchant-kit.test.ts',
-  'test/fast-path.test.ts',
-  'test/console-api.test.ts',
-  'test/trust-proxy.test.ts',
-  'test/gateways.test.ts',
-  'test/serve-startup.test.ts',
-  'test/postgres-*.test.ts',
-];
+/**
+ * Every test file runs on both stores (projects `sqlite` and `postgres`), unless its leading comment
+ * has a line `Stores: SQLite only …` or `Stores: PostgreSQL only …` saying why not.
+ */
+function storeOnly(file: string): 'sqlite' | 'postgres' | undefined {
+  const m = /^\s*\*\s*Stores: (SQLite|PostgreSQL) only\b/m.exec(readFileSync(file, 'utf8').slice(0, 4000));
+  return m ? (m[1] === 'SQLite' ? 'sqlite' : 'postgres') : undefined;
+}
+const testFiles = readdirSync('test').filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`);
+const onlyOn = (store: 'sqlite' | 'postgres') => testFiles.filter((f) => storeOnly(f) === store);
 
 async function postgresReachable(): Promise<string | undefined> {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
@@ -46,13 +39,18 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       pool: 'forks' as const,
-      // Most long tests wait on real time (sandbox timelines, child processes): run more files than cores.
+      // Most long tests wait on child processes and the network, not the CPU: run more files than cores.
       maxWorkers: 3,
       projects: [
-        { extends: true as const, test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/postgres-*.test.ts'], env: { SHAHN_TEST_STORE: 'sqlite' } } },
+        { extends: true as const, test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: onlyOn('postgres'), env: { SHAHN_TEST_STORE: 'sqlite' } } },
         ...(pgProblem
           ? []
-          : [{ extends: true as const, test: { name: 'postgres', include: BOTH_STORES, env: { SHAHN_TEST_STORE: 'postgres', SHAHN_TEST_PG_URL: PG_URL }, globalSetup: ['test/pg-global-setup.ts'] } }]),
+          : [
+              {
+                extends: true as const,
+                test: { name: 'postgres', include: ['test/**/*.test.ts'], exclude: onlyOn('sqlite'), env: { SHAHN_TEST_STORE: 'postgres', SHAHN_TEST_PG_URL: PG_URL }, globalSetup: ['test/pg-global-setup.ts'] },
+              },
+            ]),
       ],
     },
   };

@@ -3,8 +3,10 @@
 // random moments, restart it, and check that nothing was lost or done twice:
 //   acknowledged orders lost, orders sent to the operator twice, uncertain orders refunded without a
 //   decision, balances not equal to their ledger — each must be 0.
-// Usage: node scripts/crash-test.mjs [--kills 20] [--min-ms 300] [--max-ms 2500] [--senders 8] [--seed 1] [--json]
-// Needs the build (npm install / npm run build). Traffic goes to 127.0.0.1 only.
+// Usage: node scripts/crash-test.mjs [--kills 20] [--min-ms 300] [--max-ms 2500] [--senders 8] [--seed 1] [--db PATH-OR-URL] [--json]
+// --db: the store (default: a new SQLite file in a temp folder); a postgres:// URL must name an
+// empty, migrated database (`shahn migrate`). Needs the build (npm install / npm run build).
+// Traffic goes to 127.0.0.1 only.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,7 +33,8 @@ if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
   console.error('crash-test: build first (npm install or npm run build)');
   process.exit(2);
 }
-const { openSqliteStore } = await import(join(ROOT, 'dist', 'store', 'sqlite', 'open-sqlite-store.js'));
+const { openStore } = await import(join(ROOT, 'dist', 'runtime', 'open-store.js'));
+const { loadConfig } = await import(join(ROOT, 'dist', 'config.js'));
 
 let rnd = SEED >>> 0;
 const random = () => {
@@ -53,7 +56,7 @@ const freePort = () =>
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync(join(tmpdir(), 'shahn-crash-'));
-const db = join(dir, 'shahn.db');
+const db = opt('db', join(dir, 'shahn.db'));
 const callLog = join(dir, 'calls.log');
 const simConfig = join(dir, 'simulator.json');
 writeFileSync(
@@ -148,7 +151,7 @@ for (let k = 0; k < KILLS; k++) {
 
 // Restart once more and let recovery and the processor settle everything.
 const final = await startServe();
-const store = openSqliteStore(db);
+const store = openStore(loadConfig({ SHAHN_DB: db }));
 let open = -1;
 const settleDeadline = Date.now() + 90_000;
 while (Date.now() < settleDeadline) {

@@ -5,6 +5,7 @@
 
 import { hostname } from 'node:os';
 import { parseIpRange } from './lib/ip.js';
+import { CONTRACT_TIMELINE, type SandboxTimeline } from './lib/sandbox-timeline.js';
 
 /**
  * Which peers may say who the client is (X-Forwarded-For). `false`: nobody; the client is the
@@ -31,8 +32,8 @@ export interface Config {
   readonly accessLog: boolean;
   /** How long a key lookup is cached in one process (ms). A disabled key stops working within this bound. */
   readonly keyCacheMs: number;
-  /** Sandbox: when an UNKNOWN_ERROR order resolves to REFUNDED on its own (ms after creation). */
-  readonly sandboxUnknownResolveMs: number;
+  /** The sandbox's timeline: PENDING, HANDLING, final; an UNKNOWN_ERROR resolving to REFUNDED on its own. */
+  readonly sandbox: SandboxTimeline;
   /** Which reverse proxies are trusted to name the client (SHAHN_TRUST_PROXY). */
   readonly trustProxy: TrustProxy;
   /**
@@ -122,7 +123,6 @@ export const DEFAULTS = Object.freeze({
   db: './data/shahn.db',
   rateLimit: 100,
   keyCacheMs: 5_000,
-  sandboxUnknownResolveMs: 12 * 60 * 60 * 1000,
   shutdownGraceMs: 40_000,
   processorConcurrency: 64,
   leaseMs: 120_000,
@@ -134,6 +134,15 @@ export const DEFAULTS = Object.freeze({
   headersTimeoutMs: 10_000,
   maxConnections: 10_000,
 });
+
+function sandboxTimeline(env: Env): SandboxTimeline {
+  const pendingMs = int(env, 'SHAHN_SANDBOX_PENDING_MS', CONTRACT_TIMELINE.pendingMs, 0, 3_600_000);
+  const finalMs = int(env, 'SHAHN_SANDBOX_FINAL_MS', CONTRACT_TIMELINE.finalMs, 0, 3_600_000);
+  const unknownResolveMs = int(env, 'SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS', CONTRACT_TIMELINE.unknownResolveMs, 0, 30 * 86_400_000);
+  if (finalMs < pendingMs) throw new ConfigError(`SHAHN_SANDBOX_FINAL_MS (${finalMs}) must not be less than SHAHN_SANDBOX_PENDING_MS (${pendingMs})`);
+  if (unknownResolveMs < finalMs) throw new ConfigError(`SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS (${unknownResolveMs}) must not be less than SHAHN_SANDBOX_FINAL_MS (${finalMs})`);
+  return Object.freeze({ pendingMs, finalMs, unknownResolveMs });
+}
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
@@ -181,7 +190,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel: level as Config['logLevel'],
     accessLog: bool(env, 'SHAHN_ACCESS_LOG', true),
     keyCacheMs: int(env, 'SHAHN_KEY_CACHE_MS', DEFAULTS.keyCacheMs, 0, 3_600_000),
-    sandboxUnknownResolveMs: int(env, 'SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS', DEFAULTS.sandboxUnknownResolveMs, 0, 30 * 86_400_000),
+    sandbox: sandboxTimeline(env),
     trustProxy: trustProxy(env.SHAHN_TRUST_PROXY),
     demo: env.SHAHN_DEMO === undefined || env.SHAHN_DEMO.trim() === '' ? 'auto' : bool(env, 'SHAHN_DEMO', false),
     requestTimeoutMs: int(env, 'SHAHN_REQUEST_TIMEOUT_MS', DEFAULTS.requestTimeoutMs, 1000, 3_600_000),

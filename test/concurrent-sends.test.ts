@@ -7,8 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../src/store/sqlite/open-sqlite-store.js';
-import { tempDir } from './helpers.js';
+import { openStore } from '../src/runtime/open-store.js';
+import { loadConfig } from '../src/config.js';
+import { freshDatabase, tempDir } from './helpers.js';
 import { BIN, runCli, startServe, type ServeProcess } from './serve-process.js';
 import { spawn } from 'node:child_process';
 
@@ -20,7 +21,8 @@ describe('1,000 simultaneous production sends', () => {
 
   it('accept exactly what the balance covers, and the ledger agrees after settling', async () => {
     const dir = tempDir();
-    const db = join(dir, 'shahn.db');
+    const fresh = await freshDatabase(dir);
+    const db = fresh.db;
     const simConfig = join(dir, 'sim.json');
     writeFileSync(simConfig, JSON.stringify({ seed: 3, defaults: { latencyMs: { min: 0, max: 20 }, rates: { fulfilled: 7, wrongNumber: 1, planMismatch: 1, garbled: 1, timeout: 0 } } }));
     const created = JSON.parse(runCli(['merchant', 'create', '--username', '+213661000000', '--balance', '2500000', '--json'], { SHAHN_DB: db }).stdout);
@@ -59,7 +61,7 @@ describe('1,000 simultaneous production sends', () => {
       stdio: 'ignore',
     });
 
-    const store = openSqliteStore(db);
+    const store = openStore(loadConfig({ SHAHN_DB: db }));
     try {
       // Wait for the processor to settle every order.
       const deadline = Date.now() + 60_000;
@@ -87,6 +89,7 @@ describe('1,000 simultaneous production sends', () => {
       worker.kill('SIGTERM');
       await new Promise((r) => worker.once('exit', r));
       await store.close();
+      await fresh.drop();
     }
   }, 120_000);
 });

@@ -234,7 +234,7 @@ describe('the console API', () => {
       const seen = new Set<string>();
       for (const status of ['PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']) {
         const r = await as(s, 'GET', `/console/api/merchant/orders?env=SANDBOX&status=${status}&pageSize=100`);
-        const expected = all.items.filter((o) => presentTopup(o, now, ctx.config.sandboxUnknownResolveMs).status === status).map((o) => o.id).sort();
+        const expected = all.items.filter((o) => presentTopup(o, now, ctx.config.sandbox).status === status).map((o) => o.id).sort();
         expect(r.status, JSON.stringify(r.body)).toBe(200);
         expect(r.body.data.items.map((o: { _id: string }) => o._id).sort(), `${status} at +${extra}`).toEqual(expected);
         expect(r.body.data.items.every((o: { status: string }) => o.status === status)).toBe(true);

@@ -5,6 +5,8 @@
  * order and the merchant's balance and transactions change; support credits a merchant; keyboard use,
  * right-to-left Arabic and an automated accessibility check (axe-core). Screenshots go to
  * test-results/console/.
+ * Stores: SQLite only: the browser drives the console API, whose every route test/console-api.test.ts
+ * runs on both stores; a second browser run adds no store path and doubles the slowest file.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,12 +1,14 @@
-/** The short form of scripts/crash-test.mjs: SIGKILL `shahn serve` under load 3 times; nothing lost or doubled. */
+/** The short form of scripts/crash-test.mjs: SIGKILL `shahn serve` under load 3 times; nothing lost or doubled. On both stores. */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './serve-process.js';
+import { freshDatabase } from './helpers.js';
 
 describe('crash test (short form)', () => {
-  it('3 SIGKILLs under load: no acknowledged order lost, none sent twice, no uncertain refund, ledger equal', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'crash-test.mjs'), '--kills', '3', '--min-ms', '400', '--max-ms', '1500', '--seed', '4242', '--json'], {
+  it('3 SIGKILLs under load: no acknowledged order lost, none sent twice, no uncertain refund, ledger equal', async () => {
+    const fresh = await freshDatabase();
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'crash-test.mjs'), '--kills', '3', '--min-ms', '400', '--max-ms', '1500', '--seed', '4242', '--db', fresh.db, '--json'], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 150_000,
@@ -19,5 +21,6 @@ describe('crash test (short form)', () => {
     // called: fewer calls than orders is possible, more is not.
     expect(result.operatorCalls).toBeLessThanOrEqual(result.ordersInStore);
     expect(result.statuses.UNKNOWN_ERROR).toBeGreaterThan(0);
+    await fresh.drop();
   }, 180_000);
 });

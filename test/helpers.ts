@@ -22,18 +22,14 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { createServer as createNetServer } from 'node:net';
+import { inject } from 'vitest';
+import { pgUrlFor, TEST_PG_URL } from './pg-names.js';
 
 /** Which store the suites run on: `sqlite` (default) or `postgres` (the vitest project sets it). */
 export const TEST_STORE = process.env.SHAHN_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
-export const TEST_PG_URL = process.env.SHAHN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-/** The migrated template database the PostgreSQL suites clone (made once by test/pg-global-setup.ts). */
-export const PG_TEMPLATE = 'shahn_test_template';
-
-function pgUrlFor(database: string): string {
-  const u = new URL(TEST_PG_URL);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+export { TEST_PG_URL };
+/** This run's migrated template database, which the PostgreSQL suites clone (made once by test/pg-global-setup.ts). */
+const pgRun = () => inject('pgRun');
 
 /** A fresh, migrated store of the suite's kind: a temp SQLite file, or a database cloned from the template. */
 export async function freshStore(dir: string): Promise<{ store: Store; db: string; sql: RawSql; drop(): Promise<void> }> {
@@ -58,10 +54,10 @@ export async function freshStore(dir: string): Promise<{ store: Store; db: strin
       },
     };
   }
-  const name = `shahn_t_${randomBytes(6).toString('hex')}`;
+  const name = `shahn_t_${pgRun()}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_PG_URL });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`);
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE shahn_tpl_${pgRun()}`);
   await admin.end();
   const url = pgUrlFor(name);
   const store = openPostgresStore(url, { poolSize: 4 });
@@ -92,6 +88,19 @@ export async function freshStore(dir: string): Promise<{ store: Store; db: strin
     },
   };
 }
+
+/**
+ * A migrated, empty store for child processes (`shahn serve`, `shahn worker`, the CLI, scripts): a
+ * SQLite file in `dir`, or a PostgreSQL database cloned from this run's template. `drop()` removes it.
+ */
+export async function freshDatabase(dir = tempDir()): Promise<{ db: string; sql: RawSql; drop(): Promise<void> }> {
+  const fresh = await freshStore(dir);
+  await fresh.store.close();
+  return { db: fresh.db, sql: fresh.sql, drop: () => fresh.drop() };
+}
+
+/** The contract's sandbox timeline shortened (PENDING 0.5 s, HANDLING until 1 s) for tests that run `shahn serve` in real time. */
+export const QUICK_SANDBOX = { SHAHN_SANDBOX_PENDING_MS: '500', SHAHN_SANDBOX_FINAL_MS: '1000' } as const;
 
 /** Raw SQL on the test store, with `?` placeholders (for tests that must go around the code). */
 export interface RawSql {

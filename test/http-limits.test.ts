@@ -3,7 +3,7 @@
  * finishes arriving is answered 408 and closed; connections beyond the cap are answered 503 and closed
  * at once; CONNECT gets the envelope. Each answer is the contract's envelope with a requestId.
  *
- * SQLite only: these are properties of the HTTP listener, which is the same code on either store; no
+ * Stores: SQLite only: these are properties of the HTTP listener, the same code on either store; no
  * request here reaches the store.
  */
 import { connect, type Socket } from 'node:net';

@@ -1,4 +1,7 @@
-/** Importing @shahn/merchant must not change how the merchant's own pg code parses BIGINT. */
+/**
+ * Importing @shahn/merchant must not change how the merchant's own pg code parses BIGINT.
+ * Stores: SQLite only: it checks the pg module's global state in a process, with no store at all (one run is enough).
+ */
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import '@shahn/merchant';

@@ -1,5 +1,5 @@
 /**
- * Property test of the money invariants (shared/design.md): thousands of orders, concurrent sends,
+ * Property test of the money invariants (ARCHITECTURE.md): thousands of orders, concurrent sends,
  * random gateway outcomes, timeouts, lost leases, processor restarts, late answers and support
  * decisions, on a test clock. After every step every invariant holds.
  */
@@ -114,7 +114,7 @@ describe('money invariants under concurrency, faults and restarts', () => {
                 // A read by id (check-id; cached in memory on SQLite) sees exactly what the table holds.
                 const read = await ctx.deps.store.orders.findOrderById(merchantId, 'PRODUCTION', o.id);
                 const now = ctx.clock.now();
-                expect(read && presentTopup(read, now, 0), `check-id of ${o.id}`).toEqual(presentTopup(o, now, 0));
+                expect(read && presentTopup(read, now, ctx.config.sandbox), `check-id of ${o.id}`).toEqual(presentTopup(o, now, ctx.config.sandbox));
                 if (o.status === 'REFUNDED') {
                   expect(definitiveRefund.has(o.id) || supportDecision.has(o.id), `order ${o.id} refunded without a definitive answer or a decision`).toBe(true);
                 }

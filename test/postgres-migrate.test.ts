@@ -1,7 +1,10 @@
-/** `shahn migrate` on PostgreSQL, and serve's refusal of an unmigrated or newer-schema store. */
+/**
+ * `shahn migrate` on PostgreSQL, and serve's refusal of an unmigrated or newer-schema store.
+ * Stores: PostgreSQL only: SQLite is migrated by `serve` itself (test/serve-startup.test.ts, test/cli.test.ts).
+ */
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { migrateStore, prepareStore } from '../src/runtime/open-store.js';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.js';
@@ -10,7 +13,7 @@ import { TEST_PG_URL } from './helpers.js';
 import { BIN, ROOT } from './serve-process.js';
 
 describe('PostgreSQL schema management', () => {
-  const name = `shahn_m_${randomBytes(5).toString('hex')}`;
+  const name = `shahn_t_${inject('pgRun')}_m${randomBytes(5).toString('hex')}`;
   let url: string;
   beforeAll(async () => {
     const admin = new pg.Client({ connectionString: TEST_PG_URL });

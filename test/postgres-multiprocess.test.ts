@@ -3,6 +3,7 @@
  * merchant whose balance covers exactly half of them; no order processed twice; balances equal to the
  * ledger; one worker killed mid-flight and recovered; a disabled key stops working on every API
  * process within the key cache bound; a console session works on every API process.
+ * Stores: PostgreSQL only: several API and worker processes on one store is the PostgreSQL deployment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';

@@ -2,6 +2,7 @@
  * A database outage under load: PostgreSQL stopped and restarted while merchants send and poll. The
  * API answers 503 SERVICE_UNAVAILABLE while it is down (quickly: requests do not hang), recovers on
  * its own, and no acknowledged order or ledger entry is lost.
+ * Stores: PostgreSQL only: a database server stopped and started; SQLite has no server.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';

@@ -5,7 +5,7 @@
  * database (3D000), and backends terminated under load (the process survives the 'error' the server
  * sends to idle clients).
  *
- * PostgreSQL only: these are PostgreSQL's own failure modes; SQLite's (a locked or full file) are
+ * Stores: PostgreSQL only: these are PostgreSQL's own failure modes; SQLite's (a locked or full file) are
  * covered by test/sqlite-disk-full.test.ts and the busy timeout.
  */
 import pg from 'pg';

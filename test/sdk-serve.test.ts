@@ -1,17 +1,20 @@
-/** @shahn/sdk against `shahn serve` (a child process on SQLite) in real time. */
-import { join } from 'node:path';
+/** @shahn/sdk against `shahn serve` (a child process on the suite's store) in real time, with the sandbox timeline shortened. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Shahn } from '@shahn/sdk';
-import { tempDir } from './helpers.js';
+import { freshDatabase, QUICK_SANDBOX } from './helpers.js';
 import { startServe, type ServeProcess } from './serve-process.js';
 
 describe('@shahn/sdk against `shahn serve` in real time', () => {
   let server: ServeProcess;
+  let drop: () => Promise<void>;
   beforeAll(async () => {
-    server = await startServe({ SHAHN_DB: join(tempDir(), 'shahn.db') });
+    const fresh = await freshDatabase();
+    drop = fresh.drop;
+    server = await startServe({ SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', ...QUICK_SANDBOX });
   });
   afterAll(async () => {
     await server?.stop();
+    await drop?.();
   });
 
   it('the three test numbers and a normal number reach their final states', async () => {
@@ -20,7 +23,7 @@ describe('@shahn/sdk against `shahn serve` in real time', () => {
     const results = await Promise.all(
       Object.entries(numbers).map(async ([MSSIDN, status]) => {
         const sent = await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN, amount: 500 });
-        const t = await c.mobile.waitForFinal(sent.topupId, { intervalMs: 1000 });
+        const t = await c.mobile.waitForFinal(sent.topupId, { intervalMs: 200 });
         return [t.status, status];
       }),
     );

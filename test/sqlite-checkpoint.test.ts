@@ -1,6 +1,7 @@
 /**
  * SQLite: WAL checkpoints run on a worker thread once a process takes sends
  * (src/store/sqlite/background-checkpoint.ts), not inside a send's commit.
+ * Stores: SQLite only: WAL checkpoints are SQLite's own (PostgreSQL checkpoints itself).
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -2,6 +2,7 @@
  * SQLite: a full disk in the middle of a group commit of sends. SQLite rolls back the whole
  * transaction on such an error; the batch must then fail as a whole (every caller gets the error),
  * and no order of it may be committed on its own afterwards.
+ * Stores: SQLite only: the group commit and `max_page_count` are SQLite's own.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';

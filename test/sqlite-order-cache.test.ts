@@ -2,6 +2,8 @@
  * SQLite's in-memory cache of orders read by id (check-id): every writer of an order is seen at once
  * (this process's processor, support resolve and re-send), and another connection's commits (a
  * `shahn worker` or the CLI on the same file) within ORDER_CACHE_OTHERS_MS.
+ * Stores: SQLite only: the order cache is SQLite's own (PostgreSQL keeps only the hot path's FULFILLED cache,
+ * covered by test/fast-path.test.ts on both).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, ORDER_CACHE_OTHERS_MS } from '../src/store/sqlite/open-sqlite-store.js';

@@ -12,7 +12,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { isAppError } from '@shahn/contract';
+import { isAppError } from '@shahn/contract/core';
 import { CatalogueError } from '../catalogue/load-catalogue-file.js';
 import { createMerchant } from '../domain/create-merchant.js';
 import { creditMerchant } from '../domain/credit-merchant.js';
@@ -20,10 +20,9 @@ import { describeStore, openReadyStore, StoreConfigError } from '../runtime/open
 import { buildDeps } from '../runtime/build-deps.js';
 import { centimesToDzd } from '../lib/money.js';
 import { SchemaVersionError, StoreOpenError, StoreUnavailableError } from '../store/store.js';
-import { DEMO_BALANCE_DZD, handleSignals, startServer } from '../runtime/serve.js';
-import { CliHttpError, topupSend, topupStatus } from './topup-commands.js';
-import { runWorker } from '../runtime/worker.js';
-import { runMerchantSync, type MerchantSyncOptions } from './merchant-sync.js';
+import { handleSignals } from '../runtime/signals.js';
+import { CliHttpError, UsageError } from './cli-errors.js';
+import type { MerchantSyncOptions } from './merchant-sync.js';
 import { setConsolePassword } from '../server/console/console-auth.js';
 import { generatePassword } from '../server/console/passwords.js';
 import { createAdmin, setAdminEnabled } from '../support/admins.js';
@@ -36,9 +35,8 @@ import { GatewaysConfigError } from '../gateways/gateways-config.js';
 /** Every command that opens the store takes the same --db (SQLite file or PostgreSQL URL). */
 const DB_OPTION = ['--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)'] as const;
 
-/** Errors a person can act on: print the message, no stack. */
-class UsageError extends Error {}
-
+// The commands that run the server, a worker, the sync kit or talk HTTP load their modules when they
+// run (fastify, the SDK, the kit), so that the store commands start quickly.
 function configFrom(opts: { db?: string; port?: string; host?: string }): Config {
   const env = { ...process.env };
   if (opts.db) env.SHAHN_DB = opts.db;
@@ -68,6 +66,7 @@ export function buildProgram(): Command {
     .option(...DB_OPTION)
     .action(async (opts: { port?: string; host?: string; db?: string }) => {
       const config = configFrom(opts);
+      const { startServer, DEMO_BALANCE_DZD } = await import('../runtime/serve.js');
       const server = await startServer(config);
       handleSignals(server, config.shutdownGraceMs);
       const base = server.url.replace('://127.0.0.1', '://localhost');
@@ -131,6 +130,7 @@ export function buildProgram(): Command {
     .option(...DB_OPTION)
     .action(async (opts: { db?: string }) => {
       const config = configFrom(opts);
+      const { runWorker } = await import('../runtime/worker.js');
       const worker = await runWorker(config);
       handleSignals(worker, config.shutdownGraceMs);
     });
@@ -239,6 +239,7 @@ export function buildProgram(): Command {
     .option('--recheck-cron <pattern>', 'when to recheck UNKNOWN_ERROR orders older than 24 h', '0 0 * * *')
     .option('--tick-ms <ms>', 'how often to look for due orders', '1000')
     .action(async (opts: MerchantSyncOptions) => {
+      const { runMerchantSync } = await import('./merchant-sync.js');
       const running = await runMerchantSync(opts);
       handleSignals(running, 10_000);
     });
@@ -310,7 +311,7 @@ export function buildProgram(): Command {
     .option('--no-wait', 'print the topupId and return at once')
     .option('--interval <ms>', 'poll interval while watching', '1000')
     .option('--json', 'print the final top-up as JSON')
-    .action(topupSend);
+    .action(async (...a: unknown[]) => ((await import('./topup-commands.js')).topupSend as (...x: unknown[]) => Promise<void>)(...a));
 
   topup
     .command('status')
@@ -321,7 +322,7 @@ export function buildProgram(): Command {
     .option('--no-wait', 'show the current status once')
     .option('--interval <ms>', 'poll interval while watching', '1000')
     .option('--json', 'print the final top-up as JSON')
-    .action(topupStatus);
+    .action(async (...a: unknown[]) => ((await import('./topup-commands.js')).topupStatus as (...x: unknown[]) => Promise<void>)(...a));
 
   return program;
 }

@@ -1,7 +1,10 @@
 /** `shahn topup send` and `shahn topup status`: a person at a terminal, talking HTTP to shahn. */
-import { FINAL_STATUSES, type TopupOut, type TopupStatus } from '@shahn/contract';
+import { FINAL_STATUSES, type TopupStatus } from '@shahn/contract/core';
+import type { TopupOut } from '@shahn/contract';
 
-export class CliHttpError extends Error {}
+import { CliHttpError } from './cli-errors.js';
+
+export { CliHttpError };
 
 interface CommonOpts {
   key: string;

@@ -2,7 +2,7 @@
  * The key check every authenticated request goes through, in the contract's order:
  * missing key → blocked IP → unknown key (counts toward the block) → disabled → IP allow-list.
  */
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { makeIpMatcher, type IpMatcher } from '../lib/ip.js';

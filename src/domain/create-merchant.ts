@@ -1,6 +1,6 @@
 /** A merchant with one SANDBOX and one PRODUCTION key (READ-WRITE, all IPs). Keys are returned once and stored as hashes. */
-import { validationError } from '@shahn/contract';
-import { USERNAME_PATTERN } from '@shahn/contract';
+import { validationError } from '@shahn/contract/core';
+import { USERNAME_PATTERN } from '@shahn/contract/core';
 import { hashApiKey, newApiKey, newObjectId } from '../lib/ids.js';
 import { dzdToCentimes } from '../lib/money.js';
 import { ACCOUNTS, isUniqueViolation } from '../store/store.js';

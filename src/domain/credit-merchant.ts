@@ -1,5 +1,5 @@
 /** Record a DEPOSIT: the only way money enters a merchant's balance. */
-import { validationError } from '@shahn/contract';
+import { validationError } from '@shahn/contract/core';
 import { newObjectId } from '../lib/ids.js';
 import { centimesToDzd, dzdToCentimes, MAX_BALANCE_CENTIMES } from '../lib/money.js';
 import type { LedgerEntryRecord } from '../store/store.js';

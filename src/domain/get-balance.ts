@@ -1,4 +1,4 @@
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import type { BalanceDataOut } from '@shahn/contract';
 import { centimesToDzd } from '../lib/money.js';
 import type { KeyRecord } from '../store/store.js';

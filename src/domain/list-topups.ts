@@ -9,5 +9,5 @@ export async function listTopups(deps: Pick<Deps, 'store' | 'clock' | 'config'>,
   const { req, info } = toPageRequest(options.query);
   const result = await deps.store.orders.listOrders(options.key.merchantId, options.key.type, req);
   const now = deps.clock.now();
-  return toPage(result, info, (o) => presentTopup(o, now, deps.config.sandboxUnknownResolveMs));
+  return toPage(result, info, (o) => presentTopup(o, now, deps.config.sandbox));
 }

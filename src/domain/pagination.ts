@@ -1,5 +1,5 @@
 /** The contract's pagination: page ≥ 1, pageSize 1..100, from and to both or neither, inclusive. */
-import { validationError } from '@shahn/contract';
+import { validationError } from '@shahn/contract/core';
 import type { PageQueryInput } from '@shahn/contract';
 import type { PageRequest, PageResult } from '../store/store.js';
 

@@ -1,4 +1,4 @@
-import { validationError } from '@shahn/contract';
+import { validationError } from '@shahn/contract/core';
 import { CENTIMES_PER_DZD, MAX_CREDIT_CENTIMES } from '../lib/money.js';
 
 /** The largest single credit or opening balance, DZD. */

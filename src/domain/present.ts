@@ -3,12 +3,13 @@ import type { TopupOut, TransactionOut } from '@shahn/contract';
 import { centimesToDzd } from '../lib/money.js';
 import type { LedgerEntryRecord, OrderRecord } from '../store/store.js';
 import { sandboxView } from './sandbox.js';
+import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
 
-export function presentTopup(order: OrderRecord, now: number, sandboxUnknownResolveMs: number): TopupOut {
+export function presentTopup(order: OrderRecord, now: number, timeline: SandboxTimeline): TopupOut {
   let status = order.status;
   let refundMessage = order.refundMessage;
   if (order.env === 'SANDBOX') {
-    const view = sandboxView(order, now, sandboxUnknownResolveMs);
+    const view = sandboxView(order, now, timeline);
     status = view.status;
     refundMessage = view.refundMessage;
   }

@@ -4,13 +4,12 @@
  * nothing between reads. Support may still resolve one (its stored status then wins).
  */
 import type { TopupStatus } from '@shahn/contract';
-import { MESSAGES } from '@shahn/contract';
+import { MESSAGES } from '@shahn/contract/core';
 import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
 
-import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
+import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
 import { dzdToCentimes } from '../lib/money.js';
 
-export { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS };
 
 export const TEST_NUMBERS = Object.freeze({
   REFUND: '0600000001',
@@ -46,22 +45,22 @@ function finalOf(scenario: SandboxScenario, age: number, unknownResolveMs: numbe
     case 'MENU':
       return { status: 'REFUNDED', refundMessage: MESSAGES.OFFER_NOT_ACCEPTED };
     case 'UNKNOWN':
-      // Decision (contract §5): resolves to REFUNDED on its own after unknownResolveMs, and then says
-      // it was refunded (contract §6): the uncertainty notice is not kept once the outcome is known.
+      // Decision (the contract's sandbox): resolves to REFUNDED on its own after unknownResolveMs, and then says
+      // it was refunded (the contract's additions): the uncertainty notice is not kept once the outcome is known.
       return age >= unknownResolveMs
         ? { status: 'REFUNDED', refundMessage: MESSAGES.REFUNDED_AFTER_REVIEW }
         : { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE };
   }
 }
 
-export function sandboxView(order: OrderRecord, now: number, unknownResolveMs: number): SandboxView {
+export function sandboxView(order: OrderRecord, now: number, timeline: SandboxTimeline): SandboxView {
   // A support decision is stored and final.
   if (order.status === 'FULFILLED') return { status: 'FULFILLED', refundMessage: null };
   if (order.status === 'REFUNDED') return { status: 'REFUNDED', refundMessage: order.refundMessage ?? MESSAGES.REFUNDED_AFTER_REVIEW };
   const age = now - order.createdAt;
-  if (age < SANDBOX_PENDING_MS) return { status: 'PENDING', refundMessage: null };
-  if (age < SANDBOX_HANDLING_UNTIL_MS) return { status: 'HANDLING', refundMessage: null };
-  return finalOf(order.sandboxScenario ?? 'FULFILLED', age, unknownResolveMs);
+  if (age < timeline.pendingMs) return { status: 'PENDING', refundMessage: null };
+  if (age < timeline.finalMs) return { status: 'HANDLING', refundMessage: null };
+  return finalOf(order.sandboxScenario ?? 'FULFILLED', age, timeline.unknownResolveMs);
 }
 
 /** Offers a sandbox order will carry once it is REFUNDED (stored at send time). */

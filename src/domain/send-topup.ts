@@ -2,7 +2,7 @@
  * POST /v3/mobile/send. Checks the plan, the amount and the operator prefix, then records the
  * order in one store transaction (ref uniqueness and, in production, the charge).
  */
-import { AppError, validationError } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
 import type { SendBodyInput, SendDataOut } from '@shahn/contract';
 import { newObjectId, randomToken } from '../lib/ids.js';
 import { chargeCentimes, centimesToDzd, dzdToCentimes } from '../lib/money.js';

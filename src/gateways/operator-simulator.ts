@@ -6,7 +6,7 @@
  * order was sent twice and no refund came without a definitive answer.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
-import { MESSAGES } from '@shahn/contract';
+import { MESSAGES } from '@shahn/contract/core';
 import type { Catalogue } from '../domain/catalogue-cache.js';
 import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from './gateway.js';
 

@@ -37,7 +37,7 @@ export function alertHandler(deps: { logger: Log; fetch?: typeof fetch }, option
   };
 }
 
-/** A dispatcher of support alerts only (what `serve` and `worker` run today). */
+/** A dispatcher of the outbox's support alerts (what `serve` and `worker` run). */
 export class AlertDispatcher extends OutboxDispatcher {
   constructor(deps: OutboxDispatcherDeps & { fetch?: typeof fetch }, options: AlertDispatcherOptions) {
     super(deps, [alertHandler(deps, options)], { pollMs: options.pollMs });

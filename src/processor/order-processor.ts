@@ -11,7 +11,7 @@
  * uncertain order.
  */
 import type { Log } from '../lib/log.js';
-import { MESSAGES } from '@shahn/contract';
+import { MESSAGES } from '@shahn/contract/core';
 import type { CatalogueCache } from '../domain/catalogue-cache.js';
 import type { Gateway, GatewayOutcome } from '../gateways/gateway.js';
 import type { Clock } from '../lib/clock.js';

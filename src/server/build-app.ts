@@ -8,7 +8,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { AppError, isAppError } from '@shahn/contract';
+import { AppError, isAppError } from '@shahn/contract/core';
 import { authenticateKey } from '../domain/authenticate-key.js';
 import { BLOCK_MS } from '../domain/brute-force-guard.js';
 import type { Deps } from '../domain/deps.js';
@@ -161,6 +161,9 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
         socket.once('close', () => open--);
       });
       server.on('connect', onConnectRequest);
+      // A client that half-closes its side after sending a request (shutdown(SHUT_WR)) still gets its
+      // answer, then the connection closes; Node's default drops a request still being answered.
+      (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
       // What fastify sets on the servers it makes itself (keep-alive 72 s, not node's 5 s).
       const o = opts as { keepAliveTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
       if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;

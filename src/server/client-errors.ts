@@ -11,7 +11,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import { newRequestId } from '../lib/ids.js';
 import { errorBody } from './envelope.js';
 

@@ -1,6 +1,7 @@
 /** The contract's envelopes. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorEnvelopeBody } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
+import type { ErrorEnvelopeBody } from '@shahn/contract';
 import { nowIso } from '../lib/ids.js';
 
 export function success<T>(request: FastifyRequest, data: T) {

@@ -84,7 +84,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
       return;
     }
-    const data = presentTopup(order, deps.clock.now(), deps.config.sandboxUnknownResolveMs);
+    const data = presentTopup(order, deps.clock.now(), deps.config.sandbox);
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, data);
     write(req, res, 200, requestId, envelope(data, requestId), started, ip);
   };

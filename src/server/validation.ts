@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
-import { validationError, type AppError } from '@shahn/contract';
+import { validationError, type AppError } from '@shahn/contract/core';
 
 // ajv-formats is CommonJS; its default export arrives as the module object in some loaders.
 const addFormats = ((addFormatsImport as unknown as { default?: typeof addFormatsImport }).default ?? addFormatsImport) as unknown as (

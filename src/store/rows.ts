@@ -1,5 +1,4 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
-import { SANDBOX_HANDLING_UNTIL_MS, SANDBOX_PENDING_MS } from '../lib/sandbox-timeline.js';
 import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, OutboxMessage, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
 
 export interface OrderRow {
@@ -173,13 +172,13 @@ export function orderArgs(o: OrderRecord): unknown[] {
 
 /**
  * The status a reader sees, as SQL: a production order's stored status; a sandbox order's derived
- * from its age exactly as domain/sandbox.ts sandboxView() does. `now` and `unknownMs` are the SQL
- * placeholders (or literals) for the time of reading and the UNKNOWN scenario's resolve delay.
+ * from its age exactly as domain/sandbox.ts sandboxView() does. The arguments are SQL placeholders
+ * (or literals) for the time of reading and the sandbox timeline's three durations.
  */
-export function visibleStatusSql(now: string, unknownMs: string): string {
+export function visibleStatusSql(now: string, pendingMs: string, finalMs: string, unknownMs: string): string {
   return `(CASE WHEN env = 'PRODUCTION' OR status IN ('FULFILLED', 'REFUNDED') THEN status
-    WHEN created_at > ${now} - ${SANDBOX_PENDING_MS} THEN 'PENDING'
-    WHEN created_at > ${now} - ${SANDBOX_HANDLING_UNTIL_MS} THEN 'HANDLING'
+    WHEN created_at > ${now} - ${pendingMs} THEN 'PENDING'
+    WHEN created_at > ${now} - ${finalMs} THEN 'HANDLING'
     WHEN sandbox_scenario IS NULL OR sandbox_scenario = 'FULFILLED' THEN 'FULFILLED'
     WHEN sandbox_scenario = 'UNKNOWN' AND created_at > ${now} - ${unknownMs} THEN 'UNKNOWN_ERROR'
     ELSE 'REFUNDED' END)`;

@@ -5,6 +5,7 @@
  * All money is integer centimes; all times are epoch milliseconds.
  */
 import type { KeyScope, KeyType, TopupStatus, TransactionType } from '@shahn/contract';
+import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
 
 export type Env = KeyType;
 
@@ -203,9 +204,9 @@ export interface OrderFilter {
   status?: TopupStatus;
   mssidn?: string;
   ref?: string;
-  /** For the sandbox's derived status: the time of reading and the UNKNOWN scenario's resolve delay. */
+  /** For the sandbox's derived status: the time of reading and the sandbox timeline. */
   now: number;
-  sandboxUnknownResolveMs: number;
+  timeline: SandboxTimeline;
 }
 
 /** Orders per (time bucket, visible status), for the console's charts. */
@@ -390,7 +391,7 @@ export interface ConsoleStore {
   findConsoleSession(tokenHash: string, now: number): Promise<ConsoleSessionRecord | undefined>;
   deleteConsoleSession(tokenHash: string): Promise<void>;
   /** Orders created in [from, to) per bucket and visible status; all merchants when merchantId is absent. */
-  orderStats(input: { merchantId?: string; env: Env; from: number; to: number; bucketMs: number; now: number; sandboxUnknownResolveMs: number }): Promise<OrderStatsRow[]>;
+  orderStats(input: { merchantId?: string; env: Env; from: number; to: number; bucketMs: number; now: number; timeline: SandboxTimeline }): Promise<OrderStatsRow[]>;
   /** Production orders that became final in [from, to), per bucket of final_at and status (all merchants). */
   outcomeStats(input: { from: number; to: number; bucketMs: number }): Promise<OrderStatsRow[]>;
   /** Production orders open now: PENDING (queued) and HANDLING (with an operator). */

@@ -1,6 +1,6 @@
 /** Support and admin credentials: tokens stored as hashes, never a merchant key. */
 import { randomBytes } from 'node:crypto';
-import { AppError, validationError } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
 import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newObjectId } from '../lib/ids.js';
 import { auditRecord } from './audit.js';

@@ -1,5 +1,5 @@
 /** Change the operator simulator at runtime (latency, outcome rates, outages, forced numbers), audited. */
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import type { Deps } from '../domain/deps.js';
 import type { SimulatorConfig } from '../gateways/operator-simulator.js';
 import { auditRecord } from './audit.js';

@@ -1,5 +1,5 @@
 /** The order a support action is about, and the status its merchant sees now (a sandbox order's is derived). */
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import type { TopupStatus } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { sandboxView } from '../domain/sandbox.js';
@@ -14,7 +14,7 @@ export async function findOrderForSupport(
   const order = await deps.store.orders.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
   const now = deps.clock.now();
-  const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandboxUnknownResolveMs).status : order.status;
+  const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandbox).status : order.status;
   return { order, now, visible };
 }
 

@@ -12,7 +12,7 @@ export async function presentSupportOrder(deps: Pick<Deps, 'store' | 'clock' | '
     usernames.set(order.merchantId, username);
   }
   return {
-    ...presentTopup(order, now, deps.config.sandboxUnknownResolveMs),
+    ...presentTopup(order, now, deps.config.sandbox),
     env: order.env,
     merchant: { id: order.merchantId, username },
     ageSeconds: Math.floor((now - order.createdAt) / 1000),

@@ -1,6 +1,6 @@
 /** Keys, from support: create, enable/disable, rotate, allow-list. Every action audited; new keys shown once. */
-import { AppError, validationError } from '@shahn/contract';
-import { KEY_SCOPES, KEY_TYPES, type KeyScope, type KeyType } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
+import { KEY_SCOPES, KEY_TYPES, type KeyScope, type KeyType } from '@shahn/contract/core';
 import type { Deps } from '../domain/deps.js';
 import { hashApiKey, newApiKey, newObjectId } from '../lib/ids.js';
 import type { KeyRecord } from '../store/store.js';

@@ -2,7 +2,7 @@
  * Support re-sends a REFUNDED order as a new order (charged again in production), linked both ways:
  * the original gets retry_orderid, the new one follow_orderid. Once per original.
  */
-import { AppError, validationError } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
 import type { SendDataOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { findOrderForSupport } from './find-order.js';

@@ -7,7 +7,7 @@
  * the message support chose for the customer (Arabic, shown as is), by default
  * MESSAGES.REFUNDED_AFTER_REVIEW ("the top-up did not go through, and the amount has been refunded").
  */
-import { AppError, MESSAGES, validationError } from '@shahn/contract';
+import { AppError, MESSAGES, validationError } from '@shahn/contract/core';
 import type { TopupOut } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
@@ -45,7 +45,7 @@ export async function resolveOrder(
     if (result.reason === 'NOT_FOUND') throw new AppError('NOT_FOUND', `Top-up with id '${options.orderId}' not found`);
     throw new AppError('CONFLICT', `The order was resolved meanwhile; it is ${result.status}`, { status: result.status });
   }
-  return presentTopup(result.order, now, deps.config.sandboxUnknownResolveMs);
+  return presentTopup(result.order, now, deps.config.sandbox);
 }
 
 /** The customer's message for a resolution: none for FULFILLED; support's text or the standard one for REFUNDED. */

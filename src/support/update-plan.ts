@@ -1,5 +1,5 @@
 /** Edit a plan (enable/disable, cost, range, amount, name), audited; the catalogue cache reloads at once. */
-import { AppError, validationError } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
 import type { Deps } from '../domain/deps.js';
 import { catalogueToWire } from '../domain/catalogue-cache.js';
 import { costToPpm } from '../lib/money.js';

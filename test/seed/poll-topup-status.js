@@ -1,5 +1,5 @@
 // The seed page's "Complete Polling Example", unchanged except for the host (BASE_URL) and the key
-// (process.env.API_KEY, as in the original). Source: ../../../shared/seed/000_7cd9dc1736fe8553.txt
+// (process.env.API_KEY, as in the original): the client every merchant copies from the public docs.
 export const BASE_URL = { value: 'https://api.oneclickdz.com' };
 
 export async function pollTopupStatus(topupId) {

@@ -5,23 +5,9 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { ERROR_CODES } from './errors.js';
 
-export const MSSIDN_PATTERN = '^0[567][0-9]{8}$';
-/** 1–128 URL-safe characters; not `.` or `..` (URL clients rewrite those path segments). */
-export const REF_PATTERN = '^(?!\\.{1,2}$)[A-Za-z0-9._:@+-]{1,128}$';
-export const ID_PATTERN = '^[0-9a-f]{24}$';
-export const USERNAME_PATTERN = '^\\+213[0-9]{9}$';
+import { ID_PATTERN, KEY_SCOPES, KEY_TYPES, MSSIDN_PATTERN, REF_PATTERN, TOPUP_STATUSES, TRANSACTION_TYPES } from './constants.js';
 
-export const TOPUP_STATUSES = ['PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'] as const;
-export type TopupStatus = (typeof TOPUP_STATUSES)[number];
-export const FINAL_STATUSES: readonly TopupStatus[] = ['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'];
-
-export const KEY_TYPES = ['SANDBOX', 'PRODUCTION'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
-export const KEY_SCOPES = ['READ-WRITE', 'READ-ONLY'] as const;
-export type KeyScope = (typeof KEY_SCOPES)[number];
-
-export const TRANSACTION_TYPES = ['DEPOSIT', 'FLEXY', 'REFUND-FLEXY'] as const;
-export type TransactionType = (typeof TRANSACTION_TYPES)[number];
+export * from './constants.js';
 
 const Timestamp = Type.String({ description: 'ISO 8601 UTC with milliseconds', examples: ['2025-10-29T00:35:59.378Z'] });
 const Money = Type.Number({ description: 'DZD, at most two decimals' });

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, normalize, sep } from 'node:path';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 
 const require = createRequire(import.meta.url);
 const ROOT = dirname(require.resolve('@shahn/console-web/package.json'));

@@ -7,7 +7,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { AppError, validationError } from '@shahn/contract';
+import { AppError, validationError } from '@shahn/contract/core';
 import type { Deps } from '../../domain/deps.js';
 import { hashApiKey, newObjectId } from '../../lib/ids.js';
 import type { ConsoleSessionRecord } from '../../store/store.js';

@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppError } from '@shahn/contract';
+import { AppError } from '@shahn/contract/core';
 import type { Deps } from '../../domain/deps.js';
 import type { ConsoleSessionRecord } from '../../store/store.js';
 import { success } from '../envelope.js';

@@ -28,7 +28,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     return m;
   };
   const actor = (m: MerchantRecord) => `merchant:${m.username}`;
-  const present = (o: OrderRecord) => ({ ...presentTopup(o, deps.clock.now(), deps.config.sandboxUnknownResolveMs), env: o.env });
+  const present = (o: OrderRecord) => ({ ...presentTopup(o, deps.clock.now(), deps.config.sandbox), env: o.env });
   const ownKey = async (m: MerchantRecord, id: string): Promise<KeyRecord> => {
     const k = await deps.store.accounts.findKeyById(id);
     if (!k || k.merchantId !== m.id) throw new AppError('NOT_FOUND', `Key '${id}' not found`);
@@ -78,7 +78,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
           ...(q.mssidn ? { mssidn: q.mssidn } : {}),
           ...(q.ref ? { ref: q.ref } : {}),
           now: deps.clock.now(),
-          sandboxUnknownResolveMs: deps.config.sandboxUnknownResolveMs,
+          timeline: deps.config.sandbox,
         },
         req,
       );

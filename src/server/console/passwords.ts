@@ -3,7 +3,7 @@
  * `scrypt$N$r$p$salt$hash` (base64url), compared in constant time.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { validationError } from '@shahn/contract';
+import { validationError } from '@shahn/contract/core';
 
 const N = 16384;
 const R = 8;

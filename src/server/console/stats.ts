@@ -1,6 +1,6 @@
 /** The console's charts: orders per visible status over time, time to a final state, balance over time. */
 import type { TopupStatus } from '@shahn/contract';
-import { TOPUP_STATUSES } from '@shahn/contract';
+import { TOPUP_STATUSES } from '@shahn/contract/core';
 import type { Deps } from '../../domain/deps.js';
 import { centimesToDzd } from '../../lib/money.js';
 import type { Env } from '../../store/store.js';
@@ -43,7 +43,7 @@ export async function ordersOverTime(
     env: options.env,
     ...window,
     now,
-    sandboxUnknownResolveMs: deps.config.sandboxUnknownResolveMs,
+    timeline: deps.config.sandbox,
   });
   return { bucketMinutes: window.bucketMs / 60_000, buckets: fillBuckets(window, rows) };
 }

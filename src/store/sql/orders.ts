@@ -81,9 +81,8 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
       const where = ['merchant_id = $1 AND env = $2'];
       const arg = (v: unknown) => `$${args.push(v)}`;
       if (filter.status) {
-        const now = `${arg(filter.now)}::bigint`;
-        const unknownMs = `${arg(filter.sandboxUnknownResolveMs)}::bigint`;
-        where.push(`${visibleStatusSql(now, unknownMs)} = ${arg(filter.status)}`);
+        const [now, pending, final, unknown] = [filter.now, filter.timeline.pendingMs, filter.timeline.finalMs, filter.timeline.unknownResolveMs].map((v) => `${arg(v)}::bigint`) as [string, string, string, string];
+        where.push(`${visibleStatusSql(now, pending, final, unknown)} = ${arg(filter.status)}`);
       }
       if (filter.mssidn) where.push(`mssidn = ${arg(filter.mssidn)}`);
       if (filter.ref) where.push(`ref = ${arg(filter.ref)}`);
