@@ -39,8 +39,11 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       pool: 'forks' as const,
+      // A worker keeps its imported modules from one test file to the next (fastify, TypeBox and the
+      // stores cost about a second of CPU to import): each file still builds its own stores and apps.
+      isolate: false,
       // Most long tests wait on child processes and the network, not the CPU: run more files than cores.
-      maxWorkers: 3,
+      maxWorkers: 5,
       projects: [
         { extends: true as const, test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: onlyOn('postgres'), env: { SHAHN_TEST_STORE: 'sqlite' } } },
         ...(pgProblem

@@ -27,7 +27,9 @@ describe('1,000 simultaneous production sends', () => {
     writeFileSync(simConfig, JSON.stringify({ seed: 3, defaults: { latencyMs: { min: 0, max: 20 }, rates: { fulfilled: 7, wrongNumber: 1, planMismatch: 1, garbled: 1, timeout: 0 } } }));
     const created = JSON.parse(runCli(['merchant', 'create', '--username', '+213661000000', '--balance', '2500000', '--json'], { SHAHN_DB: db }).stdout);
     // The API alone first (no processor in it), so that no refund comes back while the sends race.
-    server = await startServe({ SHAHN_DB: db, SHAHN_DEMO: 'false', SHAHN_RATE_LIMIT: '5000', SHAHN_PROCESSOR: 'false' });
+    // 1,000 sends at once queue on the merchant's row lock on PostgreSQL: generous timeouts, so that each is
+    // answered by the money rule (accepted or INSUFFICIENT_BALANCE) and not by a busy machine's 503.
+    server = await startServe({ SHAHN_DB: db, SHAHN_DEMO: 'false', SHAHN_RATE_LIMIT: '5000', SHAHN_PROCESSOR: 'false', SHAHN_PG_STATEMENT_TIMEOUT_MS: '60000', SHAHN_PG_CONNECT_TIMEOUT_MS: '60000' });
 
     const agent = new Agent({ keepAlive: true, maxSockets: 1000 });
     const url = new URL('/v3/mobile/send', server.url);

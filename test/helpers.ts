@@ -54,11 +54,7 @@ export async function freshStore(dir: string): Promise<{ store: Store; db: strin
       },
     };
   }
-  const name = `shahn_t_${pgRun()}_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_PG_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE shahn_tpl_${pgRun()}`);
-  await admin.end();
+  const name = await nextClone();
   const url = pgUrlFor(name);
   const store = openPostgresStore(url, { poolSize: 4 });
   // A pool (of one) so that the raw connection comes back after a test terminates the database's backends.
@@ -81,12 +77,37 @@ export async function freshStore(dir: string): Promise<{ store: Store; db: strin
     },
     async drop() {
       await raw.end();
-      const a = new pg.Client({ connectionString: TEST_PG_URL });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
+      // Dropped in the background (the run's global teardown drops whatever is left).
+      void pgAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     },
   };
+}
+
+/** One statement on the server's maintenance connection. */
+async function pgAdmin(sql: string): Promise<void> {
+  const a = new pg.Client({ connectionString: TEST_PG_URL });
+  await a.connect();
+  try {
+    await a.query(sql);
+  } finally {
+    await a.end();
+  }
+}
+
+/**
+ * The next clone of this run's template. One is always being made ahead, so a test context rarely
+ * waits for CREATE DATABASE.
+ */
+let ahead: Promise<string> | undefined;
+function makeClone(): Promise<string> {
+  const name = `shahn_t_${pgRun()}_${randomBytes(6).toString('hex')}`;
+  return pgAdmin(`CREATE DATABASE ${name} TEMPLATE shahn_tpl_${pgRun()}`).then(() => name);
+}
+async function nextClone(): Promise<string> {
+  const mine = ahead ?? makeClone();
+  ahead = mine.then(makeClone, makeClone);
+  ahead.catch(() => undefined);
+  return mine;
 }
 
 /**
