@@ -18,9 +18,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
 import {
-  dist, envWithoutShahn, haveWrk, intArg, killChildrenNow, printHeaderComment, procCpu, round, ROOT, runMain, runWrk, stopChild, col,
+  dist, haveWrk, intArg, killChildrenNow, printHeaderComment, procCpu, round, ROOT, runMain, runWrk, startServeChild, stopChild, col,
 } from './lib.mjs';
 
 const { values: args } = parseArgs({
@@ -185,21 +184,7 @@ end
       })();
       raw.close();
     }
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'shahn.js'), 'serve'], {
-      cwd: dir,
-      env: { ...envWithoutShahn(), SHAHN_DB: db, PORT: '0', SHAHN_TRUST_PROXY: '1', SHAHN_RATE_LIMIT: '0', SHAHN_ACCESS_LOG: 'false', SHAHN_LOG_LEVEL: 'error', SHAHN_DEMO: 'false', SHAHN_PROCESSOR: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.stderr.on('data', (d) => (text += d));
-    const t0 = Date.now();
-    while (!/listening on (http:\/\/\S+)/.test(text)) {
-      if (Date.now() - t0 > 20_000 || child.exitCode !== null) throw new Error(`serve did not start: ${text}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const url = /listening on (http:\/\/\S+)/.exec(text)[1];
+    const { child, url } = await startServeChild(ROOT, { SHAHN_DB: db, SHAHN_TRUST_PROXY: '1', SHAHN_LOG_LEVEL: 'error', SHAHN_PROCESSOR: 'false' }, children);
     await runWrk({ url, connections: 32, durationS: 2, script }); // warm-up
     const cpu0 = procCpu(child.pid);
     const r = await runWrk({ url, connections: 32, durationS: DURATION, script });

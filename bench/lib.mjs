@@ -174,6 +174,27 @@ export function envWithoutShahn() {
   return env;
 }
 
+/**
+ * `shahn serve` of the checkout at `root` as a child (added to `children`), on a free port, with the
+ * benchmark's defaults (no demo, no rate limit, no access log) under `env`; resolves once it listens.
+ */
+export async function startServeChild(root, env, children, timeoutMs = 30_000) {
+  const child = spawn(process.execPath, [join(root, 'bin', 'shahn.js'), 'serve'], {
+    env: { ...envWithoutShahn(), PORT: '0', SHAHN_DEMO: 'false', SHAHN_RATE_LIMIT: '0', SHAHN_LOG_LEVEL: 'warn', SHAHN_ACCESS_LOG: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const t0 = Date.now();
+  while (!/listening on (http:\/\/\S+)/.test(out)) {
+    if (child.exitCode !== null || Date.now() - t0 > timeoutMs) throw new Error(`shahn serve (${root}) did not start: ${out}`);
+    await sleep(50);
+  }
+  return { child, url: /listening on (http:\/\/\S+)/.exec(out)[1] };
+}
+
 /** The baseline: a plain node:http server answering every request with the same body (BENCH_BODY). */
 export const BASELINE_SRC = `
 import http from 'node:http';

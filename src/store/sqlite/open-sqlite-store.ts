@@ -79,12 +79,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const db = openDatabase(path, options);
 
   // Statements: the shared SQL text rewritten for SQLite and prepared once (the tables exist only after migrate()).
-  const prepared = new Map<string, { stmt: Statement; slots: number[] }>();
+  const prepared = new Map<string, { stmt: Statement; slots: number[] | null }>();
   const prepare = (text: string) => {
     let p = prepared.get(text);
     if (!p) {
       const { sql, slots } = toSqlite(text);
-      p = { stmt: db.prepare(sql), slots };
+      // Most statements use $1…$n once each, in order: their arguments bind as they are.
+      const inOrder = slots.every((slot, i) => slot === i);
+      p = { stmt: db.prepare(sql), slots: inOrder ? null : slots };
       prepared.set(text, p);
     }
     return p;
@@ -95,7 +97,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return undefined;
     }
     const { stmt, slots } = prepare(e.text);
-    const args = bindSlots(slots, e.args);
+    const args = slots === null ? e.args : bindSlots(slots, e.args);
     if (e.kind === 'all') return stmt.all(...args);
     if (e.kind === 'one') return stmt.get(...args);
     return stmt.run(...args).changes;
