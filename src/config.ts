@@ -91,6 +91,11 @@ export interface Config {
   readonly pgStatementTimeoutMs: number;
   /** PostgreSQL: how long a request may wait for a pooled connection before it is answered 503 (ms). */
   readonly pgConnectTimeoutMs: number;
+  /**
+   * An environment variable that a configuration file names as a secret's home (a SIM's transfer PIN:
+   * `pinEnv`), from the environment as it was read at start. Secrets are never logged or stored.
+   */
+  readonly secret: (name: string) => string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -134,6 +139,12 @@ export const DEFAULTS = Object.freeze({
   headersTimeoutMs: 10_000,
   maxConnections: 10_000,
 });
+
+/** A snapshot of the environment, read only through the returned function. */
+function secretsOf(env: Env): (name: string) => string | undefined {
+  const snapshot = new Map(Object.entries(env));
+  return (name) => snapshot.get(name);
+}
 
 function sandboxTimeline(env: Env): SandboxTimeline {
   const pendingMs = int(env, 'SHAHN_SANDBOX_PENDING_MS', CONTRACT_TIMELINE.pendingMs, 0, 3_600_000);
@@ -216,6 +227,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
     pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     pgConnectTimeoutMs: int(env, 'SHAHN_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+    secret: secretsOf(env),
     ...overrides,
   };
   if (config.leaseMs <= config.gatewayTimeoutMs) {

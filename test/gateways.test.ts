@@ -37,7 +37,7 @@ describe('gateways from configuration', () => {
     const bad: [unknown, RegExp][] = [
       [[], /\(the whole file\) must be a JSON object/],
       [{ routes: [] }, /gateways must be an object naming at least one gateway/],
-      [{ gateways: { sim: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.type must be one of simulator \(got "modem3000"\)/],
+      [{ gateways: { sim: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.type must be one of simulator, modem \(got "modem3000"\)/],
       [{ gateways: { sim: { type: 'simulator', latency: 1 } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.latency is not a setting/],
       [{ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: '*', gateway: 'other' }] }, /routes\[0\]\.gateway must name one of the gateways \(sim\)/],
       [{ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: '*', gateway: 'sim' }, { operator: '*', gateway: 'sim' }] }, /routes\[1\] routes \* a second time/],
@@ -51,6 +51,24 @@ describe('gateways from configuration', () => {
     expect(() => check({ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: 'Djezy', gateway: 'sim' }, { operator: '*', gateway: 'sim' }] })).toThrow(/routes\[0\]\.operator "Djezy" is not an operator of the catalogue/);
     expect(() => check({ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: 'Djezzy', plan: 'PREPAID_MOBILIS', gateway: 'sim' }, { operator: '*', gateway: 'sim' }] })).toThrow(/routes\[0\]\.plan "PREPAID_MOBILIS" is not a plan of Djezzy/);
     expect(() => check({ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: 'Djezzy', gateway: 'sim' }] })).toThrow(/no route serves (GMobilis|Mobilis)/);
+    // A modem gateway serves the operators it has codes for, and plans of theirs only.
+    const modem = (operators: Record<string, unknown>, routes: unknown[]) => ({
+      gateways: { pool: { type: 'modem', operators, sims: [{ name: 'm-1', device: '/dev/null', operator: Object.keys(operators)[0] }] }, sim: { type: 'simulator' } },
+      routes,
+    });
+    const djezzy = { send: '*770*{msisdn}*{amount}#', rules: [{ match: '^Succes', outcome: 'FULFILLED' }] };
+    expect(() => check(modem({ Djezy: djezzy }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezy is not an operator of the catalogue/);
+    expect(() => check(modem({ Djezzy: { ...djezzy, plans: { PREPAID_MOBILIS: '*1*{msisdn}*{amount}#' } } }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezzy\.plans\.PREPAID_MOBILIS is not a plan of Djezzy/);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Mobilis', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).toThrow(/routes\[0\] sends Mobilis to the modem gateway pool, which has no codes for it/);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: '*', gateway: 'pool' }]))).toThrow(/routes\[0\] sends .*Mobilis.* to the modem gateway pool, which has no codes for them/);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).not.toThrow();
+    // The gateway timeout must leave room for the answer.
+    expect(() =>
+      makeGateways(parseGatewaysConfig(modem({ Djezzy: { ...djezzy, ussdTimeoutMs: 55_000 } }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]), 'test'), c, {
+        catalogue: () => ctx.deps.catalogue.get(),
+        modem: { drive: false, gatewayTimeoutMs: 60_000, hooks: () => { throw new Error('not driven'); }, read: async () => [], now: () => 0, log: silentLog },
+      }),
+    ).toThrow(/a ussdTimeoutMs of 55000 ms does not fit in the gateway timeout \(SHAHN_GATEWAY_TIMEOUT_MS=60000\): it must be at least 67000 ms/);
     await expect(router(parseGatewaysConfig({ gateways: { sim: { type: 'simulator', config: { seed: -1 } } }, routes: [{ operator: '*', gateway: 'sim' }] }, 'test'))).rejects.toThrow(
       /gateways\.sim\.config: seed must be a number/,
     );
@@ -61,7 +79,7 @@ describe('gateways from configuration', () => {
     writeFileSync(file, JSON.stringify({ gateways: { pool: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'pool' }] }));
     const r = await runCliAsync(['serve'], { SHAHN_DB: join(tempDir(), 'shahn.db'), PORT: '0', SHAHN_GATEWAYS: file });
     expect(r.status).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`shahn: SHAHN_GATEWAYS (${file}): gateways.pool.type must be one of simulator (got "modem3000")`]);
+    expect(r.stderr.trim().split('\n')).toEqual([`shahn: SHAHN_GATEWAYS (${file}): gateways.pool.type must be one of simulator, modem (got "modem3000")`]);
   });
 
   it('orders go to the most specific route; /v3/ping reports an operator by the gateways that serve it', async () => {

@@ -1,6 +1,6 @@
 /** Test doubles for the processor: a gateway whose calls the test answers by hand, and a processor factory. */
 import pino from 'pino';
-import type { Gateway, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from '../src/gateways/gateway.js';
+import type { Gateway, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey, SendContext } from '../src/gateways/gateway.js';
 import { OrderProcessor, type ProcessorOptions } from '../src/processor/order-processor.js';
 import type { TestContext } from './helpers.js';
 
@@ -21,7 +21,9 @@ export class ManualGateway implements Gateway {
     return !this.down.has(target.healthKey);
   }
 
-  send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
+  async send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
+    if (!(await ctx.callStarting())) return { kind: 'NOT_SENT', reason: 'lease lost' };
+    const signal = ctx.signal;
     this.calls.set(request.orderId, (this.calls.get(request.orderId) ?? 0) + 1);
     return new Promise((resolve, reject) => {
       this.pending.set(request.orderId, { request, resolve, reject });

@@ -5,6 +5,9 @@ import { call, makeContext, type TestContext } from './helpers.js';
 import { resolveOrder } from '../src/support/resolve-order.js';
 import { ManualGateway, makeProcessor, settle, waitUntil } from './processor-helpers.js';
 
+/** A gateway call outside the processor: never aborted, the call always allowed to start. */
+const freeCall = () => ({ signal: new AbortController().signal, callStarting: async () => true });
+
 describe('the order processor', () => {
   let ctx: TestContext;
   let gw: ManualGateway;
@@ -299,8 +302,8 @@ describe('the operator simulator', () => {
     const outA = [];
     const outB = [];
     for (let i = 0; i < 30; i++) {
-      outA.push((await a.send({ ...req, orderId: `a${i}` }, new AbortController().signal)).kind);
-      outB.push((await b.send({ ...req, orderId: `b${i}` }, new AbortController().signal)).kind);
+      outA.push((await a.send({ ...req, orderId: `a${i}` }, freeCall())).kind);
+      outB.push((await b.send({ ...req, orderId: `b${i}` }, freeCall())).kind);
     }
     expect(outA).toEqual(outB);
     expect(new Set(outA).size).toBe(3);
@@ -325,7 +328,7 @@ describe('the operator simulator', () => {
     sim.configure({ numbers: { '0661111111': 'wrongNumber' }, operators: { ooredoo: { down: true } } });
     expect(sim.isUp('ooredoo')).toBe(false);
     expect(sim.isUp('mobilis')).toBe(true);
-    const out = await sim.send({ orderId: 'n', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis', mssidn: '0661111111', amount: 100, isMenu: false }, new AbortController().signal);
+    const out = await sim.send({ orderId: 'n', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis', mssidn: '0661111111', amount: 100, isMenu: false }, freeCall());
     expect(out).toEqual({ kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
     expect(() => sim.configure({ operators: { nokia: {} } })).toThrow(/operators are/);
     expect(() => sim.configure({ defaults: { rates: { fulfilled: -1 } } })).toThrow(/rates.fulfilled/);

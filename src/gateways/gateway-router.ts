@@ -4,7 +4,7 @@
  * a gateway that serves it is up for it.
  */
 import type { OperatorRecord } from '../store/store.js';
-import type { Gateway, GatewayDirectory, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from './gateway.js';
+import type { Gateway, GatewayDirectory, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey, SendContext } from './gateway.js';
 import type { RouteSpec } from './gateways-config.js';
 import { OperatorSimulator } from './operator-simulator.js';
 
@@ -38,8 +38,17 @@ export class GatewayRouter implements Gateway, GatewayDirectory {
     );
   }
 
-  send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
-    return this.route(request).send(request, signal);
+  send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
+    return this.route(request).send(request, ctx);
+  }
+
+  /** Start every gateway that drives something (a modem pool opens its ports). */
+  async start(): Promise<void> {
+    await Promise.all([...this.gateways.values()].map((g) => g.start?.()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.gateways.values()].map((g) => g.stop?.()));
   }
 
   simulator(name?: string): OperatorSimulator | undefined {

@@ -35,18 +35,48 @@ export interface GatewayOffer {
   amount: number;
 }
 
-/** Only FULFILLED and REFUNDED are definitive. Anything else (and any throw or timeout) is UNKNOWN. */
-export type GatewayOutcome =
+/** Where an answer came from and what it said, kept with the order for support (a SIM's name, the raw answer). */
+export interface GatewayTrace {
+  /** The channel that carried the call (a SIM's name), or undefined. */
+  channel?: string;
+  /** The raw answer and what was made of it (no secret: never the code dialled). */
+  detail: string;
+}
+
+/**
+ * Only FULFILLED and REFUNDED are definitive. UNKNOWN (and any throw or timeout) makes the order
+ * UNKNOWN_ERROR. NOT_SENT says nothing went out (the gateway never called `callStarting`): the order
+ * waits PENDING and is tried again after `retryInMs`.
+ */
+export type GatewayOutcome = (
   | { kind: 'FULFILLED' }
   | { kind: 'REFUNDED'; refundMessage: string; suggestedOffers?: GatewayOffer[] }
-  | { kind: 'UNKNOWN'; reason: string };
+  | { kind: 'UNKNOWN'; reason: string }
+  | { kind: 'NOT_SENT'; reason: string; retryInMs?: number }
+) & { trace?: GatewayTrace };
+
+/** What the processor gives a gateway with each call. */
+export interface SendContext {
+  /** Aborted at the processor's gateway timeout. */
+  signal: AbortSignal;
+  /**
+   * Say that the irrevocable step is about to happen (the code dialled, the request sent), just before
+   * it: the processor records "call started" first, with the channel that makes the call (a SIM's
+   * name). False: the lease was lost; do not call, answer NOT_SENT.
+   */
+  callStarting(channel?: string): Promise<boolean>;
+}
 
 export interface Gateway {
   readonly name: string;
   /** Can an order for this target be sent now? A down operator's orders wait PENDING, never sent. */
   isUp(target: GatewayTarget): boolean;
-  /** Send one top-up. Must honour `signal` (the processor's timeout). */
-  send(request: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome>;
+  /** Send one top-up: `ctx.callStarting()` before the irrevocable step; honour `ctx.signal` (the processor's timeout). */
+  send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome>;
+  /** Open what the gateway drives (a modem pool's serial ports), before the processor starts. */
+  start?(): Promise<void>;
+  /** Close it, after the processor has drained. */
+  stop?(): Promise<void>;
 }
 
 /** What the API needs of the gateways: /v3/ping's operator health and the simulator's runtime controls. */

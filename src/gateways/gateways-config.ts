@@ -12,8 +12,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { OperatorRecord, PlanRecord } from '../store/store.js';
+import { parseModemSettings, type ModemGatewaySettings } from './modem/modem-config.js';
 
-export const GATEWAY_TYPES = ['simulator'] as const;
+export const GATEWAY_TYPES = ['simulator', 'modem'] as const;
 export type GatewayType = (typeof GATEWAY_TYPES)[number];
 
 export interface SimulatorGatewaySpec {
@@ -24,7 +25,7 @@ export interface SimulatorGatewaySpec {
   configFile?: string;
 }
 
-export type GatewaySpec = SimulatorGatewaySpec;
+export type GatewaySpec = SimulatorGatewaySpec | ModemGatewaySettings;
 
 export interface RouteSpec {
   /** A catalogue operator's name, or "*" for every operator without a route of its own. */
@@ -45,7 +46,8 @@ export class GatewaysConfigError extends Error {}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function parseGatewaysConfig(raw: unknown, source: string): GatewaysConfig {
+/** `secret(name)`: an environment variable a gateway names (SIM PINs), from the config module's snapshot. */
+export function parseGatewaysConfig(raw: unknown, source: string, secret: (name: string) => string | undefined = () => undefined): GatewaysConfig {
   const fail = (field: string, what: string): never => {
     throw new GatewaysConfigError(`${source}: ${field} ${what}`);
   };
@@ -58,6 +60,10 @@ export function parseGatewaysConfig(raw: unknown, source: string): GatewaysConfi
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) fail(at, 'must be named with 1-64 letters, digits, _ or -');
     if (!isObject(spec)) return fail(at, 'must be an object with a "type"');
     if (!(GATEWAY_TYPES as readonly unknown[]).includes(spec.type)) fail(`${at}.type`, `must be one of ${GATEWAY_TYPES.join(', ')} (got ${JSON.stringify(spec.type)})`);
+    if (spec.type === 'modem') {
+      gateways[name] = parseModemSettings(spec, at, fail, secret);
+      continue;
+    }
     for (const k of Object.keys(spec)) if (!['type', 'config', 'configFile'].includes(k)) fail(`${at}.${k}`, 'is not a setting of a simulator gateway (type, config, configFile)');
     if (spec.config !== undefined && !isObject(spec.config)) fail(`${at}.config`, 'must be an object');
     if (spec.configFile !== undefined && (typeof spec.configFile !== 'string' || spec.configFile === '')) fail(`${at}.configFile`, 'must be a file path');
@@ -84,14 +90,14 @@ export function parseGatewaysConfig(raw: unknown, source: string): GatewaysConfi
   return { gateways, routes, source };
 }
 
-export function loadGatewaysFile(path: string): GatewaysConfig {
+export function loadGatewaysFile(path: string, secret: (name: string) => string | undefined = () => undefined): GatewaysConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new GatewaysConfigError(`SHAHN_GATEWAYS: cannot read ${path}: ${(err as Error).message}`);
   }
-  return parseGatewaysConfig(raw, `SHAHN_GATEWAYS (${path})`);
+  return parseGatewaysConfig(raw, `SHAHN_GATEWAYS (${path})`, secret);
 }
 
 /** Without a file: one simulator for every operator, its config from SHAHN_SIMULATOR_CONFIG. */
@@ -114,6 +120,22 @@ export function checkRoutes(cfg: GatewaysConfig, operators: readonly OperatorRec
       throw new GatewaysConfigError(`${cfg.source}: routes[${i}].plan "${r.plan}" is not a plan of ${r.operator}`);
     }
   });
+  // A modem gateway serves the operators it has codes and SIMs for, and those only.
+  for (const [name, g] of Object.entries(cfg.gateways)) {
+    if (g.type !== 'modem') continue;
+    for (const op of Object.keys(g.operators)) {
+      if (!names.includes(op)) throw new GatewaysConfigError(`${cfg.source}: gateways.${name}.operators.${op} is not an operator of the catalogue (${names.join(', ')})`);
+      for (const code of Object.keys(g.operators[op]!.plans)) {
+        if (!plans.some((p) => p.code === code && p.operator === op)) throw new GatewaysConfigError(`${cfg.source}: gateways.${name}.operators.${op}.plans.${code} is not a plan of ${op}`);
+      }
+    }
+    cfg.routes.forEach((r, i) => {
+      if (r.gateway !== name) return;
+      const served = r.operator === '*' ? names.filter((n) => !cfg.routes.some((x) => x.operator === n && x.plan === undefined)) : [r.operator];
+      const missing = served.filter((n) => !(n in g.operators));
+      if (missing.length > 0) throw new GatewaysConfigError(`${cfg.source}: routes[${i}] sends ${missing.join(', ')} to the modem gateway ${name}, which has no codes for ${missing.length > 1 ? 'them' : 'it'}`);
+    });
+  }
   const everyone = cfg.routes.some((r) => r.operator === '*');
   for (const o of operators) {
     if (!everyone && !cfg.routes.some((r) => r.operator === o.name && r.plan === undefined)) {

@@ -1,13 +1,27 @@
 /**
- * Gateways from their configuration: one constructor per type. A new type (a modem pool, an upstream
- * relay) is a case here, its settings in gateways-config.ts, and its class beside the simulator.
+ * Gateways from their configuration: one constructor per type. A new type (an upstream relay) is a
+ * case here, its settings in gateways-config.ts, and its class beside the simulator and the modem pool.
  */
 import type { Catalogue } from '../domain/catalogue-cache.js';
-import type { OperatorRecord, PlanRecord } from '../store/store.js';
+import type { Log } from '../lib/log.js';
+import type { ChannelRecord, OperatorRecord, PlanRecord } from '../store/store.js';
 import type { Gateway } from './gateway.js';
 import { GatewayRouter } from './gateway-router.js';
 import { checkRoutes, GatewaysConfigError, type GatewaysConfig, type GatewaySpec } from './gateways-config.js';
+import { ModemChannelsView, ModemPool, MODEM_STEP_ALLOWANCE_MS, type ModemPoolHooks } from './modem/modem-pool.js';
 import { defaultSimulatorConfig, loadSimulatorConfigFile, mergeSimulatorConfig, OperatorSimulator, SimulatorConfigError } from './operator-simulator.js';
+
+/** What a modem gateway needs of its process: where to publish its SIMs, alerts and messages. */
+export interface ModemRuntime {
+  /** Drive the modems here (the process that runs the order processor); otherwise only see them. */
+  drive: boolean;
+  /** The processor's gateway timeout: a dial must fit in it after the wait for a free SIM. */
+  gatewayTimeoutMs: number;
+  hooks: (gateway: string) => ModemPoolHooks;
+  read: (gateway: string) => Promise<ChannelRecord[]>;
+  now: () => number;
+  log: Log;
+}
 
 export interface GatewayContext {
   /** The plan catalogue (the simulator answers GETMENU plans with the operator's menu). */
@@ -16,6 +30,8 @@ export interface GatewayContext {
   simulatorCallLog?: string | undefined;
   /** Count calls per order in memory (tests; it grows with every order). */
   trackCalls?: boolean;
+  /** How a modem gateway reaches its process (serve, worker); without it, a modem gateway cannot be made. */
+  modem?: ModemRuntime;
 }
 
 function makeGateway(name: string, spec: GatewaySpec, ctx: GatewayContext, source: string): Gateway {
@@ -29,6 +45,20 @@ function makeGateway(name: string, spec: GatewaySpec, ctx: GatewayContext, sourc
         throw err;
       }
       return new OperatorSimulator(ctx.catalogue, config, { ...(ctx.simulatorCallLog ? { callLogPath: ctx.simulatorCallLog } : {}), trackCalls: ctx.trackCalls ?? false, name });
+    }
+    case 'modem': {
+      const m = ctx.modem;
+      if (!m) throw new GatewaysConfigError(`${source}: gateways.${name}: a modem gateway runs only in shahn serve or shahn worker`);
+      const longest = Math.max(...Object.values(spec.operators).map((o) => o.ussdTimeoutMs));
+      const room = m.gatewayTimeoutMs - longest - MODEM_STEP_ALLOWANCE_MS;
+      if (room < 1_000) {
+        throw new GatewaysConfigError(
+          `${source}: gateways.${name}: a ussdTimeoutMs of ${longest} ms does not fit in the gateway timeout (SHAHN_GATEWAY_TIMEOUT_MS=${m.gatewayTimeoutMs}): ` +
+            `it must be at least ${longest + MODEM_STEP_ALLOWANCE_MS + 1_000} ms (the answer, the checks before the dial, and 1 s to wait for a free SIM)`,
+        );
+      }
+      if (!m.drive) return new ModemChannelsView(name, () => m.read(name), m.now, m.log);
+      return new ModemPool(name, spec, m.hooks(name), { queueWaitMs: Math.min(20_000, room) });
     }
   }
 }

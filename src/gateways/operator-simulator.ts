@@ -8,7 +8,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { MESSAGES } from '@shahn/contract/core';
 import type { Catalogue } from '../domain/catalogue-cache.js';
-import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey } from './gateway.js';
+import type { Gateway, GatewayOffer, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey, SendContext } from './gateway.js';
 
 export const OUTCOMES = ['fulfilled', 'wrongNumber', 'planMismatch', 'timeout', 'garbled'] as const;
 export type SimOutcome = (typeof OUTCOMES)[number];
@@ -215,7 +215,9 @@ export class OperatorSimulator implements Gateway {
   }
 
   /** Each call is logged as `call <orderId>` before it is made and `answer <orderId> <kind>` after. */
-  async send(req: GatewayRequest, signal: AbortSignal): Promise<GatewayOutcome> {
+  async send(req: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
+    if (!(await ctx.callStarting())) return { kind: 'NOT_SENT', reason: 'the lease was lost before the call' };
+    const signal = ctx.signal;
     if (this.trackCalls) this.calls.set(req.orderId, (this.calls.get(req.orderId) ?? 0) + 1);
     if (this.callLogPath) appendFileSync(this.callLogPath, `call ${req.orderId}\n`);
     const outcome = await this.answer(req, signal);

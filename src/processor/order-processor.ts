@@ -47,7 +47,13 @@ export interface ProcessorDeps {
   onUncertain?: (order: OrderRecord) => void;
 }
 
-export type AlertTopic = 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS';
+export type AlertTopic = 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS' | 'CONFIRMATION_AMBIGUOUS';
+
+const ALERT_EVENTS: Record<AlertTopic, string> = {
+  UNKNOWN_ERROR: 'order.unknown_error',
+  LATE_ANSWER_CONTRADICTS: 'order.late_answer_contradicts',
+  CONFIRMATION_AMBIGUOUS: 'order.confirmation_ambiguous',
+};
 
 /** A support alert about an order, for the outbox (delivered by the alert dispatcher). */
 export function makeAlert(order: OrderRecord, now: number, reason: string, kind: AlertTopic = 'UNKNOWN_ERROR'): OutboxMessage {
@@ -57,7 +63,7 @@ export function makeAlert(order: OrderRecord, now: number, reason: string, kind:
     topic: kind,
     subject: order.id,
     payload: {
-      event: kind === 'UNKNOWN_ERROR' ? 'order.unknown_error' : 'order.late_answer_contradicts',
+      event: ALERT_EVENTS[kind],
       orderId: order.id,
       ref: order.ref,
       merchantId: order.merchantId,
@@ -239,8 +245,17 @@ export class OrderProcessor {
       await this.recordOutcome(order.id, clock.now(), { status: 'PENDING', notBefore: clock.now() + this.options.downRetryMs });
       return;
     }
-    if (!(await store.processing.markCallStarted({ orderId: order.id, owner, now: clock.now() }))) return; // lease lost: no call
-
+    // "Call started" is recorded when the gateway says its irrevocable step is next (callStarting): a
+    // gateway that finds it cannot send before that (a SIM that fails its checks) answers NOT_SENT.
+    let started = false;
+    let leaseLost = false;
+    const callStarting = async (channel?: string) => {
+      if (started) return true;
+      if (leaseLost) return false;
+      started = await store.processing.markCallStarted({ orderId: order.id, owner, now: clock.now(), ...(channel !== undefined ? { channel } : {}) });
+      leaseLost = !started;
+      return started;
+    };
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`gateway timeout after ${this.options.gatewayTimeoutMs} ms`)), this.options.gatewayTimeoutMs);
     let outcome: GatewayOutcome;
@@ -256,13 +271,23 @@ export class OrderProcessor {
           amount: centimesToDzd(order.topupAmount),
           isMenu: plan.isMenu,
         },
-        controller.signal,
+        { signal: controller.signal, callStarting },
       );
     } catch (err) {
       outcome = { kind: 'UNKNOWN', reason: controller.signal.aborted ? String((controller.signal.reason as Error).message) : `gateway error: ${(err as Error).message}` };
     } finally {
       clearTimeout(timer);
     }
+    if (leaseLost) return; // another worker has the order: no call was made, nothing to record
+    if (outcome.kind === 'NOT_SENT' && !started) {
+      await this.recordOutcome(order.id, clock.now(), { status: 'PENDING', notBefore: clock.now() + (outcome.retryInMs ?? 1000) });
+      return;
+    }
+    if (!started) {
+      // A gateway that answered without saying its call was starting: it did call. Record that first.
+      if (!(await callStarting())) return;
+    }
+    if (outcome.kind === 'NOT_SENT') outcome = { kind: 'UNKNOWN', reason: `the gateway said it did not send after its call had started: ${outcome.reason}`, ...(outcome.trace ? { trace: outcome.trace } : {}) };
     await this.record(order, outcome);
   }
 
@@ -274,7 +299,8 @@ export class OrderProcessor {
   private async record(order: OrderRecord, outcome: GatewayOutcome): Promise<void> {
     const now = this.deps.clock.now();
     let recorded: RecordedOutcome;
-    if (outcome.kind === 'FULFILLED') recorded = { status: 'FULFILLED' };
+    const trace = outcome.trace ? { trace: { channel: outcome.trace.channel ?? null, detail: outcome.trace.detail } } : {};
+    if (outcome.kind === 'FULFILLED') recorded = { status: 'FULFILLED', ...trace };
     else if (outcome.kind === 'REFUNDED') {
       recorded = {
         status: 'REFUNDED',
@@ -283,9 +309,11 @@ export class OrderProcessor {
           ? outcome.suggestedOffers.map((o) => ({ typename: o.typename, plan_code: o.plan_code, amount: dzdToCentimes(o.amount) }))
           : null,
         refund: { id: newObjectId(now), note: refundNote(order) },
+        ...trace,
       };
     } else {
-      recorded = { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, outcome.reason) };
+      const reason = outcome.reason;
+      recorded = { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, reason), ...trace };
     }
     const result = await this.recordOutcome(order.id, now, recorded);
     if (result === 'ignored') {
@@ -294,7 +322,7 @@ export class OrderProcessor {
       return;
     }
     if (recorded.status === 'UNKNOWN_ERROR' && result === 'applied') {
-      this.announceUncertain({ ...order, status: 'UNKNOWN_ERROR' }, outcome.kind === 'UNKNOWN' ? outcome.reason : '');
+      this.announceUncertain({ ...order, status: 'UNKNOWN_ERROR' }, outcome.kind === 'UNKNOWN' || outcome.kind === 'NOT_SENT' ? outcome.reason : '');
     }
   }
 }

@@ -2,24 +2,71 @@
 import type { Config } from '../config.js';
 import { CatalogueCache } from '../domain/catalogue-cache.js';
 import type { Deps } from '../domain/deps.js';
-import { systemClock } from '../lib/clock.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Log } from '../lib/log.js';
+import { newObjectId } from '../lib/ids.js';
 import { buildDeps } from './build-deps.js';
 import type { GatewayRouter } from '../gateways/gateway-router.js';
 import { defaultGatewaysConfig, loadGatewaysFile } from '../gateways/gateways-config.js';
-import { makeGateways } from '../gateways/make-gateways.js';
+import { makeGateways, type ModemRuntime } from '../gateways/make-gateways.js';
+import { CHANNEL_STALE_MS, type ModemPoolHooks } from '../gateways/modem/modem-pool.js';
+import { handleSimMessage } from '../processor/sim-messages.js';
 import type { Store } from '../store/store.js';
+import { auditRecord } from '../support/audit.js';
 
-export async function openGateways(config: Config, store: Store, catalogue: CatalogueCache): Promise<GatewayRouter> {
-  const cfg = config.gateways ? loadGatewaysFile(config.gateways) : defaultGatewaysConfig(config.simulatorConfig);
-  const [operators, plans] = await Promise.all([store.catalogue.listOperators(), store.catalogue.listPlans()]);
-  return makeGateways(cfg, { operators, plans }, { catalogue: () => catalogue.get(), simulatorCallLog: config.simulatorCallLog });
+export interface GatewayProcess {
+  /** Does this process drive the modems (it runs the order processor)? */
+  drive: boolean;
+  log: Log;
+  /** An alert was written to the outbox (wake the dispatcher). */
+  onAlert?: () => void;
+  /** The time of records written to the store (alerts, messages, late answers); the system clock by default. */
+  clock?: Clock;
 }
 
-/** The deps of a `serve` or `worker` process over an opened store, with its gateway router; the store is closed when this fails. */
-export async function wireProcess(config: Config, store: Store): Promise<{ deps: Deps; gateways: GatewayRouter }> {
+/** A modem gateway's links to the store: SIM states published for every process, SIM alerts, SIM messages. */
+export function modemRuntime(config: Config, store: Store, proc: GatewayProcess, windowMsOf: (gateway: string, operator: string) => number): ModemRuntime {
+  const clock = proc.clock ?? systemClock;
+  const now = () => Date.now(); // the SIMs' own timers (retries, busy time) run on real time
+  const hooks = (gateway: string): ModemPoolHooks => ({
+    log: proc.log,
+    now,
+    publish: (channels) =>
+      store.channels.publish(gateway, config.workerId, clock.now(), channels.map((c) => ({ channel: c.channel, operator: c.operator, usable: c.usable, status: c.status as unknown as Record<string, unknown> })), CHANNEL_STALE_MS),
+    alert: async (topic, sim, payload) => {
+      const at = clock.now();
+      await store.outbox.enqueueWithAudit(
+        { id: newObjectId(at), kind: 'alert', topic, subject: sim, payload: { event: `sim.${topic.toLowerCase().replace(/^sim_/, '')}`, ...payload, at: new Date(at).toISOString() }, createdAt: at, attempts: 0, nextAttemptAt: at, deliveredAt: null, lastError: null },
+        auditRecord(at, `gateway:${gateway}`, `sim.${topic.toLowerCase().replace(/^sim_/, '').replace(/_/g, '-')}`, sim, String(payload.reason ?? topic), payload),
+      );
+      proc.onAlert?.();
+    },
+    message: async (m) => {
+      await handleSimMessage({ store, clock, logger: proc.log, ...(proc.onAlert ? { onAlert: proc.onAlert } : {}) }, m, windowMsOf(gateway, m.operator));
+    },
+  });
+  return { drive: proc.drive, gatewayTimeoutMs: config.gatewayTimeoutMs, hooks, read: (gateway) => store.channels.list(gateway), now: () => clock.now(), log: proc.log };
+}
+
+export async function openGateways(config: Config, store: Store, catalogue: CatalogueCache, proc: GatewayProcess): Promise<GatewayRouter> {
+  const cfg = config.gateways ? loadGatewaysFile(config.gateways, config.secret) : defaultGatewaysConfig(config.simulatorConfig);
+  const [operators, plans] = await Promise.all([store.catalogue.listOperators(), store.catalogue.listPlans()]);
+  const windowMsOf = (gateway: string, operator: string) => {
+    const g = cfg.gateways[gateway];
+    return (g?.type === 'modem' ? g.operators[operator]?.sms?.windowMs : undefined) ?? 30 * 60_000;
+  };
+  return makeGateways(cfg, { operators, plans }, { catalogue: () => catalogue.get(), simulatorCallLog: config.simulatorCallLog, modem: modemRuntime(config, store, proc, windowMsOf) });
+}
+
+/**
+ * The deps of a `serve` or `worker` process over an opened store, with its gateway router (started:
+ * a modem pool's ports are open); the store is closed when this fails.
+ */
+export async function wireProcess(config: Config, store: Store, proc: GatewayProcess): Promise<{ deps: Deps; gateways: GatewayRouter }> {
   try {
     const catalogue = new CatalogueCache(store, systemClock);
-    const gateways = await openGateways(config, store, catalogue);
+    const gateways = await openGateways(config, store, catalogue, proc);
+    await gateways.start();
     return { deps: buildDeps(config, store, { gateways, catalogue }), gateways };
   } catch (err) {
     await store.close();

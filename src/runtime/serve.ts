@@ -3,6 +3,7 @@
  * (SHAHN_GATEWAYS) → deps → demo data on a fresh local store → the app → the order processor and the
  * outbox dispatcher → listen; and on SIGTERM/SIGINT, drain in-flight requests and gateway calls.
  */
+import pino from 'pino';
 import type { Config } from '../config.js';
 import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.js';
 import type { Deps } from '../domain/deps.js';
@@ -12,7 +13,7 @@ import { BLOCK_SYNC_MS } from '../domain/brute-force-guard.js';
 import { createAdmin } from '../support/admins.js';
 import { setConsolePassword } from '../server/console/console-auth.js';
 import { generatePassword } from '../server/console/passwords.js';
-import { wireProcess } from './gateways.js';
+import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
 import { startProcessing, type Processing } from './processing.js';
 
@@ -53,7 +54,10 @@ export function demoWanted(config: Pick<Config, 'demo' | 'host'>, storeKind: 'sq
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const { store } = await openReadyStore(config);
-  const { deps, gateways } = await wireProcess(config, store);
+  const logger = pino({ level: config.logLevel });
+  // A process drives the modems of a modem gateway only where it runs the order processor.
+  const proc: GatewayProcess = { drive: config.processor, log: logger };
+  const { deps, gateways } = await wireProcess(config, store, proc);
 
   let demo: CreatedMerchant | undefined;
   let demoAdminToken: string | undefined;
@@ -74,8 +78,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   }
 
-  const app = await buildApp(deps);
+  const app = await buildApp(deps, { logger });
   const processing = await startProcessing(config, deps, gateways, app.log, { runProcessor: config.processor });
+  proc.onAlert = () => processing.alerts.kick();
   const url = await app.listen({ port: config.port, host: config.host });
   const shared = startSharedGuards(deps, `${config.workerId}-api`, app.log);
 
@@ -85,6 +90,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       app.beginShutdown();
       await app.close();
       await processing.stop();
+      await gateways.stop();
       await shared.stop();
       await store.close();
     })());

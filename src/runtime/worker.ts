@@ -1,15 +1,17 @@
 /** `shahn worker`: an order processor (and the outbox dispatcher) without the HTTP API. */
 import pino from 'pino';
 import type { Config } from '../config.js';
-import { wireProcess } from './gateways.js';
+import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
 import { startProcessing } from './processing.js';
 
 export async function runWorker(config: Config) {
   const logger = pino({ level: config.logLevel });
   const { store } = await openReadyStore(config);
-  const { deps, gateways } = await wireProcess(config, store);
+  const proc: GatewayProcess = { drive: true, log: logger };
+  const { deps, gateways } = await wireProcess(config, store, proc);
   const processing = await startProcessing(config, deps, gateways, logger, { runProcessor: true });
+  proc.onAlert = () => processing.alerts.kick();
   logger.info({ workerId: config.workerId, concurrency: config.processorConcurrency }, 'order processor started');
   let stopping: Promise<void> | undefined;
   return {
@@ -18,6 +20,7 @@ export async function runWorker(config: Config) {
     stop: () =>
       (stopping ??= (async () => {
         await processing.stop();
+        await gateways.stop();
         await store.close();
       })()),
   };

@@ -614,6 +614,46 @@ INSERT INTO outbox (id, kind, topic, subject, payload, created_at, attempts, nex
 DROP TABLE alerts;
 `,
   },
+  {
+    version: 9,
+    name: 'gateway-channels',
+    sqlite: `
+-- Where each production order's call went (a gateway channel: a SIM) and what its answer said, for
+-- support and for matching confirmation messages to uncertain orders.
+ALTER TABLE orders ADD COLUMN gateway_channel TEXT;
+ALTER TABLE orders ADD COLUMN gateway_trace TEXT;
+-- The channels of the gateways (a modem pool's SIMs) as the process that drives them last saw them,
+-- so that every process (the console, /v3/ping) sees them.
+CREATE TABLE gateway_channels (
+  gateway TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  usable SMALLINT NOT NULL CHECK (usable IN (0, 1)),
+  status TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (gateway, channel)
+);
+`,
+    postgres: `
+-- Where each production order's call went (a gateway channel: a SIM) and what its answer said, for
+-- support and for matching confirmation messages to uncertain orders.
+ALTER TABLE orders ADD COLUMN gateway_channel TEXT;
+ALTER TABLE orders ADD COLUMN gateway_trace TEXT;
+-- The channels of the gateways (a modem pool's SIMs) as the process that drives them last saw them,
+-- so that every process (the console, /v3/ping) sees them.
+CREATE TABLE gateway_channels (
+  gateway TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  operator TEXT NOT NULL,
+  usable SMALLINT NOT NULL CHECK (usable IN (0, 1)),
+  status TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (gateway, channel)
+);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -20,6 +20,8 @@ export interface OrderRow {
   sandbox_scenario: OrderRecord['sandboxScenario'];
   call_started_at?: number | null;
   lease_owner?: string | null;
+  gateway_channel?: string | null;
+  gateway_trace?: string | null;
   final_at?: number | null;
   attempts?: number;
 }
@@ -62,6 +64,8 @@ export function toOrder(r: OrderRow): OrderRecord {
     sandboxScenario: r.sandbox_scenario,
     callStartedAt: r.call_started_at ?? null,
     leaseOwner: r.lease_owner ?? null,
+    gatewayChannel: r.gateway_channel ?? null,
+    gatewayTrace: r.gateway_trace ?? null,
     finalAt: r.final_at ?? null,
     attempts: r.attempts ?? 0,
   };

@@ -93,6 +93,9 @@ export interface OrderRecord {
   callStartedAt?: number | null;
   /** The processor holding the order's lease (HANDLING), or null. */
   leaseOwner?: string | null;
+  /** The gateway channel that carried the call (a SIM's name), and what the answer said, for support. */
+  gatewayChannel?: string | null;
+  gatewayTrace?: string | null;
   /** When the order reached FULFILLED or REFUNDED (or UNKNOWN_ERROR). */
   finalAt?: number | null;
   attempts?: number;
@@ -116,9 +119,13 @@ export interface AuditRecord {
 export interface OutboxMessage {
   id: string;
   kind: 'alert';
-  /** For alerts: UNKNOWN_ERROR (support must decide), LATE_ANSWER_CONTRADICTS (the operator answered after support decided otherwise). */
+  /**
+   * For alerts: UNKNOWN_ERROR (support must decide), LATE_ANSWER_CONTRADICTS (the operator answered
+   * after support decided otherwise), CONFIRMATION_AMBIGUOUS (a confirmation SMS could be about more
+   * than one order); about a modem pool's SIM: SIM_OUT_OF_ROTATION, SIM_GONE, SIM_LOW_BALANCE.
+   */
   topic: string;
-  /** The order the message is about. */
+  /** What the message is about: an order's id, or a SIM's name. */
   subject: string;
   payload: Record<string, unknown>;
   createdAt: number;
@@ -142,11 +149,17 @@ export interface RefundEntry {
   note: string;
 }
 
+/** Where an answer came from and what it said (a SIM's name, the raw answer), kept with the order for support. */
+export interface OrderTrace {
+  channel: string | null;
+  detail: string;
+}
+
 /** What a gateway call ended in, as the processor records it. */
 export type RecordedOutcome =
-  | { status: 'FULFILLED' }
-  | { status: 'REFUNDED'; refundMessage: string; suggestedOffers: SuggestedOfferRecord[] | null; refund: RefundEntry }
-  | { status: 'UNKNOWN_ERROR'; refundMessage: string; alert: OutboxMessage }
+  | { status: 'FULFILLED'; trace?: OrderTrace }
+  | { status: 'REFUNDED'; refundMessage: string; suggestedOffers: SuggestedOfferRecord[] | null; refund: RefundEntry; trace?: OrderTrace }
+  | { status: 'UNKNOWN_ERROR'; refundMessage: string; alert: OutboxMessage; trace?: OrderTrace }
   /** The gateway did not send (operator down): back to the queue, not before `notBefore`. */
   | { status: 'PENDING'; notBefore: number };
 
@@ -295,6 +308,8 @@ export interface OrdersStore {
   findOrderAnywhere(id: string): Promise<OrderRecord | undefined>;
   /** Production UNKNOWN_ERROR orders, oldest first. */
   listUncertainOrders(page: PageRequest): Promise<PageResult<OrderRecord>>;
+  /** Production orders (any status) whose call went through `channel` to `mssidn` for `topupAmount` (centimes), their call started at or after `since`, oldest first. */
+  findCallsByChannel(input: { channel: string; mssidn: string; topupAmount: number; since: number }): Promise<OrderRecord[]>;
   /** Resolve an UNKNOWN_ERROR order exactly once (a REFUNDED production order gets its refund entry). */
   resolveOrder(input: {
     orderId: string;
@@ -324,8 +339,8 @@ export interface SyncOrderReads {
 export interface ProcessingStore {
   /** Claim up to `limit` due PENDING production orders, oldest first: HANDLING, leased to `owner` until now + leaseMs. */
   claimOrders(input: { owner: string; now: number; leaseMs: number; limit: number }): Promise<OrderRecord[]>;
-  /** Record that the gateway call is about to start. False when the lease was lost (then the call must not be made). */
-  markCallStarted(input: { orderId: string; owner: string; now: number }): Promise<boolean>;
+  /** Record that the gateway call is about to start (and the channel that makes it). False when the lease was lost (then the call must not be made). */
+  markCallStarted(input: { orderId: string; owner: string; now: number; channel?: string }): Promise<boolean>;
   /**
    * Record a gateway outcome and its ledger effect in one transaction, as `decide` says given the order
    * as it is now: 'applied' (the lease held), 'late' (a definitive answer for an UNKNOWN_ERROR order,
@@ -425,6 +440,29 @@ export interface OutboxStore {
   markFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
 }
 
+/** A gateway channel (a modem pool's SIM) as the process that drives it last published it. */
+export interface ChannelRecord {
+  gateway: string;
+  channel: string;
+  operator: string;
+  usable: boolean;
+  /** State, signal, balance, last answer, orders today… as the gateway reports them. */
+  status: Record<string, unknown>;
+  /** The process that drives the channel. */
+  owner: string;
+  updatedAt: number;
+}
+
+/** The gateways' channels, shared by every process of one store. */
+export interface ChannelsStore {
+  /**
+   * Say what one process sees of a gateway's channels. A channel another owner published within
+   * `staleMs` keeps that owner's word unless this one is usable.
+   */
+  publish(gateway: string, owner: string, now: number, channels: Omit<ChannelRecord, 'gateway' | 'owner' | 'updatedAt'>[], staleMs: number): Promise<void>;
+  list(gateway?: string): Promise<ChannelRecord[]>;
+}
+
 /** The append-only audit trail of support and admin actions. */
 export interface AuditStore {
   insertAudit(audit: AuditRecord): Promise<void>;
@@ -448,4 +486,5 @@ export interface Store {
   readonly guards: GuardsStore;
   readonly outbox: OutboxStore;
   readonly audit: AuditStore;
+  readonly channels: ChannelsStore;
 }

@@ -10,7 +10,7 @@ import { makeConsoleStore } from './console.js';
 import { makeGuardsStore } from './guards.js';
 import { makeLedgerStore } from './ledger.js';
 import { makeOrdersStore } from './orders.js';
-import { makeAuditStore, makeOutboxStore } from './outbox.js';
+import { makeAuditStore, makeChannelsStore, makeOutboxStore } from './outbox.js';
 import { makeProcessingStore } from './processing.js';
 
 export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['syncReads'] } = {}): Store {
@@ -29,5 +29,6 @@ export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['sync
     guards: makeGuardsStore(db),
     outbox: makeOutboxStore(db),
     audit: makeAuditStore(db),
+    channels: makeChannelsStore(db),
   };
 }

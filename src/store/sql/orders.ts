@@ -112,6 +112,16 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
         return r && toOrder(r);
       })()),
 
+    findCallsByChannel: (input) =>
+      db.exec((function* () {
+        const rows = yield* all<OrderRow>(
+          `SELECT * FROM orders WHERE gateway_channel = $1 AND mssidn = $2 AND topup_amount = $3 AND env = 'PRODUCTION'
+             AND call_started_at >= $4 ORDER BY call_started_at, id`,
+          [input.channel, input.mssidn, input.topupAmount, input.since],
+        );
+        return rows.map(toOrder);
+      })()),
+
     listUncertainOrders: (req) => db.exec(page('orders', `status = 'UNKNOWN_ERROR'`, [], 'created_at', 'created_at ASC, id ASC', req, toOrder)),
 
     resolveOrder: (input) =>

@@ -1,5 +1,5 @@
 /** The transactional outbox: messages claimed with a lease by the dispatchers of every process, delivered at least once. */
-import type { AuditStore, OutboxStore } from '../store.js';
+import type { AuditStore, ChannelsStore, OutboxStore } from '../store.js';
 import { toAudit, toOutbox, type AuditRow, type OutboxRow } from '../rows.js';
 import { all, run, type SqlDb } from '../sql.js';
 import { insertAudit, insertOutbox, page } from './common.js';
@@ -37,5 +37,29 @@ export function makeAuditStore(db: SqlDb): AuditStore {
           ? page('audit_log', 'TRUE', [], 'at', 'at DESC, id DESC', req, (r: AuditRow) => toAudit(r))
           : page('audit_log', 'target = $1', [req.target], 'at', 'at DESC, id DESC', req, (r: AuditRow) => toAudit(r)),
       ),
+  };
+}
+
+export function makeChannelsStore(db: SqlDb): ChannelsStore {
+  return {
+    // A row another process published recently is taken over only by a usable channel: a second
+    // process that cannot open the ports does not hide the SIMs of the one that drives them.
+    publish: (gateway, owner, now, channels, staleMs) =>
+      db.transaction(function* () {
+        for (const c of channels) {
+          yield* run(
+            `INSERT INTO gateway_channels (gateway, channel, operator, usable, status, owner, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (gateway, channel) DO UPDATE SET operator = excluded.operator, usable = excluded.usable, status = excluded.status,
+               owner = excluded.owner, updated_at = excluded.updated_at
+             WHERE gateway_channels.owner = excluded.owner OR excluded.usable = 1 OR gateway_channels.updated_at < $8`,
+            [gateway, c.channel, c.operator, c.usable ? 1 : 0, JSON.stringify(c.status), owner, now, now - staleMs],
+          );
+        }
+      }),
+    list: async (gateway) =>
+      (await db.exec(all<{ gateway: string; channel: string; operator: string; usable: number; status: string; owner: string; updated_at: number }>(
+        gateway === undefined ? 'SELECT * FROM gateway_channels ORDER BY gateway, channel' : 'SELECT * FROM gateway_channels WHERE gateway = $1 ORDER BY channel',
+        gateway === undefined ? [] : [gateway],
+      ))).map((r) => ({ gateway: r.gateway, channel: r.channel, operator: r.operator, usable: Number(r.usable) === 1, status: JSON.parse(r.status) as Record<string, unknown>, owner: r.owner, updatedAt: Number(r.updated_at) })),
   };
 }

@@ -8,6 +8,13 @@ import { lockOrder, refundOrder } from './orders.js';
 /** Apply a final outcome (or a requeue) to a locked order row, with its ledger effect and outbox message. */
 function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op<void> {
   yield* changed(row.id);
+  if (outcome.status !== 'PENDING' && outcome.trace) {
+    // The trace grows by one line per answer (the call's, then a late confirmation's), up to 4,000 characters.
+    yield* run(
+      `UPDATE orders SET gateway_channel = COALESCE(gateway_channel, $1), gateway_trace = substr(COALESCE(gateway_trace || $2, '') || $3, 1, 4000) WHERE id = $4`,
+      [outcome.trace.channel, '\n', outcome.trace.detail.slice(0, 2000), row.id],
+    );
+  }
   switch (outcome.status) {
     case 'FULFILLED':
       yield* run(
@@ -58,9 +65,9 @@ export function makeProcessingStore(db: SqlDb): ProcessingStore {
       db.exec((function* () {
         yield* changed(input.orderId);
         const r = yield* one<{ id: string }>(
-          `UPDATE orders SET call_started_at = $1, updated_at = $1
+          `UPDATE orders SET call_started_at = $1, updated_at = $1, gateway_channel = $4
            WHERE id = $2 AND status = 'HANDLING' AND lease_owner = $3 AND lease_expires_at > $1 AND call_started_at IS NULL RETURNING id`,
-          [input.now, input.orderId, input.owner],
+          [input.now, input.orderId, input.owner, input.channel ?? null],
         );
         return r !== undefined;
       })()),

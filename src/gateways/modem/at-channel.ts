@@ -1,0 +1,151 @@
+/**
+ * AT commands over a serial line: one command at a time, its response lines collected until the final
+ * result (OK, ERROR, +CME ERROR: n, +CMS ERROR: n), unsolicited result codes (+CUSD:, +CMTI:, …)
+ * handed to listeners whenever they come (a +CUSD answer arrives after the OK of the AT+CUSD command,
+ * sometimes before it). The port is the `serialport` package's on a real device or pseudo-terminal.
+ */
+import { SerialPort } from 'serialport';
+
+export interface AtResult {
+  /** Lines between the command and its final result. */
+  lines: string[];
+  /** The final result line. */
+  final: string;
+  ok: boolean;
+}
+
+/** The modem did not answer in time, or the port went away: no answer at all. */
+export class AtNoAnswer extends Error {
+  override readonly name = 'AtNoAnswer';
+}
+
+const FINAL = /^(OK|ERROR|NO CARRIER|\+CME ERROR:.*|\+CMS ERROR:.*)$/;
+const UNSOLICITED = /^(\+CUSD:|\+CMTI:|\+CDSI:|RING|\+CLIP:|\^)/;
+
+/** The subset of a serial port the channel uses (a `SerialPort`). */
+export interface Port {
+  write(data: string): unknown;
+  close(cb?: (err?: Error | null) => void): void;
+  on(event: 'data', fn: (d: Buffer) => void): unknown;
+  on(event: 'close' | 'error', fn: (err?: Error) => void): unknown;
+  readonly isOpen: boolean;
+}
+
+export class AtChannel {
+  private buffer = '';
+  private pending: { command: string; lines: string[]; resolve: (r: AtResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(line: string) => void>();
+  private closeListeners = new Set<() => void>();
+  closed = false;
+
+  constructor(private readonly port: Port) {
+    port.on('data', (d) => this.onData(d));
+    const gone = () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.pending?.reject(new AtNoAnswer('the serial port closed'));
+      if (this.pending) clearTimeout(this.pending.timer);
+      this.pending = undefined;
+      for (const l of this.closeListeners) l();
+    };
+    port.on('close', gone);
+    port.on('error', gone);
+  }
+
+  /** Open a serial device (or pseudo-terminal) by path. */
+  static open(path: string, baudRate = 115200): Promise<AtChannel> {
+    return new Promise((resolve, reject) => {
+      const port = new SerialPort({ path, baudRate, autoOpen: false });
+      port.open((err) => (err ? reject(new AtNoAnswer(`cannot open ${path}: ${err.message}`)) : resolve(new AtChannel(port))));
+    });
+  }
+
+  /** Lines that are not the answer to a command (+CUSD, +CMTI, …). Returns the function that stops listening. */
+  onUnsolicited(fn: (line: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  onClose(fn: () => void): () => void {
+    this.closeListeners.add(fn);
+    return () => this.closeListeners.delete(fn);
+  }
+
+  /** Send a command (without its CR) and wait for its final result; rejects with AtNoAnswer on a timeout or a closed port. */
+  command(command: string, timeoutMs: number): Promise<AtResult> {
+    const run = () =>
+      new Promise<AtResult>((resolve, reject) => {
+        if (this.closed) return reject(new AtNoAnswer('the serial port is closed'));
+        const timer = setTimeout(() => {
+          this.pending = undefined;
+          reject(new AtNoAnswer(`no answer to ${command.split('"')[0]} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.pending = { command, lines: [], resolve, reject, timer };
+        this.port.write(`${command}\r`);
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Is a command waiting for its final result? */
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /**
+   * Stop waiting for the command in progress (a dial whose answer came without its OK): it fails with
+   * AtNoAnswer and the next command may go. A final result that comes later is a stray line.
+   */
+  abandon(): void {
+    const p = this.pending;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending = undefined;
+    p.reject(new AtNoAnswer(`stopped waiting for the final result of ${p.command.split('"')[0]}`));
+  }
+
+  /** Write a command without waiting for anything (the cancel of a USSD session). */
+  writeRaw(command: string): void {
+    if (!this.closed) this.port.write(`${command}\r`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed || !this.port.isOpen) {
+        this.closed = true;
+        resolve();
+        return;
+      }
+      this.port.close(() => resolve());
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.buffer += d.toString('latin1');
+    let i: number;
+    while ((i = this.buffer.search(/[\r\n]/)) >= 0) {
+      const line = this.buffer.slice(0, i).trim();
+      this.buffer = this.buffer.slice(i + 1);
+      if (line) this.onLine(line);
+    }
+  }
+
+  private onLine(line: string): void {
+    if (UNSOLICITED.test(line)) {
+      for (const l of this.listeners) l(line);
+      return;
+    }
+    const p = this.pending;
+    if (!p) return; // a stray line with no command waiting (late OK after a timeout, noise)
+    if (line === p.command) return; // the echo, before ATE0
+    if (FINAL.test(line)) {
+      clearTimeout(p.timer);
+      this.pending = undefined;
+      p.resolve({ lines: p.lines, final: line, ok: line === 'OK' });
+      return;
+    }
+    p.lines.push(line);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The settings of a `modem` gateway in SHAHN_GATEWAYS: per catalogue operator, the USSD codes (a
+ * top-up template with `{msisdn}`, `{amount}`, `{pin}`; a balance code), how long to wait for an
+ * answer, and the answer rules; the SIMs (a serial device each, its operator, where its transfer PIN
+ * is: an environment variable or a file, never the file itself).
+ *
+ *   { "type": "modem",
+ *     "operators": { "Djezzy": { "send": "*770*{msisdn}*{amount}*{pin}#", "balance": "*710#",
+ *                                "plans": { "FACTURE_DJEZZY": "*771*{msisdn}*{amount}*{pin}#" },
+ *                                "ussdTimeoutMs": 30000, "balanceMatch": "Solde:? *(?<balance>[0-9 .,]+)",
+ *                                "lowBalance": 5000,
+ *                                "rules": [ { "match": "[Ss]ucc|تم", "outcome": "FULFILLED" },
+ *                                           { "match": "[Ss]olde insuffisant", "outcome": "REFUNDED", "refundMessage": "…" } ],
+ *                                "sms": { "match": "(?<amount>[0-9]+) DA .*(?<msisdn>0[567][0-9]{8})", "outcome": "FULFILLED" } } },
+ *     "sims": [ { "name": "dj-1", "device": "/dev/ttyUSB0", "operator": "Djezzy", "pinEnv": "DJ1_PIN" } ] }
+ */
+import { readFileSync } from 'node:fs';
+import type { AnswerRule } from './ussd.js';
+
+export interface ModemOperator {
+  /** The top-up code template. */
+  send: string;
+  /** Templates for particular plans (plan code → template), where they differ from `send`. */
+  plans: Record<string, string>;
+  /** The balance code (optional): read after each top-up and every balanceEveryMs. */
+  balance: string | undefined;
+  /** How long to wait for the answer of a dialled code (ms). */
+  ussdTimeoutMs: number;
+  rules: AnswerRule[];
+  /** Reads the SIM balance from the balance code's answer (a named group `balance`). */
+  balanceMatch: RegExp | undefined;
+  /** A SIM of this operator under this balance (DZD) raises an alert. */
+  lowBalance: number | undefined;
+  /** Confirmation SMS: a pattern with named groups `msisdn` and `amount`, what it confirms, how far back it may match (ms). */
+  sms: { match: RegExp; outcome: 'FULFILLED' | 'REFUNDED'; refundMessage: string | undefined; windowMs: number } | undefined;
+}
+
+export interface ModemSim {
+  name: string;
+  device: string;
+  operator: string;
+  baudRate: number;
+  /** The transfer PIN, read at start from the environment or a file (never logged, never stored). */
+  pin: string | undefined;
+}
+
+export interface ModemGatewaySettings {
+  type: 'modem';
+  operators: Record<string, ModemOperator>;
+  sims: ModemSim[];
+  /** Failed orders in a row (or failed initialisations) that take a SIM out of rotation. */
+  maxFailures: number;
+  /** How long a SIM out of rotation waits before it is tried again (ms). */
+  retryAfterMs: number;
+  /** How often each SIM's balance is read (ms; 0 = only after top-ups). */
+  balanceEveryMs: number;
+  /** How often each SIM's messages are read for confirmations (ms). */
+  smsEveryMs: number;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Check and read a modem gateway's settings. `fail(field, what)` throws the configuration error;
+ * `secret(name)` reads an environment variable (the config module's snapshot).
+ */
+export function parseModemSettings(spec: Record<string, unknown>, at: string, fail: (field: string, what: string) => never, secret: (name: string) => string | undefined): ModemGatewaySettings {
+  const known = ['type', 'operators', 'sims', 'maxFailures', 'retryAfterMs', 'balanceEveryMs', 'smsEveryMs'];
+  for (const k of Object.keys(spec)) if (!known.includes(k)) fail(`${at}.${k}`, `is not a setting of a modem gateway (${known.join(', ')})`);
+  const regex = (v: unknown, field: string): RegExp => {
+    if (typeof v !== 'string' || v === '') return fail(field, 'must be a regular expression (a string)');
+    try {
+      return new RegExp(v);
+    } catch (err) {
+      return fail(field, `is not a valid regular expression: ${(err as Error).message}`);
+    }
+  };
+  const num = (v: unknown, field: string, fallback: number, min: number): number => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) return fail(field, `must be a whole number ≥ ${min}`);
+    return v;
+  };
+  if (!isObject(spec.operators) || Object.keys(spec.operators).length === 0) fail(`${at}.operators`, 'must name at least one operator');
+  const operators: Record<string, ModemOperator> = {};
+  for (const [name, raw] of Object.entries(spec.operators as Record<string, unknown>)) {
+    const o = `${at}.operators.${name}`;
+    if (!isObject(raw)) return fail(o, 'must be an object');
+    const allowed = ['send', 'plans', 'balance', 'ussdTimeoutMs', 'rules', 'balanceMatch', 'lowBalance', 'sms'];
+    for (const k of Object.keys(raw)) if (!allowed.includes(k)) fail(`${o}.${k}`, `is not a setting of a modem operator (${allowed.join(', ')})`);
+    const template = (v: unknown, field: string): string => {
+      if (typeof v !== 'string' || !v.includes('{msisdn}') || !v.includes('{amount}')) return fail(field, 'must be a USSD template with {msisdn} and {amount} (and {pin} for the transfer PIN)');
+      const unknown = [...v.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((n) => !['msisdn', 'amount', 'pin'].includes(n!));
+      if (unknown.length > 0) fail(field, `has unknown placeholders: ${unknown.map((n) => `{${n}}`).join(', ')} (known: {msisdn}, {amount}, {pin})`);
+      if (v.includes('"')) fail(field, 'must not contain a double quote');
+      return v;
+    };
+    template(raw.send, `${o}.send`);
+    const plans: Record<string, string> = {};
+    if (raw.plans !== undefined) {
+      if (!isObject(raw.plans)) fail(`${o}.plans`, 'must map plan codes to USSD templates');
+      for (const [code, t] of Object.entries(raw.plans as Record<string, unknown>)) plans[code] = template(t, `${o}.plans.${code}`);
+    }
+    if (raw.balance !== undefined && (typeof raw.balance !== 'string' || raw.balance === '' || raw.balance.includes('"'))) fail(`${o}.balance`, 'must be a USSD code');
+    if (!Array.isArray(raw.rules) || raw.rules.length === 0) fail(`${o}.rules`, 'must be a list of at least one rule { match, outcome }');
+    const rules: AnswerRule[] = (raw.rules as unknown[]).map((r, i) => {
+      const rf = `${o}.rules[${i}]`;
+      if (!isObject(r)) return fail(rf, 'must be an object { match, outcome, refundMessage? }');
+      for (const k of Object.keys(r)) if (!['match', 'outcome', 'refundMessage'].includes(k)) fail(`${rf}.${k}`, 'is not a setting of a rule (match, outcome, refundMessage)');
+      if (r.outcome !== 'FULFILLED' && r.outcome !== 'REFUNDED') fail(`${rf}.outcome`, 'must be FULFILLED or REFUNDED (an answer no rule matches is UNKNOWN)');
+      if (r.refundMessage !== undefined && (typeof r.refundMessage !== 'string' || r.outcome !== 'REFUNDED')) fail(`${rf}.refundMessage`, 'is a text, for a REFUNDED rule only');
+      return { match: regex(r.match, `${rf}.match`), outcome: r.outcome as 'FULFILLED' | 'REFUNDED', ...(r.refundMessage !== undefined ? { refundMessage: r.refundMessage as string } : {}) };
+    });
+    let sms: ModemOperator['sms'];
+    if (raw.sms !== undefined) {
+      const s = raw.sms;
+      if (!isObject(s)) return fail(`${o}.sms`, 'must be an object { match, outcome, refundMessage?, windowMs? }');
+      for (const k of Object.keys(s)) if (!['match', 'outcome', 'refundMessage', 'windowMs'].includes(k)) fail(`${o}.sms.${k}`, 'is not a setting of a confirmation SMS (match, outcome, refundMessage, windowMs)');
+      if (s.refundMessage !== undefined && (typeof s.refundMessage !== 'string' || s.outcome !== 'REFUNDED')) fail(`${o}.sms.refundMessage`, 'is a text, for a REFUNDED confirmation only');
+      const match = regex(s.match, `${o}.sms.match`);
+      if (!/\(\?<msisdn>/.test(match.source) || !/\(\?<amount>/.test(match.source)) fail(`${o}.sms.match`, 'must have the named groups (?<msisdn>…) and (?<amount>…)');
+      if (s.outcome !== 'FULFILLED' && s.outcome !== 'REFUNDED') fail(`${o}.sms.outcome`, 'must be FULFILLED or REFUNDED');
+      sms = { match, outcome: s.outcome as 'FULFILLED' | 'REFUNDED', refundMessage: typeof s.refundMessage === 'string' ? s.refundMessage : undefined, windowMs: num(s.windowMs, `${o}.sms.windowMs`, 30 * 60_000, 1000) };
+    }
+    const balanceMatch = raw.balanceMatch === undefined ? undefined : regex(raw.balanceMatch, `${o}.balanceMatch`);
+    if (balanceMatch && !/\(\?<balance>/.test(balanceMatch.source)) fail(`${o}.balanceMatch`, 'must have the named group (?<balance>…)');
+    if (raw.lowBalance !== undefined && (typeof raw.lowBalance !== 'number' || raw.lowBalance < 0)) fail(`${o}.lowBalance`, 'must be an amount of DZD');
+    operators[name] = {
+      send: raw.send as string,
+      plans,
+      balance: raw.balance as string | undefined,
+      ussdTimeoutMs: num(raw.ussdTimeoutMs, `${o}.ussdTimeoutMs`, 30_000, 1000),
+      rules,
+      balanceMatch,
+      lowBalance: raw.lowBalance as number | undefined,
+      sms,
+    };
+  }
+  if (!Array.isArray(spec.sims) || spec.sims.length === 0) fail(`${at}.sims`, 'must be a list of at least one SIM');
+  const names = new Set<string>();
+  const devices = new Set<string>();
+  const sims: ModemSim[] = (spec.sims as unknown[]).map((raw, i) => {
+    const s = `${at}.sims[${i}]`;
+    if (!isObject(raw)) return fail(s, 'must be an object { name, device, operator, pinEnv | pinFile }');
+    const allowed = ['name', 'device', 'operator', 'pinEnv', 'pinFile', 'baudRate'];
+    for (const k of Object.keys(raw)) if (!allowed.includes(k)) fail(`${s}.${k}`, `is not a setting of a SIM (${allowed.join(', ')})`);
+    if (typeof raw.name !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(raw.name)) fail(`${s}.name`, 'must be 1-32 letters, digits, _ or -');
+    if (names.has(raw.name as string)) fail(`${s}.name`, `"${raw.name as string}" names two SIMs`);
+    names.add(raw.name as string);
+    if (typeof raw.device !== 'string' || raw.device === '') fail(`${s}.device`, 'must be a serial device path (/dev/ttyUSB0)');
+    if (devices.has(raw.device as string)) fail(`${s}.device`, `${raw.device as string} is given to two SIMs`);
+    devices.add(raw.device as string);
+    if (typeof raw.operator !== 'string' || !(raw.operator in operators)) fail(`${s}.operator`, `must be one of this gateway's operators (${Object.keys(operators).join(', ')})`);
+    const o = operators[raw.operator as string]!;
+    const needsPin = [o.send, ...Object.values(o.plans)].some((t) => t.includes('{pin}'));
+    let pin: string | undefined;
+    if (raw.pinEnv !== undefined && raw.pinFile !== undefined) fail(s, 'takes pinEnv or pinFile, not both');
+    if (raw.pinEnv !== undefined) {
+      if (typeof raw.pinEnv !== 'string' || raw.pinEnv === '') fail(`${s}.pinEnv`, 'must name an environment variable');
+      pin = secret(raw.pinEnv as string)?.trim();
+      if (!pin) fail(`${s}.pinEnv`, `the environment variable ${raw.pinEnv as string} is not set`);
+    } else if (raw.pinFile !== undefined) {
+      if (typeof raw.pinFile !== 'string' || raw.pinFile === '') fail(`${s}.pinFile`, 'must be a file path');
+      try {
+        pin = readFileSync(raw.pinFile as string, 'utf8').trim();
+      } catch (err) {
+        fail(`${s}.pinFile`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      if (!pin) fail(`${s}.pinFile`, 'is empty');
+    } else if (needsPin) {
+      fail(s, `needs pinEnv or pinFile: the ${raw.operator as string} code has {pin}`);
+    }
+    if (pin !== undefined && !/^[0-9]{4,8}$/.test(pin)) fail(raw.pinEnv !== undefined ? `${s}.pinEnv` : `${s}.pinFile`, 'must hold a PIN of 4-8 digits');
+    const baudRate = raw.baudRate === undefined ? 115200 : (raw.baudRate as number);
+    if (typeof baudRate !== 'number' || !Number.isInteger(baudRate) || baudRate < 300) fail(`${s}.baudRate`, 'must be a baud rate');
+    return { name: raw.name as string, device: raw.device as string, operator: raw.operator as string, baudRate, pin };
+  });
+  return {
+    type: 'modem',
+    operators,
+    sims,
+    maxFailures: num(spec.maxFailures, `${at}.maxFailures`, 3, 1),
+    retryAfterMs: num(spec.retryAfterMs, `${at}.retryAfterMs`, 10 * 60_000, 100),
+    balanceEveryMs: num(spec.balanceEveryMs, `${at}.balanceEveryMs`, 15 * 60_000, 0),
+    smsEveryMs: num(spec.smsEveryMs, `${at}.smsEveryMs`, 30_000, 100),
+  };
+}
