@@ -276,6 +276,37 @@ describe('the console API', () => {
     expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
   });
 
+  it("support sees where an order's call went and what came back, and the SIMs as their driver reported them (a silent report marked stale)", async () => {
+    const gw = new ManualGateway();
+    const sent = await call(ctx, 'POST', '/v3/mobile/send', { key: ctx.merchant.productionKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 } });
+    const id = sent.body.data.topupId as string;
+    const p = makeProcessor(ctx, gw);
+    await p.tick();
+    const why = 'the network timed out';
+    await gw.answer(id, { kind: 'UNKNOWN', reason: why, trace: { channel: 'dj-1', detail: JSON.stringify({ sim: 'dj-1', m: 5, dcs: null, raw: null, text: '', why }) } });
+    await p.drain();
+    const admin = await session('amina');
+    const detail = (await as(admin, 'GET', `/console/api/support/orders/${id}`)).body.data;
+    expect(detail.order).toMatchObject({ _id: id, status: 'UNKNOWN_ERROR' });
+    expect(detail.gateway).toEqual({ channel: 'dj-1', callStartedAt: new Date(ctx.clock.now()).toISOString(), answers: [{ sim: 'dj-1', m: 5, dcs: null, raw: null, text: '', why }] });
+
+    const now = ctx.clock.now();
+    const status = (state: string) => ({ state, busy: false, signal: 20, balance: 1_000, balanceEstimated: false, lastAnswer: null, lastAnswerAt: null, ordersToday: 3, failures: 0, reason: null, retryAt: null });
+    await ctx.deps.store.channels.publish('pool', 'worker-a', now, [{ channel: 'dj-1', operator: 'Djezzy', usable: true, status: status('ready') }], 30_000);
+    await ctx.deps.store.channels.publish('pool', 'worker-a', now - 60_000, [{ channel: 'dj-2', operator: 'Djezzy', usable: true, status: status('ready') }], 30_000);
+    // A second process that cannot open the ports does not hide the SIM its driver reports usable; a stale report is taken over.
+    await ctx.deps.store.channels.publish('pool', 'worker-b', now, [{ channel: 'dj-1', operator: 'Djezzy', usable: false, status: status('gone') }, { channel: 'dj-3', operator: 'Djezzy', usable: false, status: status('gone') }], 30_000);
+    const health = (await as(admin, 'GET', '/console/api/support/health')).body.data;
+    expect(health.channels.map((c: Record<string, unknown>) => [c.sim, c.owner, c.state, c.usable, c.stale])).toEqual([
+      ['dj-1', 'worker-a', 'ready', true, false],
+      ['dj-2', 'worker-a', 'ready', false, true],
+      ['dj-3', 'worker-b', 'gone', false, false],
+    ]);
+    expect(health.channels[0]).toMatchObject({ gateway: 'pool', operator: 'Djezzy', signal: 20, balance: 1_000, ordersToday: 3, reportedAt: new Date(now).toISOString() });
+    await ctx.deps.store.channels.publish('pool', 'worker-b', now, [{ channel: 'dj-2', operator: 'Djezzy', usable: false, status: status('gone') }], 30_000);
+    expect((await ctx.deps.store.channels.list('pool')).find((c) => c.channel === 'dj-2')).toMatchObject({ owner: 'worker-b', usable: false });
+  });
+
   it('support searches by id, ref and MSSIDN across merchants, credits a merchant and disables a key', async () => {
     const id = await uncertainOrder();
     const theirs = await call(ctx, 'POST', '/v3/mobile/send', { key: other.sandboxKey, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100, ref: 'shop-42' } });

@@ -9,6 +9,8 @@
  *   shahn merchant-sync --store F [--key K] [--base-url U] [--hook-url H]
  *   shahn admin create --name N
  *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" [--message "…"] | resend ID --reason "…"
+ *   shahn modem probe /dev/ttyUSB0 [--ussd "*710#"] [--baud N] [--json]
+ *   shahn modem fake [--sims N] [--profile P] [--latency A-B] [--dir D]
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
@@ -23,6 +25,7 @@ import { SchemaVersionError, StoreOpenError, StoreUnavailableError } from '../st
 import { handleSignals } from '../runtime/signals.js';
 import { CliHttpError, UsageError } from './cli-errors.js';
 import type { MerchantSyncOptions } from './merchant-sync.js';
+import type { FakeOptions } from './modem-commands.js';
 import { setConsolePassword } from '../server/console/console-auth.js';
 import { generatePassword } from '../server/console/passwords.js';
 import { createAdmin, setAdminEnabled } from '../support/admins.js';
@@ -105,7 +108,7 @@ export function buildProgram(): Command {
           ...server.demoConsole.map((l) => `  ${l.role === 'admin' ? 'support' : 'merchant'} login: ${l.login.padEnd(14)} password: ${l.password}`),
         );
       }
-      lines.push('', config.processor ? `Order processor: running in this process (${config.processorConcurrency} calls at once, operator simulator).` : 'Order processor: off (SHAHN_PROCESSOR=false); run `shahn worker`.');
+      lines.push('', config.processor ? `Order processor: running in this process (${config.processorConcurrency} calls at once). Gateways: ${server.gateways.describe()}.` : 'Order processor: off (SHAHN_PROCESSOR=false); run `shahn worker`.');
       process.stdout.write(`${lines.join('\n')}\n\n`);
     });
 
@@ -323,6 +326,31 @@ export function buildProgram(): Command {
     .option('--interval <ms>', 'poll interval while watching', '1000')
     .option('--json', 'print the final top-up as JSON')
     .action(async (...a: unknown[]) => ((await import('./topup-commands.js')).topupStatus as (...x: unknown[]) => Promise<void>)(...a));
+
+  const modem = program.command('modem').description('GSM modems: look at one, or run fake ones to try the modem gateway without hardware');
+  modem
+    .command('probe')
+    .description('Print what a modem says (model, SIM state, network, signal); --ussd runs a balance or menu code. Never sends a top-up')
+    .argument('<device>', 'the serial device (/dev/ttyUSB0)')
+    .option('--ussd <code>', 'a USSD code to run and print the answer of (the balance code, e.g. *710#)')
+    .option('--baud <rate>', 'baud rate', '115200')
+    .option('--timeout <ms>', 'how long to wait for the USSD answer', '30000')
+    .option('--json', 'print one JSON object')
+    .action(async (...a: unknown[]) => ((await import('./modem-commands.js')).modemProbe as (...x: unknown[]) => Promise<void>)(...a));
+  modem
+    .command('fake')
+    .description('Fake GSM modems on pseudo-terminal pairs (needs socat), and a SHAHN_GATEWAYS file that uses them; runs until Ctrl-C')
+    .option('--dir <dir>', 'where the devices and the gateways file go', './data/fake-modems')
+    .option('--sims <n>', 'how many SIMs', '2')
+    .option('--operator <name>', 'the catalogue operator they serve', 'Djezzy')
+    .option('--profile <name>', 'how they answer a top-up code (success, refusal, menu, arabic, silent, network-timeout, vanish, advice, late-sms, …)', 'success')
+    .option('--latency <ms>', 'how long an answer takes: ms, or a range like 5000-12000', '3000-6000')
+    .option('--balance <dzd>', 'each SIM\'s balance', '100000')
+    .option('--pin <digits>', 'the transfer PIN the codes must carry', '1234')
+    .action(async (opts: FakeOptions) => {
+      const { modemFake } = await import('./modem-commands.js');
+      handleSignals(await modemFake(opts), 5_000);
+    });
 
   return program;
 }

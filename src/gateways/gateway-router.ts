@@ -38,8 +38,18 @@ export class GatewayRouter implements Gateway, GatewayDirectory {
     );
   }
 
+  servedBy(healthKey: HealthKey): string[] {
+    const names = this.operators.filter((o) => o.healthKey === healthKey).flatMap((o) => this.gatewaysOf(o.name).map((g) => g.name));
+    return [...new Set(names)];
+  }
+
   send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
     return this.route(request).send(request, ctx);
+  }
+
+  /** "pool (modem pool, 2 of 2 SIMs ready (Djezzy)), simulator (operator simulator)". */
+  describe(): string {
+    return [...this.gateways.entries()].map(([name, g]) => `${name} (${g.describe?.() ?? 'gateway'})`).join(', ');
   }
 
   /** Start every gateway that drives something (a modem pool opens its ports). */

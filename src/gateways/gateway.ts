@@ -73,16 +73,23 @@ export interface Gateway {
   isUp(target: GatewayTarget): boolean;
   /** Send one top-up: `ctx.callStarting()` before the irrevocable step; honour `ctx.signal` (the processor's timeout). */
   send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome>;
+  /** What it is, in a few words, for the start-up banner ("operator simulator", "modem pool: 2 SIMs (Djezzy)"). */
+  describe?(): string;
   /** Open what the gateway drives (a modem pool's serial ports), before the processor starts. */
   start?(): Promise<void>;
   /** Close it, after the processor has drained. */
   stop?(): Promise<void>;
 }
 
+/** How long a channel's published state counts (a modem pool publishes its SIMs every 5 s). */
+export const CHANNEL_STALE_MS = 30_000;
+
 /** What the API needs of the gateways: /v3/ping's operator health and the simulator's runtime controls. */
 export interface GatewayDirectory {
   /** Is the operator reported as `healthKey` up through the gateways that serve it? */
   isUp(healthKey: HealthKey): boolean;
+  /** The names of the gateways that serve the operators reported as `healthKey` (none known: empty). */
+  servedBy?(healthKey: HealthKey): string[];
   /** The simulator gateway called `name` (or the only one); undefined when no simulator gateway is configured. */
   simulator(name?: string): OperatorSimulator | undefined;
 }

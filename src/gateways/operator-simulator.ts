@@ -170,6 +170,10 @@ export class OperatorSimulator implements Gateway {
     this.random = seededRandom(config.seed);
   }
 
+  describe(): string {
+    return 'operator simulator';
+  }
+
   config(): SimulatorConfig {
     return structuredClone(this.cfg);
   }

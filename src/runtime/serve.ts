@@ -13,6 +13,7 @@ import { BLOCK_SYNC_MS } from '../domain/brute-force-guard.js';
 import { createAdmin } from '../support/admins.js';
 import { setConsolePassword } from '../server/console/console-auth.js';
 import { generatePassword } from '../server/console/passwords.js';
+import type { GatewayRouter } from '../gateways/gateway-router.js';
 import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
 import { startProcessing, type Processing } from './processing.js';
@@ -32,6 +33,7 @@ export interface RunningServer {
   /** The demo console logins and their generated passwords (fresh store only). */
   demoConsole: { role: 'admin' | 'merchant'; login: string; password: string }[] | undefined;
   processing: Processing;
+  gateways: GatewayRouter;
   /** Drain in-flight requests and gateway calls, then close the store. */
   stop(): Promise<void>;
 }
@@ -94,7 +96,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await shared.stop();
       await store.close();
     })());
-  return { app, deps, url, demo, demoSkipped, demoAdminToken, demoConsole, processing, stop };
+  return { app, deps, url, demo, demoSkipped, demoAdminToken, demoConsole, processing, gateways, stop };
 }
 
 /** How often an API process deletes failed-key records that no longer count. */

@@ -23,5 +23,21 @@ export async function getOrderWithAudit(deps: Pick<Deps, 'store' | 'clock' | 'co
   const order = await deps.store.orders.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
   const audit = await deps.store.audit.listAudit({ offset: 0, limit: 100, target: order.id });
-  return { order: await presentSupportOrder(deps, order), audit: audit.items.map(presentAudit) };
+  return { order: await presentSupportOrder(deps, order), gateway: presentGatewayCall(order), audit: audit.items.map(presentAudit) };
+}
+
+/**
+ * Where an order's call went and what came back, for support: the channel (a SIM's name), when the
+ * call started, and each answer recorded (the call's, a late confirmation's) as the gateway wrote it.
+ */
+export function presentGatewayCall(order: OrderRecord) {
+  if (!order.callStartedAt && !order.gatewayChannel && !order.gatewayTrace) return null;
+  const answers = (order.gatewayTrace ?? '').split('\n').filter(Boolean).map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return { text: line };
+    }
+  });
+  return { channel: order.gatewayChannel ?? null, callStartedAt: order.callStartedAt ? new Date(order.callStartedAt).toISOString() : null, answers };
 }

@@ -13,6 +13,34 @@ interface SupportOrder extends Topup {
   ageSeconds: number;
 }
 
+/** Where an order's call went and what came back (a SIM, its answers). */
+interface GatewayCall {
+  channel: string | null;
+  callStartedAt: string | null;
+  answers: Record<string, unknown>[];
+}
+
+/** A modem gateway's SIM as its driver last reported it. */
+interface Channel {
+  gateway: string;
+  sim: string;
+  operator: string;
+  usable: boolean;
+  stale: boolean;
+  reportedAt: string;
+  state: string | null;
+  busy: boolean;
+  signal: number | null;
+  balance: number | null;
+  balanceEstimated: boolean;
+  lastAnswer: string | null;
+  lastAnswerAt: string | null;
+  ordersToday: number;
+  failures: number;
+  reason: string | null;
+  retryAt: string | null;
+}
+
 interface Audit {
   id: string;
   at: string;
@@ -111,7 +139,7 @@ export const supportSearch: View = async (main) => {
 
 export const supportOrder: View = async (main, params) => {
   const load = async () => {
-    const d = await api<{ order: SupportOrder; audit: Audit[] }>('GET', `/support/orders/${encodeURIComponent(params[0] ?? '')}`);
+    const d = await api<{ order: SupportOrder; gateway: GatewayCall | null; audit: Audit[] }>('GET', `/support/orders/${encodeURIComponent(params[0] ?? '')}`);
     const o = d.order;
     clear(
       main,
@@ -148,12 +176,62 @@ export const supportOrder: View = async (main, params) => {
             t('resend'),
           )
         : null,
+      d.gateway ? gatewayCall(d.gateway) : null,
       h('h2', null, t('audit')),
       auditTable(d.audit),
     );
   };
   await load();
 };
+
+/** The channel that carried the call and each answer recorded: the decoded text, and the raw one when it differs (UCS2 hex). */
+function gatewayCall(g: GatewayCall): HTMLElement {
+  const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
+  return h(
+    'section',
+    { class: 'card' },
+    h('h2', null, t('gatewayCall')),
+    h('p', null, `${t('channel')}: `, h('code', null, g.channel ?? ''), ` · ${t('callStarted')}: ${when(g.callStartedAt ?? undefined)}`),
+    table(
+      t('answers'),
+      [t('time'), 'Outcome', 'Text', 'Raw', t('details')],
+      g.answers.map((a) => {
+        const sms = a.sms as Record<string, unknown> | undefined;
+        const text = str(sms ? sms.text : a.text);
+        const raw = str(a.raw);
+        const { at, outcome, text: _t, raw: _r, sms: _s, ...rest } = a;
+        return [when(str(at)), str(outcome) || str(a.why) || '', auto(text), raw && raw !== text ? h('code', { class: 'details' }, raw) : '', h('code', { class: 'details' }, JSON.stringify(rest))];
+      }),
+    ),
+  );
+}
+
+function channelState(c: Channel): HTMLElement {
+  const state = c.stale ? 'stale' : c.busy && c.state === 'ready' ? 'busy' : (c.state ?? '');
+  const cls = state === 'ready' ? 'st-FULFILLED' : state === 'busy' ? 'st-HANDLING' : state === 'starting' ? 'st-PENDING' : 'st-UNKNOWN_ERROR';
+  return h('span', { class: `badge ${cls}` }, state);
+}
+
+/** The SIMs of the modem gateways: state, signal, balance, last answer, orders today. */
+function channelsTable(channels: Channel[]): HTMLElement {
+  return table(
+    t('sims'),
+    ['SIM', t('operators'), t('status'), t('signal'), t('balance'), t('lastAnswer'), t('ordersToday'), t('note')],
+    channels.map((c) => [
+      h('code', null, `${c.gateway}/${c.sim}`),
+      c.operator,
+      channelState(c),
+      c.signal === null || c.signal === 99 ? '' : `${-113 + 2 * c.signal} dBm`,
+      c.balance === null ? '' : `${dzd(c.balance)}${c.balanceEstimated ? ` (${t('estimated')})` : ''}`,
+      c.lastAnswer ? h('span', null, auto(c.lastAnswer), h('br'), h('small', null, when(c.lastAnswerAt ?? undefined))) : '',
+      String(c.ordersToday),
+      c.stale
+        ? `${t('notSeen')} ${when(c.reportedAt)}`
+        : [c.reason, c.retryAt ? `${t('retryAt')} ${when(c.retryAt)}` : '', c.failures ? `${c.failures} ${t('failedInRow')}` : ''].filter(Boolean).join(' · '),
+    ]),
+    (i) => ({ 'data-sim': channels[i]!.sim }),
+  );
+}
 
 function auditTable(items: Audit[]): HTMLElement {
   return table(
@@ -250,21 +328,24 @@ export function creditDialog(username: string, done: () => void): void {
 }
 
 export const supportOperators: View = async (main) => {
+  let timer: number | undefined;
   const load = async () => {
-    const d = await api<{ operators: { healthKey: string; operators: string[]; up: boolean; latencyMs?: { min: number; max: number }; rates?: Record<string, number> }[]; uncertainOrders: number; simulator: boolean }>('GET', '/support/health');
+    window.clearTimeout(timer);
+    const d = await api<{ operators: { healthKey: string; operators: string[]; gateways: string[]; up: boolean; latencyMs?: { min: number; max: number }; rates?: Record<string, number> }[]; channels: Channel[]; uncertainOrders: number; simulator: boolean }>('GET', '/support/health');
     clear(
       main,
       h('h1', { tabindex: '-1' }, t('operators')),
       h('p', null, `${t('queue')}: `, h('a', { href: '#/queue' }, String(d.uncertainOrders))),
       table(
         t('operators'),
-        [t('operators'), t('status'), 'Latency', 'Outcome weights', t('actions')],
+        [t('operators'), t('gateways'), t('status'), 'Latency', 'Outcome weights', t('actions')],
         d.operators.map((o) => [
           `${o.healthKey} (${o.operators.join(', ')})`,
+          o.gateways.join(', '),
           h('span', { class: `badge ${o.up ? 'st-FULFILLED' : 'st-UNKNOWN_ERROR'}` }, o.up ? t('up') : t('down')),
           o.latencyMs ? `${o.latencyMs.min / 1000}–${o.latencyMs.max / 1000} s` : '',
           o.rates ? Object.entries(o.rates).map(([k, v]) => `${k} ${v}`).join(', ') : '',
-          d.simulator
+          d.simulator && o.latencyMs
             ? h('button', {
                 type: 'button',
                 onclick: () =>
@@ -276,7 +357,10 @@ export const supportOperators: View = async (main) => {
             : '',
         ]),
       ),
+      ...(d.channels.length > 0 ? [h('h2', null, t('sims')), h('p', null, t('simsHint')), channelsTable(d.channels)] : []),
     );
+    // The SIMs change as they work: refresh while this page is shown.
+    if (d.channels.length > 0 && main.isConnected) timer = window.setTimeout(() => void (location.hash === '#/operators' ? load().catch(() => undefined) : undefined), 5000);
   };
   await load();
 };

@@ -57,7 +57,8 @@ export class AtChannel {
   static open(path: string, baudRate = 115200): Promise<AtChannel> {
     return new Promise((resolve, reject) => {
       const port = new SerialPort({ path, baudRate, autoOpen: false });
-      port.open((err) => (err ? reject(new AtNoAnswer(`cannot open ${path}: ${err.message}`)) : resolve(new AtChannel(port))));
+      // serialport's message names the path: "Error: No such file or directory, cannot open /dev/ttyUSB0".
+      port.open((err) => (err ? reject(new AtNoAnswer(err.message.replace(/^Error: /, ''))) : resolve(new AtChannel(port))));
     });
   }
 

@@ -99,6 +99,8 @@ export class FakeModem {
   signal: number;
   /** While set, every command gets no answer at all (a hung modem). */
   mute = false;
+  /** How long the network takes to answer a code (ms): a number or [min, max]. */
+  latencyMs: number | [number, number];
   private echo = true;
   private textMode = false;
   private buffer = '';
@@ -113,6 +115,7 @@ export class FakeModem {
   ) {
     this.balance = options.balance ?? 100_000;
     this.signal = options.signal ?? 21;
+    this.latencyMs = options.latencyMs ?? 50;
     port.on('data', (d: Buffer) => this.onData(d));
     port.on('close', () => (this.closed = true));
     port.on('error', () => (this.closed = true));
@@ -161,7 +164,7 @@ export class FakeModem {
   }
 
   private latency(): number {
-    const l = this.options.latencyMs ?? 50;
+    const l = this.latencyMs;
     if (typeof l === 'number') return l;
     return Math.round(l[0] + Math.random() * (l[1] - l[0]));
   }

@@ -10,7 +10,7 @@
 import { MESSAGES } from '@shahn/contract/core';
 import type { Log } from '../../lib/log.js';
 import type { ChannelRecord } from '../../store/store.js';
-import type { Gateway, GatewayOutcome, GatewayRequest, GatewayTarget, SendContext } from '../gateway.js';
+import { CHANNEL_STALE_MS, type Gateway, type GatewayOutcome, type GatewayRequest, type GatewayTarget, type SendContext } from '../gateway.js';
 import type { ModemGatewaySettings } from './modem-config.js';
 import { SimWorker, type SimMessage, type SimStatus } from './sim.js';
 
@@ -110,6 +110,11 @@ export class ModemPool implements Gateway {
 
   isUp(target: GatewayTarget): boolean {
     return this.sims.some((s) => s.operator === target.operator && s.usable);
+  }
+
+  describe(): string {
+    const ready = this.sims.filter((s) => s.usable).length;
+    return `modem pool, ${ready} of ${this.sims.length} SIMs ready (${[...new Set(this.sims.map((s) => s.operator))].join(', ')})`;
   }
 
   async send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
@@ -247,9 +252,6 @@ export class ModemPool implements Gateway {
   }
 }
 
-/** How long a published SIM state counts: its driver publishes every 5 s. */
-export const CHANNEL_STALE_MS = 30_000;
-
 /**
  * A modem gateway in a process that does not drive the modems: SIMs as their driver last published
  * them (refreshed every few seconds); an operator is up while one of its SIMs was usable recently.
@@ -284,6 +286,10 @@ export class ModemChannelsView implements Gateway {
 
   send(): Promise<GatewayOutcome> {
     return Promise.resolve({ kind: 'NOT_SENT', reason: `this process does not drive the modems of ${this.name}`, retryInMs: 5_000 });
+  }
+
+  describe(): string {
+    return 'modem pool driven by the process that runs the order processor';
   }
 
   private async refresh(): Promise<void> {

@@ -294,7 +294,7 @@ export class SimWorker {
     try {
       ch = await AtChannel.open(this.sim.device, this.sim.baudRate);
     } catch (err) {
-      this.takeOut('gone', `cannot open ${this.sim.device}: ${(err as Error).message}`);
+      this.takeOut('gone', (err as Error).message);
       return;
     }
     this.ch = ch;

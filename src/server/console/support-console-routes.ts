@@ -3,6 +3,7 @@
  * across merchants, merchants with balances and credit, keys, operator health, the audit trail and
  * the charts. The actor of every audited change is `console:<admin name>`.
  */
+import { CHANNEL_STALE_MS } from '../../gateways/gateway.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -97,13 +98,44 @@ export const supportConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = a
     const catalogue = await deps.catalogue.get();
     const uncertain = await deps.store.orders.listUncertainOrders({ offset: 0, limit: 1 });
     const sim = simulator?.config();
-    const operators = HEALTH_KEYS.map((healthKey) => ({
-      healthKey,
-      operators: [...catalogue.operators.values()].filter((o) => o.healthKey === healthKey).map((o) => o.name),
-      up: deps.gateways.isUp(healthKey),
-      ...(sim ? { latencyMs: sim.operators[healthKey].latencyMs, rates: sim.operators[healthKey].rates } : {}),
-    }));
-    return success(request, { operators, uncertainOrders: uncertain.total, simulator: Boolean(simulator) });
+    const operators = HEALTH_KEYS.map((healthKey) => {
+      const gateways = deps.gateways.servedBy?.(healthKey) ?? [];
+      // The simulator's settings (and its down/up switch) matter only where a simulator serves the operator.
+      const simulated = sim && simulator && (gateways.length === 0 || gateways.includes(simulator.name));
+      return {
+        healthKey,
+        operators: [...catalogue.operators.values()].filter((o) => o.healthKey === healthKey).map((o) => o.name),
+        gateways,
+        up: deps.gateways.isUp(healthKey),
+        ...(simulated ? { latencyMs: sim.operators[healthKey].latencyMs, rates: sim.operators[healthKey].rates } : {}),
+      };
+    });
+    const now = deps.clock.now();
+    const iso = (v: unknown) => (typeof v === 'number' ? new Date(v).toISOString() : null);
+    const channels = (await deps.store.channels.list()).map((c) => {
+      const s = c.status;
+      return {
+        gateway: c.gateway,
+        sim: c.channel,
+        operator: c.operator,
+        usable: c.usable && now - c.updatedAt <= CHANNEL_STALE_MS,
+        reportedAt: new Date(c.updatedAt).toISOString(),
+        stale: now - c.updatedAt > CHANNEL_STALE_MS,
+        owner: c.owner,
+        state: s.state ?? null,
+        busy: s.busy ?? false,
+        signal: s.signal ?? null,
+        balance: s.balance ?? null,
+        balanceEstimated: s.balanceEstimated ?? false,
+        lastAnswer: s.lastAnswer ?? null,
+        lastAnswerAt: iso(s.lastAnswerAt),
+        ordersToday: s.ordersToday ?? 0,
+        failures: s.failures ?? 0,
+        reason: s.reason ?? null,
+        retryAt: iso(s.retryAt),
+      };
+    });
+    return success(request, { operators, channels, uncertainOrders: uncertain.total, simulator: Boolean(simulator) });
   });
 
   // Marking an operator down or up is a simulator control: it exists only with a simulator gateway.

@@ -1,0 +1,89 @@
+/**
+ * `shahn serve` with a modem gateway over a fake modem on a real pty pair: a SIGKILL while a USSD is
+ * in flight leaves the order UNKNOWN_ERROR after the restart (its lease expires, its call had
+ * started), and the fake modem never receives that order's code again; the restarted process opens
+ * the SIM again and fulfils the next order. /v3/ping and the console follow the SIMs.
+ * Needs: socat
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDatabase, tempDir } from './helpers.js';
+import { DJEZZY_RULES, fakeSim, TEST_PIN, type FakeSim } from './modem-helpers.js';
+import { waitUntil } from './processor-helpers.js';
+import { startServe, type ServeProcess } from './serve-process.js';
+
+describe('shahn serve with a modem gateway', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  const setUp = async (sims: FakeSim[]) => {
+    const dir = tempDir();
+    const fresh = await freshDatabase(dir);
+    cleanup.push(() => fresh.drop());
+    const file = join(dir, 'gateways.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        gateways: {
+          pool: {
+            type: 'modem',
+            operators: { Djezzy: { send: '*770*{msisdn}*{amount}*{pin}#', balance: '*710#', ussdTimeoutMs: 1000, rules: DJEZZY_RULES } },
+            sims: sims.map((s) => ({ name: s.name, device: s.device, operator: 'Djezzy', pinEnv: 'SIM_PIN' })),
+            retryAfterMs: 500,
+          },
+          simulator: { type: 'simulator' },
+        },
+        routes: [
+          { operator: 'Djezzy', gateway: 'pool' },
+          { operator: '*', gateway: 'simulator' },
+        ],
+      }),
+    );
+    // The lease must outlast the gateway timeout, which must leave room for the USSD answer (1 s + 12 s).
+    const env = { SHAHN_DB: fresh.db, SHAHN_GATEWAYS: file, SIM_PIN: TEST_PIN, SHAHN_DEMO: 'true', SHAHN_GATEWAY_TIMEOUT_MS: '13000', SHAHN_LEASE_MS: '13500', SHAHN_RECOVERY_EVERY_MS: '250', SHAHN_RATE_LIMIT: '100000' };
+    return { fresh, env };
+  };
+  const serve = async (env: Record<string, string>) => {
+    const s = await startServe(env);
+    cleanup.push(() => s.stop('SIGKILL'));
+    return s;
+  };
+  const api = async (s: ServeProcess, key: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${s.url}${path}`, { method, headers: { 'X-Access-Token': key, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const json = (await res.json()) as { success: boolean; data: Record<string, unknown> };
+    if (!json.success && method === 'GET') throw new Error(`${path}: ${JSON.stringify(json)}`);
+    return json;
+  };
+
+  it('a SIGKILL during a USSD: after the restart the order is UNKNOWN_ERROR and its code is never dialled again', async () => {
+    const sim = await fakeSim(tempDir(), 'dj-1', { latencyMs: 3_000 });
+    cleanup.push(() => sim.close());
+    const { fresh, env } = await setUp([sim]);
+    const first = await serve(env);
+    expect(first.stdout()).toMatch(/Gateways: pool \(modem pool, 1 of 1 SIMs ready \(Djezzy\)\), simulator \(operator simulator\)/);
+    const key = first.productionKey!;
+    const sent = await api(first, key, 'POST', '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770111222', amount: 500 });
+    expect(sent.success).toBe(true);
+    const id = sent.data.topupId as string;
+    await waitUntil(() => sim.modem.dialsFor('0770111222') === 1, 10_000, 'the code dialled');
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await serve(env);
+    await waitUntil(async () => (await api(second, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status === 'UNKNOWN_ERROR', 25_000, 'the order UNKNOWN_ERROR after its lease');
+    const [row] = await fresh.sql.all('SELECT gateway_channel, call_started_at FROM orders WHERE id = ?', [id]);
+    expect(row!.gateway_channel).toBe('dj-1'); // where a confirmation SMS would be looked for
+    expect(row!.call_started_at).not.toBeNull();
+    // The SIM is back in use: the next order goes through it once, and the first is never dialled again.
+    sim.modem.latencyMs = 50;
+    const next = await api(second, key, 'POST', '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770111333', amount: 200 });
+    await waitUntil(async () => (await api(second, key, 'GET', `/v3/mobile/check-id/${next.data.topupId as string}`)).data.status === 'FULFILLED', 15_000, 'the next order FULFILLED');
+    expect(sim.modem.dialsFor('0770111333')).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(sim.modem.dialsFor('0770111222')).toBe(1);
+    expect((await api(second, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status).toBe('UNKNOWN_ERROR');
+  }, 90_000);
+});
