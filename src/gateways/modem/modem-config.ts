@@ -22,7 +22,7 @@ export interface ModemOperator {
   send: string;
   /** Templates for particular plans (plan code → template), where they differ from `send`. */
   plans: Record<string, string>;
-  /** The balance code (optional): read after each top-up and every balanceEveryMs. */
+  /** The balance code (optional): read at start and every balanceEveryMs while the SIM is idle. */
   balance: string | undefined;
   /** How long to wait for the answer of a dialled code (ms). */
   ussdTimeoutMs: number;
@@ -52,7 +52,7 @@ export interface ModemGatewaySettings {
   maxFailures: number;
   /** How long a SIM out of rotation waits before it is tried again (ms). */
   retryAfterMs: number;
-  /** How often each SIM's balance is read (ms; 0 = only after top-ups). */
+  /** How often each idle SIM's balance is read with the balance code (ms; 0 = only at start). */
   balanceEveryMs: number;
   /** How often each SIM's messages are read for confirmations (ms). */
   smsEveryMs: number;
