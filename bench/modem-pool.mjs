@@ -3,11 +3,11 @@
  * Modem pool benchmark: a real `shahn serve` drives fake GSM modems over real pseudo-terminal pairs.
  *
  *   npm run build && node bench/modem-pool.mjs [--orders N] [--sims S] [--latency MIN,MAX]
- *                                              [--no-baseline] [--quick] [--out FILE]
+ *                                              [--concurrency C] [--no-baseline] [--quick] [--out FILE]
  *
  * S fake SIMs (default 8, this process, socat pty pairs) answer every top-up code after MIN–MAX ms
- * (default 5,000–12,000: a realistic USSD round trip). `shahn serve` (a child, SQLite, the default
- * processor concurrency of 64) routes Djezzy to a modem gateway over those S SIMs; N production
+ * (default 5,000–12,000: a realistic USSD round trip). `shahn serve` (a child, SQLite, processor
+ * concurrency C, default 64 as in `serve`) routes Djezzy to a modem gateway over those S SIMs; N production
  * orders (default 1,000, each to its own number, 100 DZD) are sent through the API at once.
  *
  * The baseline, in the same run and at the same time: a second `shahn serve` whose operator
@@ -18,7 +18,8 @@
  * the ledger checked (checkMoney); orders per minute and its ratio to the baseline; SIM utilisation
  * (time each SIM was held by orders ÷ the run, from the pool's published states); CPU seconds of
  * each serve process per order, and the difference (what driving the modems costs over the
- * simulator); the CPU of this process (the fake modems).
+ * simulator); claims per order (an order that waited too long for a free SIM goes back to PENDING
+ * and is claimed again: with C well above S, orders go round); the CPU of this process (the fake modems).
  *
  * About 18 minutes with the defaults (1,000 × 8.5 s ÷ 8). --quick: 120 orders at 500–1,200 ms
  * (about 15 s). Results: bench/results/modem-pool.json (--out). Exit 0 = ran and all checks passed,
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     orders: { type: 'string' },
     sims: { type: 'string' },
     latency: { type: 'string' },
+    concurrency: { type: 'string' },
     'no-baseline': { type: 'boolean' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
@@ -54,6 +56,7 @@ if (!(LAT_MIN >= 0 && LAT_MAX >= LAT_MIN)) {
   process.exit(2);
 }
 const BASELINE = !args['no-baseline'];
+const CONCURRENCY = intArg(args, 'concurrency', 1, 100_000, 64);
 const OUT = args.out ?? join(ROOT, 'bench', 'results', 'modem-pool.json');
 const PIN = '4321';
 const AMOUNT = 100;
@@ -136,7 +139,7 @@ async function main() {
   const simulatorFile = join(dir, 'simulator.json');
   writeFileSync(simulatorFile, JSON.stringify({ defaults: { latencyMs: { min: LAT_MIN, max: LAT_MAX }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } } }));
 
-  const servers = [await startServer('modem', { SHAHN_GATEWAYS: gatewaysFile, BENCH_SIM_PIN: PIN })];
+  const servers = [await startServer('modem', { SHAHN_GATEWAYS: gatewaysFile, BENCH_SIM_PIN: PIN, SHAHN_PROCESSOR_CONCURRENCY: String(CONCURRENCY) })];
   if (BASELINE) servers.push(await startServer('baseline', { SHAHN_SIMULATOR_CONFIG: simulatorFile, SHAHN_PROCESSOR_CONCURRENCY: String(SIMS) }));
   const { default: Database } = await import('better-sqlite3');
   for (const s of servers) s.read = new Database(s.db, { readonly: true, fileMustExist: true });
@@ -175,7 +178,12 @@ async function main() {
     const cpuS = procCpu(s.child.pid) - cpu0.get(s.name);
     const span = s.read.prepare(`SELECT MIN(created_at) AS first, MAX(final_at) AS last FROM orders WHERE env = 'PRODUCTION'`).get();
     const spanS = (span.last - span.first) / 1000;
-    results[s.name] = { statuses: statuses(s.read), sendFailures: sendFailures[s.name].length, spanS: round(spanS, 1), ordersPerMin: round((N / spanS) * 60, 1), cpuS: round(cpuS, 2), cpuMsPerOrder: round((cpuS * 1000) / N, 3) };
+    // Claims per order: an order that waited too long for a free SIM went back to PENDING and was claimed again.
+    const claims = s.read.prepare(`SELECT AVG(attempts) AS mean, MAX(attempts) AS max FROM orders WHERE env = 'PRODUCTION'`).get();
+    results[s.name] = {
+      statuses: statuses(s.read), sendFailures: sendFailures[s.name].length, spanS: round(spanS, 1), ordersPerMin: round((N / spanS) * 60, 1),
+      cpuS: round(cpuS, 2), cpuMsPerOrder: round((cpuS * 1000) / N, 3), claimsPerOrder: { mean: round(claims.mean, 2), max: claims.max },
+    };
     if (s.name === 'modem') {
       const channels = s.read.prepare(`SELECT channel, status FROM gateway_channels ORDER BY channel`).all().map((r) => ({ sim: r.channel, ...JSON.parse(r.status) }));
       results.modem.sims = channels.map((c) => ({ sim: c.sim, dials: c.dials, busyS: round(c.busyMs / 1000, 1), utilisation: round(c.busyMs / 1000 / spanS, 3) }));
@@ -210,7 +218,7 @@ async function main() {
     ledgerChecked: Object.values(money).every((n) => n === 0),
   };
   const report = {
-    config: { orders: N, sims: SIMS, latencyMs: [LAT_MIN, LAT_MAX], amount: AMOUNT, processorConcurrency: 64, baselineConcurrency: SIMS, cores: os.cpus().length },
+    config: { orders: N, sims: SIMS, latencyMs: [LAT_MIN, LAT_MAX], amount: AMOUNT, processorConcurrency: CONCURRENCY, baselineConcurrency: SIMS, cores: os.cpus().length },
     wallS: round(wallS, 1),
     modem: m,
     ...(b ? { baseline: b, ratios: { ordersPerMin: round(m.ordersPerMin / b.ordersPerMin, 3), cpuPerOrder: round(m.cpuMsPerOrder / b.cpuMsPerOrder, 2) }, gatewayCpuMsPerOrder: round(m.cpuMsPerOrder - b.cpuMsPerOrder, 3) } : {}),
@@ -227,7 +235,7 @@ async function main() {
   const lines = [
     `modem-pool: ${N} orders, ${SIMS} fake SIMs at ${LAT_MIN}–${LAT_MAX} ms per USSD answer (${report.config.cores} cores)`,
     `  modem gateway: ${m.ordersPerMin} orders/min over ${m.spanS} s (ideal for ${SIMS} SIMs at the mean latency: ${report.idealOrdersPerMin}); SIM utilisation ${m.utilisation}`,
-    `                 statuses ${JSON.stringify(m.statuses)}; CPU of serve ${m.cpuS} s = ${m.cpuMsPerOrder} ms per order`,
+    `                 statuses ${JSON.stringify(m.statuses)}; CPU of serve ${m.cpuS} s = ${m.cpuMsPerOrder} ms per order; claims per order ${m.claimsPerOrder.mean} (max ${m.claimsPerOrder.max})`,
     ...(b
       ? [
           `  baseline (simulator, ${SIMS} at once): ${b.ordersPerMin} orders/min over ${b.spanS} s; CPU of serve ${b.cpuS} s = ${b.cpuMsPerOrder} ms per order`,

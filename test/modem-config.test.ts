@@ -109,6 +109,14 @@ describe('USSD answers', () => {
     expect(parseCusd('OK')).toBeUndefined();
   });
 
+  it('GSM 7-bit text as a modem passes it through: its letters outside ASCII become themselves', () => {
+    expect(decodeUssdText('Succ\u0004s: transf\u0005r\u0005 \u007f 0770000001. Solde: 100 DA', 15)).toBe('Succès: transféré à 0770000001. Solde: 100 DA');
+    expect(decodeUssdText('Cout: 5\u001be, x\u001bZ', 15)).toBe('Cout: 5€, x\u001bZ'); // the escape to the extension table
+    expect(decodeUssdText('Solde: 100 DA {promo}', 72)).toBe('Solde: 100 DA {promo}'); // not GSM: as sent
+    expect(parseCusd('+CUSD: 0,"Re\u0009u",15')!.text).toBe('ReÇu');
+    expect(decodeUssdText('user@example $5', 15)).toBe('user@example $5');
+  });
+
   it('UCS2 hex (dcs 72, and 17 after its language prefix) decodes to Arabic; other text stays as sent', () => {
     const arabic = 'تم تحويل 100 دج';
     expect(encodeUcs2('تم')).toBe('062A0645');

@@ -119,9 +119,31 @@ describe('the modem gateway over fake modems', () => {
     expect(await balance()).toBe(10_000 - 99.25);
   });
 
+  it("an answer that names another number, or a late answer to a session given up on, is never taken for an order's answer", async () => {
+    const s = await sim('dj-1', { latencyMs: 700, profile: (d) => (d.msisdn === '0772100001' ? 'other-number' : d.msisdn === '0772100002' ? 'late-answer' : 'success') });
+    const p = await start(makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 1_000 })));
+    const other = await send('0772100001');
+    const o = await finalOf(other);
+    expect(o.status).toBe('UNKNOWN_ERROR');
+    expect(JSON.parse(o.gatewayTrace!).why).toBe('the answer names 0699999999, not 0772100001');
+    // The late answer (1.4 s) comes after its order gave up (1 s): the SIM waits it out before the next dial.
+    const late = await send('0772100002');
+    const next = await send('0772100003');
+    expect((await finalOf(late)).status).toBe('UNKNOWN_ERROR');
+    const n = await finalOf(next);
+    expect(n.status).toBe('FULFILLED');
+    expect(JSON.parse(n.gatewayTrace!).text).toMatch(/au 0772100003\./);
+    expect(JSON.parse((await order(late)).gatewayTrace!).why).toBe('no answer within 1000 ms');
+    expect([s.modem.dialsFor('0772100002'), s.modem.dialsFor('0772100003')]).toEqual([1, 1]);
+    const dials = s.modem.dials.filter((d) => d.msisdn !== '0772100001').map((d) => d.at);
+    expect(dials[1]! - dials[0]!).toBeGreaterThanOrEqual(1_900); // 1 s of waiting for the answer + 1 s of quiet
+    expect(p.snapshot()[0]!.status.state).toBe('ready');
+  });
+
   it('a modem that disappears mid-answer: UNKNOWN_ERROR, the SIM out of rotation with an alert, the operator down, nothing dialled again', async () => {
     const s = await sim('dj-1', { profile: 'vanish' });
-    const p = await start(makePool(ctx, modemSettings([s])));
+    // A long answer timeout: the hang-up, not the timeout, must end the wait.
+    const p = await start(makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 8_000 })));
     const id = await send('0773000001');
     const o = await finalOf(id);
     expect(o.status).toBe('UNKNOWN_ERROR');
@@ -263,7 +285,8 @@ describe('the modem gateway over fake modems', () => {
     await waitUntil(async () => ((await ctx.deps.store.channels.list('pool'))[0]?.status.ordersToday as number) === 1, 3_000, 'published');
     const [row] = await ctx.deps.store.channels.list('pool');
     expect(row).toMatchObject({ gateway: 'pool', channel: 'dj-1', operator: 'Djezzy', usable: true, owner: ctx.config.workerId });
-    expect(row!.status).toMatchObject({ state: 'ready', signal: 21, balance: 1_900, ordersToday: 1, device: s.device, lastAnswer: expect.stringMatching(/^Succes/) });
+    // The answer's GSM 7-bit letters decoded (é came as the byte 0x05).
+    expect(row!.status).toMatchObject({ state: 'ready', signal: 21, balance: 1_900, ordersToday: 1, device: s.device, lastAnswer: 'Succes: vous avez transféré 100 DA au 0770000001. Nouveau solde: 1900.00 DA' });
     const view = new ModemChannelsView('pool', () => ctx.deps.store.channels.list('pool'), () => ctx.clock.now(), silentLog);
     await view.start();
     expect(view.isUp({ operator: 'Djezzy', healthKey: 'djezzy', planCode: '' })).toBe(true);

@@ -2,16 +2,18 @@
  * `shahn serve` with a modem gateway over a fake modem on a real pty pair: a SIGKILL while a USSD is
  * in flight leaves the order UNKNOWN_ERROR after the restart (its lease expires, its call had
  * started), and the fake modem never receives that order's code again; the restarted process opens
- * the SIM again and fulfils the next order. /v3/ping and the console follow the SIMs.
+ * the SIM again and fulfils the next order. /v3/ping follows the SIMs (a modem plugged in later).
+ * `shahn modem probe` and `shahn modem fake` as a person runs them.
  * Needs: socat
  */
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshDatabase, tempDir } from './helpers.js';
 import { DJEZZY_RULES, fakeSim, TEST_PIN, type FakeSim } from './modem-helpers.js';
 import { waitUntil } from './processor-helpers.js';
-import { startServe, type ServeProcess } from './serve-process.js';
+import { BIN, ROOT, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
 
 describe('shahn serve with a modem gateway', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -19,7 +21,7 @@ describe('shahn serve with a modem gateway', () => {
     for (const f of cleanup.splice(0).reverse()) await f();
   });
 
-  const setUp = async (sims: FakeSim[]) => {
+  const setUp = async (sims: Pick<FakeSim, 'name' | 'device'>[]) => {
     const dir = tempDir();
     const fresh = await freshDatabase(dir);
     cleanup.push(() => fresh.drop());
@@ -43,7 +45,10 @@ describe('shahn serve with a modem gateway', () => {
       }),
     );
     // The lease must outlast the gateway timeout, which must leave room for the USSD answer (1 s + 12 s).
-    const env = { SHAHN_DB: fresh.db, SHAHN_GATEWAYS: file, SIM_PIN: TEST_PIN, SHAHN_DEMO: 'true', SHAHN_GATEWAY_TIMEOUT_MS: '13000', SHAHN_LEASE_MS: '13500', SHAHN_RECOVERY_EVERY_MS: '250', SHAHN_RATE_LIMIT: '100000' };
+    const env = {
+      SHAHN_DB: fresh.db, SHAHN_GATEWAYS: file, SIM_PIN: TEST_PIN, SHAHN_DEMO: 'true', SHAHN_GATEWAY_TIMEOUT_MS: '13000', SHAHN_LEASE_MS: '13500',
+      SHAHN_RECOVERY_EVERY_MS: '250', SHAHN_RATE_LIMIT: '100000', SHAHN_DOWN_RETRY_MS: '1000',
+    };
     return { fresh, env };
   };
   const serve = async (env: Record<string, string>) => {
@@ -86,4 +91,64 @@ describe('shahn serve with a modem gateway', () => {
     expect(sim.modem.dialsFor('0770111222')).toBe(1);
     expect((await api(second, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status).toBe('UNKNOWN_ERROR');
   }, 90_000);
+
+  it('/v3/ping follows the SIMs: a modem plugged in after the start is opened, its operator comes up and its orders go out', async () => {
+    const dir = tempDir();
+    const device = join(dir, 'dj-1');
+    const { env } = await setUp([{ name: 'dj-1', device }]);
+    const s = await serve(env);
+    const key = s.productionKey!;
+    const ping = async () => (await api(s, key, 'GET', '/v3/ping')).data.operators as Record<string, string>;
+    expect(await ping()).toMatchObject({ djezzy: 'down', mobilis: 'up' });
+    const sent = await api(s, key, 'POST', '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770222333', amount: 300 });
+    const id = sent.data.topupId as string;
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await api(s, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status).toBe('PENDING');
+    // Plugged in: opened at the next try (retryAfterMs 500), initialised, in rotation.
+    const sim = await fakeSim(dir, 'dj-1', { latencyMs: 50 });
+    cleanup.push(() => sim.close());
+    await waitUntil(async () => (await ping()).djezzy === 'up', 10_000, 'djezzy up');
+    // The order waited PENDING for SHAHN_DOWN_RETRY_MS, then went out once.
+    await waitUntil(async () => (await api(s, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status === 'FULFILLED', 15_000, 'the order FULFILLED');
+    expect(sim.modem.dialsFor('0770222333')).toBe(1);
+  }, 60_000);
+
+  it('shahn modem probe prints what the modem says and runs a balance code, never a top-up; shahn modem fake makes SIMs to try', async () => {
+    const sim = await fakeSim(tempDir(), 'dj-1', { balance: 12_345.5 });
+    cleanup.push(() => sim.close());
+    const probe = await runCliAsync(['modem', 'probe', sim.device, '--ussd', '*710#', '--json']);
+    expect(probe.status, probe.stderr).toBe(0);
+    expect(JSON.parse(probe.stdout)).toMatchObject({
+      device: sim.device,
+      model: 'Manufacturer: shahn | Model: FAKE-MODEM | Revision: 1.0',
+      sim: '+CPIN: READY',
+      registration: '+CREG: 0,1',
+      operator: '+COPS: 0,0,"Djezzy"',
+      signalDbm: -71,
+      ussd: { code: '*710#', m: 0, dcs: 15, text: 'Votre solde est de 12345.50 DA' },
+    });
+    const human = await runCliAsync(['modem', 'probe', sim.device]);
+    expect(human.stdout).toMatch(/^AT\+CPIN\?\s+\+CPIN: READY$/m);
+    const topup = await runCliAsync(['modem', 'probe', sim.device, '--ussd', '*770*0770000001*100*1234#']);
+    expect(topup.status).toBe(1);
+    expect(topup.stderr).toMatch(/--ussd holds a phone number: that is a transfer code, and probe never sends a top-up/);
+    const missing = await runCliAsync(['modem', 'probe', join(tempDir(), 'ttyUSB9')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^shahn: No such file or directory, cannot open .*ttyUSB9\n$/);
+    expect(sim.modem.dials).toEqual([]);
+
+    const dir = tempDir();
+    const fake = spawn(process.execPath, [BIN, 'modem', 'fake', '--dir', dir, '--sims', '2', '--latency', '100'], { cwd: ROOT });
+    cleanup.push(async () => fake.exitCode === null && fake.kill('SIGKILL'));
+    let out = '';
+    fake.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitUntil(() => out.includes('Ctrl-C stops'), 10_000, 'the fake modems');
+    expect(out).toContain(`FAKE_SIM_PIN=1234 SHAHN_GATEWAYS=${join(dir, 'gateways.json')} npm start`);
+    const config = JSON.parse(readFileSync(join(dir, 'gateways.json'), 'utf8'));
+    expect(config.gateways.pool.sims.map((s: { name: string }) => s.name)).toEqual(['dj-1', 'dj-2']);
+    const onFake = await runCliAsync(['modem', 'probe', join(dir, 'dj-2'), '--json']);
+    expect(JSON.parse(onFake.stdout)).toMatchObject({ sim: '+CPIN: READY' });
+    fake.kill('SIGTERM');
+    expect(await new Promise((r) => fake.once('exit', r))).toBe(0);
+  }, 60_000);
 });

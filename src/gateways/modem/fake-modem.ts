@@ -28,6 +28,8 @@ export const FAKE_PROFILES = [
   'garbled',
   'advice',
   'late-sms',
+  'late-answer',
+  'other-number',
 ] as const;
 /**
  * What a dialled top-up code answers:
@@ -44,6 +46,8 @@ export const FAKE_PROFILES = [
  * - garbled: OK, then bytes that are no answer
  * - advice: a success followed by advice that mentions an insufficient balance
  * - late-sms: silence, then a confirmation SMS (+CMTI) after the latency
+ * - late-answer: OK, then the success answer after twice the latency (after a gateway's timeout)
+ * - other-number: a success answer that names another number than the one dialled
  */
 export type FakeProfile = (typeof FAKE_PROFILES)[number];
 
@@ -264,7 +268,8 @@ export class FakeModem {
     const pay = () => {
       this.balance = Math.round((this.balance - amount) * 100) / 100;
     };
-    const success = () => `Succes: vous avez transfere ${amount} DA au ${msisdn}. Nouveau solde: ${this.balance.toFixed(2)} DA`;
+    // "transféré" as a modem passes GSM 7-bit text through under AT+CSCS="GSM": é is the byte 0x05.
+    const success = () => `Succes: vous avez transf\u0005r\u0005 ${amount} DA au ${msisdn}. Nouveau solde: ${this.balance.toFixed(2)} DA`;
     const refusal = () => `Echec: solde insuffisant. Votre solde est de ${this.balance.toFixed(2)} DA`;
     const cusd0 = (text: string) => `+CUSD: 0,"${text}",15`;
     const definitive = (): string => {
@@ -321,6 +326,12 @@ export class FakeModem {
           pay();
           this.reply(cusd0(`${success()}. Conseil: en cas de solde insuffisant, rechargez votre compte. Ne communiquez jamais votre code.`));
         });
+      case 'late-answer':
+        this.reply('OK');
+        return this.later(2 * this.latency(), () => this.reply(definitive()));
+      case 'other-number':
+        this.reply('OK');
+        return after(() => this.reply(cusd0(`Succes: vous avez transfere ${amount} DA au 0699999999. Nouveau solde: ${this.balance.toFixed(2)} DA`)));
       case 'late-sms':
         this.reply('OK');
         return after(() => {

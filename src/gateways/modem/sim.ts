@@ -131,6 +131,10 @@ export class SimWorker {
   private lowAlerted = false;
   private stopped = false;
   private task: Promise<unknown> | undefined;
+  /** No new session before this time: the last one ended without a final answer, which may still come. */
+  private quietUntil = 0;
+  /** Set while a dial waits for its answer: a +CUSD at any other time is stray. */
+  private waiting = false;
 
   constructor(
     readonly sim: ModemSim,
@@ -170,8 +174,9 @@ export class SimWorker {
     return this.status.state === 'ready';
   }
 
+  /** Ready, not busy, and not waiting out a session that ended without its answer (a late answer would be mistaken for the next). */
   get idle(): boolean {
-    return this.usable && !this.status.busy;
+    return this.usable && !this.status.busy && this.hooks.now() >= this.quietUntil;
   }
 
   /** Can it send `amount` DZD (its balance unknown counts as enough)? */
@@ -304,6 +309,11 @@ export class SimWorker {
     });
     ch.onUnsolicited((line) => {
       if (line.startsWith('+CMTI:')) this.smsDueAt = 0; // a message came: read it when idle
+      if (line.startsWith('+CUSD:') && !this.waiting) {
+        // The late answer of a session given up on: never taken for another order's answer.
+        const a = parseCusd(line);
+        this.hooks.log.warn({ sim: this.name, m: a?.m, text: a?.text.slice(0, 200) }, 'a USSD answer came with no session waiting for it (a late answer); ignored');
+      }
     });
     try {
       await this.initialise(ch);
@@ -363,6 +373,7 @@ export class SimWorker {
   /** Dial a USSD code and wait for its answer; a string says why there is none. Never dials twice. */
   private async ussd(ch: AtChannel, code: string, signal?: AbortSignal): Promise<CusdAnswer | string> {
     const timeoutMs = this.op.ussdTimeoutMs;
+    this.waiting = true;
     let resolve!: (a: CusdAnswer | string) => void;
     const answered = new Promise<CusdAnswer | string>((r) => (resolve = r));
     const offLine = ch.onUnsolicited((line) => {
@@ -385,11 +396,15 @@ export class SimWorker {
     );
     try {
       const answer = await answered;
+      this.waiting = false;
+      // Without a final answer the session may still answer: no new session until it could not.
+      if (typeof answer === 'string' || answer.m === 1) this.quietUntil = this.hooks.now() + Math.min(timeoutMs, 10_000);
       // The answer came: give the dial's final result a moment, then let the next command go.
       const settled = await Promise.race([dial, new Promise<boolean>((r) => setTimeout(() => r(false), 1_000).unref())]);
       if (!settled) ch.abandon();
       return answer;
     } finally {
+      this.waiting = false;
       offLine();
       offClose();
       clearTimeout(timer);
@@ -413,6 +428,12 @@ export class SimWorker {
       const meaning = ['', 'the network wants more input (a menu)', 'the network ended the session', 'another local client answered', 'the operation is not supported', 'the network timed out'][answer.m] ?? `unknown status m=${answer.m}`;
       if (answer.m !== 2) this.cancelSession();
       return { kind: 'UNKNOWN', reason: `SIM ${this.name}: +CUSD: ${answer.m}, ${meaning}`, trace: trace({ ...seen, why: meaning }) };
+    }
+    // An answer that names phone numbers, none of them the order's, is about another transfer.
+    const named = [...answer.text.matchAll(/(?<![0-9])(?:\+?213|0)[5-7][0-9]{8}(?![0-9])/g)].map((m) => localNumber(m[0]));
+    if (named.length > 0 && !named.includes(localNumber(request.mssidn))) {
+      const why = `the answer names ${[...new Set(named)].join(', ')}, not ${request.mssidn}`;
+      return { kind: 'UNKNOWN', reason: `SIM ${this.name}: ${why}`, trace: trace({ ...seen, why }) };
     }
     const result = applyRules(this.op.rules, answer.text);
     if (result.outcome === 'UNKNOWN') {

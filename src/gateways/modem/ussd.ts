@@ -1,6 +1,6 @@
 /**
  * USSD as GSM modems speak it: the `+CUSD: <m>[,"<text>",<dcs>]` answer, its text decoded (GSM 7-bit
- * as the modem gives it under AT+CSCS="GSM"; UCS2 as hex, four hex digits per character, for dcs 72,
+ * as the modem gives it under AT+CSCS="GSM", its letters outside ASCII mapped; UCS2 as hex, four hex digits per character, for dcs 72,
  * and for dcs 17 after its two-character language prefix), the templates of the codes dialled, and
  * the answer rules that turn a decoded answer into an outcome.
  */
@@ -26,6 +26,34 @@ export function parseCusd(line: string): CusdAnswer | undefined {
 
 const HEX = /^(?:[0-9A-Fa-f]{4})+$/;
 
+/**
+ * The GSM 7-bit default alphabet where it differs from ASCII in the bytes a modem passes through
+ * under AT+CSCS="GSM": the control range and 0x7B-0x7F carry letters (é is 0x05, à is 0x7F).
+ * The printable ASCII range is left as it is: modems print '@' and '$' as ASCII.
+ */
+const GSM_LOW = '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u001bÆæßÉ';
+const GSM_HIGH: Record<number, string> = { 0x7b: 'ä', 0x7c: 'ö', 0x7d: 'ñ', 0x7e: 'ü', 0x7f: 'à' };
+const GSM_EXT: Record<string, string> = { e: '€', '(': '{', ')': '}', '/': '\\', '<': '[', '>': ']', '=': '~', '@': '|', '\u0014': '^' };
+
+function decodeGsmBytes(raw: string): string {
+  const isGsmOnly = (c: number) => (c < 0x20 && c !== 0x0a && c !== 0x0d) || (c >= 0x7b && c <= 0x7f);
+  let plain = true;
+  for (let i = 0; i < raw.length && plain; i++) plain = !isGsmOnly(raw.charCodeAt(i));
+  if (plain) return raw;
+  let out = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x1b && i + 1 < raw.length && GSM_EXT[raw[i + 1]!] !== undefined) {
+      out += GSM_EXT[raw[++i]!];
+    } else if (c < 0x20 && c !== 0x0a && c !== 0x0d) {
+      out += GSM_LOW[c];
+    } else {
+      out += GSM_HIGH[c] ?? raw[i];
+    }
+  }
+  return out;
+}
+
 /** The text of a USSD answer, decoded by its data coding scheme. */
 export function decodeUssdText(raw: string, dcs: number | undefined): string {
   if ((dcs === 72 || dcs === 17 || dcs === 8) && HEX.test(raw)) {
@@ -34,7 +62,8 @@ export function decodeUssdText(raw: string, dcs: number | undefined): string {
     // dcs 17: the message is preceded by a two-character language indication.
     return dcs === 17 ? text.slice(2) : text;
   }
-  return raw.replace(/""/g, '"');
+  const unquoted = raw.replace(/""/g, '"');
+  return dcs === undefined || dcs === 15 || dcs === 0 ? decodeGsmBytes(unquoted) : unquoted;
 }
 
 /**
