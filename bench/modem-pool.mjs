@@ -133,7 +133,7 @@ async function main() {
         },
         simulator: { type: 'simulator' },
       },
-      routes: [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'simulator' }],
+      routes: [{ operator: 'Djezzy', plan: 'FACTURE_DJEZZY', gateway: 'simulator' }, { operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'simulator' }],
     }),
   );
   const simulatorFile = join(dir, 'simulator.json');

@@ -58,13 +58,26 @@ describe('gateways from configuration', () => {
     });
     const djezzy = { send: '*770*{msisdn}*{amount}#', rules: [{ match: '^Succes', outcome: 'FULFILLED' }] };
     expect(() => check(modem({ Djezy: djezzy }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezy is not an operator of the catalogue/);
-    expect(() => check(modem({ Djezzy: { ...djezzy, plans: { PREPAID_MOBILIS: '*1*{msisdn}*{amount}#' } } }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezzy\.plans\.PREPAID_MOBILIS is not a plan of Djezzy/);
-    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Mobilis', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).toThrow(/routes\[0\] sends Mobilis to the modem gateway pool, which has no codes for it/);
-    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: '*', gateway: 'pool' }]))).toThrow(/routes\[0\] sends .*Mobilis.* to the modem gateway pool, which has no codes for them/);
-    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).not.toThrow();
+    expect(() => check(modem({ Djezzy: { ...djezzy, plans: { PREPAID_MOBILIS: '*1*{msisdn}*{amount}#' } } }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezzy\.plans\.PREPAID_MOBILIS: PREPAID_MOBILIS is not a plan of Djezzy/);
+    expect(() => check(modem({ Djezzy: { ...djezzy, sendPlans: ['PREPAID_DJEZY'] } }, [{ operator: '*', gateway: 'sim' }]))).toThrow(/gateways\.pool\.operators\.Djezzy\.sendPlans: PREPAID_DJEZY is not a plan of Djezzy/);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Mobilis', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).toThrow(/the routes send Mobilis to the modem gateway pool, which has no codes for it/);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: '*', gateway: 'pool' }]))).toThrow(/the routes send .*Mobilis.* to the modem gateway pool, which has no codes for them/);
+    // A bill (FACTURE) is not a flexy transfer: routed to the SIMs, it needs its own code, or another gateway.
+    const facture = /the plan FACTURE_DJEZZY of Djezzy is routed to the modem gateway pool, which has no USSD code for it: give it one in gateways\.pool\.operators\.Djezzy\.plans .*or route it to another gateway with \{ "operator": "Djezzy", "plan": "FACTURE_DJEZZY", "gateway": … \}/;
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).toThrow(facture);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Djezzy', plan: 'FACTURE_DJEZZY', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).toThrow(facture);
+    expect(() => check(modem({ Djezzy: djezzy }, [{ operator: 'Djezzy', plan: 'FACTURE_DJEZZY', gateway: 'sim' }, { operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).not.toThrow();
+    expect(() => check(modem({ Djezzy: { ...djezzy, plans: { FACTURE_DJEZZY: '*771*{msisdn}*{amount}#' } } }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]))).not.toThrow();
+    // One SIM, one gateway: a name or a device in two modem gateways is refused.
+    const twoPools = (second: Record<string, unknown>) => ({
+      gateways: { a: { type: 'modem', operators: { Djezzy: djezzy }, sims: [{ name: 'm-1', device: '/dev/ttyUSB0', operator: 'Djezzy' }] }, b: { type: 'modem', operators: { Djezzy: djezzy }, sims: [{ operator: 'Djezzy', ...second }] } },
+      routes: [{ operator: '*', gateway: 'a' }],
+    });
+    expect(() => parseGatewaysConfig(twoPools({ name: 'm-1', device: '/dev/ttyUSB1' }), 'test')).toThrow(/gateways\.b\.sims\[0\] has the name m-1, which a SIM of gateways\.a has too/);
+    expect(() => parseGatewaysConfig(twoPools({ name: 'm-2', device: '/dev/ttyUSB0' }), 'test')).toThrow(/gateways\.b\.sims\[0\] has the device \/dev\/ttyUSB0, which a SIM of gateways\.a has too/);
     // The gateway timeout must leave room for the answer.
     expect(() =>
-      makeGateways(parseGatewaysConfig(modem({ Djezzy: { ...djezzy, ussdTimeoutMs: 55_000 } }, [{ operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]), 'test'), c, {
+      makeGateways(parseGatewaysConfig(modem({ Djezzy: { ...djezzy, ussdTimeoutMs: 55_000 } }, [{ operator: 'Djezzy', plan: 'FACTURE_DJEZZY', gateway: 'sim' }, { operator: 'Djezzy', gateway: 'pool' }, { operator: '*', gateway: 'sim' }]), 'test'), c, {
         catalogue: () => ctx.deps.catalogue.get(),
         modem: { drive: false, gatewayTimeoutMs: 60_000, hooks: () => { throw new Error('not driven'); }, read: async () => [], now: () => 0, log: silentLog },
       }),

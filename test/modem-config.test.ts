@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GatewaysConfigError, parseGatewaysConfig } from '../src/gateways/gateways-config.js';
-import { parseModemSettings } from '../src/gateways/modem/modem-config.js';
-import { localNumber, parseMessageList } from '../src/gateways/modem/sim.js';
+import { parseModemSettings, templateFor } from '../src/gateways/modem/modem-config.js';
+import { localNumber, parseMessageList, parseSmsTime } from '../src/gateways/modem/sim.js';
 import { applyRules, decodeSmsText, decodeUssdText, encodeUcs2, fillTemplate, parseCusd, readAmount } from '../src/gateways/modem/ussd.js';
 
 const PIN = '48213';
@@ -30,12 +30,18 @@ describe('modem gateway settings', () => {
           balance: '*710#',
           plans: { FACTURE_DJEZZY: '*771*{msisdn}*{amount}*{pin}#' },
           lowBalance: 2000,
-          sms: { match: '(?<amount>[0-9]+) DA au (?<msisdn>0[0-9]{9})', outcome: 'FULFILLED' },
+          sms: { senders: [' 7711 ', 'Djezzy'], match: '(?<amount>[0-9]+) DA au (?<msisdn>0[0-9]{9})', outcome: 'FULFILLED' },
         },
       },
       sims: oneSim({ baudRate: 9600 }),
     });
-    expect(s).toMatchObject({ type: 'modem', maxFailures: 3, retryAfterMs: 600_000, balanceEveryMs: 900_000, smsEveryMs: 30_000 });
+    expect(s).toMatchObject({ type: 'modem', maxFailures: 3, retryAfterMs: 600_000, balanceEveryMs: 900_000, smsEveryMs: 30_000, quietAfterUnclearMs: 60_000 });
+    expect(s.operators.Djezzy!.sms!.senders).toEqual(['7711', 'Djezzy']);
+    // The top-up code sends the flexy plans (PREPAID_) unless sendPlans says which; other plans need their own code.
+    const op = s.operators.Djezzy!;
+    expect([templateFor(op, 'PREPAID_DJEZZY'), templateFor(op, 'FACTURE_DJEZZY'), templateFor(op, 'MIX500_DJEZZY')]).toEqual([djezzy.send, '*771*{msisdn}*{amount}*{pin}#', undefined]);
+    const only = parse({ operators: { Djezzy: { ...djezzy, sendPlans: ['MIX500_DJEZZY'] } }, sims: oneSim() }).operators.Djezzy!;
+    expect([templateFor(only, 'PREPAID_DJEZZY'), templateFor(only, 'MIX500_DJEZZY')]).toEqual([undefined, djezzy.send]);
     expect(s.sims).toEqual([{ name: 'dj-1', device: '/dev/ttyUSB0', operator: 'Djezzy', baudRate: 9600, pin: PIN }]);
     expect(s.operators.Djezzy).toMatchObject({ ussdTimeoutMs: 30_000, balance: '*710#', lowBalance: 2000, plans: { FACTURE_DJEZZY: '*771*{msisdn}*{amount}*{pin}#' } });
     expect(s.operators.Djezzy!.sms!.windowMs).toBe(1_800_000);
@@ -82,7 +88,10 @@ describe('modem gateway settings', () => {
       [{ operators: { Djezzy: { ...djezzy, rules: [{ match: 'x', outcome: 'FULFILLED', refundMessage: 'y' }] } }, sims: oneSim() }, /rules\[0\]\.refundMessage is a text, for a REFUNDED rule only/],
       [{ operators: { Djezzy: { ...djezzy, ussdTimeoutMs: 10 } }, sims: oneSim() }, /operators\.Djezzy\.ussdTimeoutMs must be a whole number ≥ 1000/],
       [{ operators: { Djezzy: { ...djezzy, balanceMatch: 'Solde (\\d+)' } }, sims: oneSim() }, /balanceMatch must have the named group \(\?<balance>…\)/],
-      [{ operators: { Djezzy: { ...djezzy, sms: { match: '(?<msisdn>0\\d+)', outcome: 'FULFILLED' } } }, sims: oneSim() }, /sms\.match must have the named groups \(\?<msisdn>…\) and \(\?<amount>…\)/],
+      [{ operators: { Djezzy: { ...djezzy, sms: { senders: ['7711'], match: '(?<msisdn>0\\d+)', outcome: 'FULFILLED' } } }, sims: oneSim() }, /sms\.match must have the named groups \(\?<msisdn>…\) and \(\?<amount>…\)/],
+      [{ operators: { Djezzy: { ...djezzy, sms: { match: '(?<msisdn>0\\d+) (?<amount>\\d+)', outcome: 'FULFILLED' } } }, sims: oneSim() }, /sms\.senders must list the senders whose messages are confirmations .*anyone can send a SIM a message/],
+      [{ operators: { Djezzy: { ...djezzy, sendPlans: 'PREPAID_DJEZZY' } }, sims: oneSim() }, /operators\.Djezzy\.sendPlans must be a list of plan codes/],
+      [{ operators: { Djezzy: djezzy }, sims: oneSim(), quietAfterUnclearMs: -1 }, /gateways\.pool\.quietAfterUnclearMs must be a whole number ≥ 0/],
       [{ operators: { Djezzy: djezzy }, sims: [] }, /gateways\.pool\.sims must be a list of at least one SIM/],
       [{ operators: { Djezzy: djezzy }, sims: oneSim({ operator: 'Mobilis' }) }, /sims\[0\]\.operator must be one of this gateway's operators \(Djezzy\)/],
       [{ operators: { Djezzy: djezzy }, sims: [...oneSim(), ...oneSim({ device: '/dev/ttyUSB1' })] }, /sims\[1\]\.name "dj-1" names two SIMs/],
@@ -136,9 +145,11 @@ describe('USSD answers', () => {
       { match: /^Succes/, outcome: 'FULFILLED' as const },
       { match: /insuffisant/, outcome: 'REFUNDED' as const, refundMessage: 'r' },
     ];
-    expect(applyRules(rules, 'Succes: envoye. Nouveau solde: 1 234,50 DA')).toEqual({ outcome: 'FULFILLED', rule: 0, balance: 1234.5 });
-    expect(applyRules(rules, 'Succes: envoye')).toEqual({ outcome: 'FULFILLED', rule: 1 });
-    expect(applyRules(rules, 'Echec: solde insuffisant')).toEqual({ outcome: 'REFUNDED', rule: 2, refundMessage: 'r' });
+    expect(applyRules(rules, 'Succes: envoye. Nouveau solde: 1 234,50 DA')).toEqual({ outcome: 'FULFILLED', rule: 0, balance: 1234.5, groups: { balance: '1 234,50' } });
+    expect(applyRules(rules, 'Succes: envoye')).toEqual({ outcome: 'FULFILLED', rule: 1, groups: undefined });
+    expect(applyRules(rules, 'Echec: solde insuffisant')).toEqual({ outcome: 'REFUNDED', rule: 2, refundMessage: 'r', groups: undefined });
+    // The number and the amount a rule reads are handed on, to be checked against the order's.
+    expect(applyRules([{ match: /(?<amount>\d+) DA au (?<msisdn>0\d{9})/, outcome: 'FULFILLED' }], 'Succes: 500 DA au 0770000001')).toMatchObject({ groups: { amount: '500', msisdn: '0770000001' } });
     expect(applyRules(rules, 'Succes. En cas de solde insuffisant, rechargez')).toEqual({ outcome: 'UNKNOWN', why: 'the answer matches rule 1 (FULFILLED) and rule 2 (REFUNDED)' });
     expect(applyRules(rules, 'Service indisponible')).toEqual({ outcome: 'UNKNOWN', why: 'no rule matches the answer' });
   });
@@ -153,5 +164,9 @@ describe('USSD answers', () => {
       { index: 1, sender: '7711', sentAt: '26/12/03,10:00:00+04', text: 'Vous avez transfere 100 DA\nau 0770000001' },
       { index: 4, sender: '+213770000009', sentAt: '26/12/03,10:01:00+04', text: 'تم' },
     ]);
+    // The network's time stamp, its zone in quarter hours: +04 is UTC+1.
+    expect(parseSmsTime('26/12/03,10:00:00+04')).toBe(Date.parse('2026-12-03T09:00:00Z'));
+    expect(parseSmsTime('26/12/03,10:00:00-08')).toBe(Date.parse('2026-12-03T12:00:00Z'));
+    expect([parseSmsTime('26/13/03,10:00:00+04'), parseSmsTime('yesterday')]).toEqual([undefined, undefined]);
   });
 });

@@ -53,6 +53,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the SIMs in the support console', () => {
           simulator: { type: 'simulator' },
         },
         routes: [
+          { operator: 'Djezzy', plan: 'FACTURE_DJEZZY', gateway: 'simulator' },
           { operator: 'Djezzy', gateway: 'pool' },
           { operator: '*', gateway: 'simulator' },
         ],

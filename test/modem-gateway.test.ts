@@ -119,14 +119,46 @@ describe('the modem gateway over fake modems', () => {
     expect(await balance()).toBe(10_000 - 99.25);
   });
 
+  it("an answer broken over lines is read whole; an answer that echoes the code keeps the PIN out of every record; a rule that reads the number or the amount must read the order's", async () => {
+    const profiles: Record<string, FakeProfile> = { '0772200001': 'multiline', '0772200002': 'echo', '0772200003': 'other-amount', '0772200004': 'success' };
+    const s = await sim('dj-1', { balance: 50_000, profile: (d) => profiles[d.msisdn!] ?? 'success' });
+    const rules = [
+      { match: 'Succes: vous avez transf.r. (?<amount>[0-9]+) DA au (?<msisdn>0[567][0-9]{8})', outcome: 'FULFILLED' },
+      { match: '^Echec', outcome: 'REFUNDED' },
+    ];
+    const p = await start(makePool(ctx, modemSettings([s], { maxFailures: 100 }, { rules })));
+    const ids = new Map<string, string>();
+    for (const n of Object.keys(profiles)) ids.set(n, await send(n));
+    const trace = async (n: string) => JSON.parse((await order(ids.get(n)!)).gatewayTrace!) as Record<string, string>;
+    expect((await finalOf(ids.get('0772200001')!)).status).toBe('FULFILLED');
+    expect((await trace('0772200001')).text).toMatch(/^Succes: vous avez transféré 100 DA au 0772200001\.\nNouveau solde: \n[0-9.]+ DA$/);
+    expect((await finalOf(ids.get('0772200002')!)).status).toBe('FULFILLED');
+    expect((await trace('0772200002')).text).toMatch(/^Demande \*770\*0772200002\*100\*<pin># recue\. Succes/);
+    expect(p.snapshot()[0]!.status.lastAnswer).not.toContain(TEST_PIN);
+    const other = await finalOf(ids.get('0772200003')!);
+    expect(other.status).toBe('UNKNOWN_ERROR');
+    expect((await trace('0772200003')).why).toBe("the answer's amount 1000 is not 100");
+    expect((await finalOf(ids.get('0772200004')!)).status).toBe('FULFILLED');
+    for (const n of Object.keys(profiles)) expect({ n, dials: s.modem.dialsFor(n) }).toEqual({ n, dials: 1 });
+    await waitUntil(async () => {
+      const status = (await ctx.deps.store.channels.list('pool'))[0]?.status;
+      return status?.ordersToday === 4 && status.busy === false;
+    }, 3_000, 'published');
+    for (const [table, cols] of [['orders', 'gateway_trace'], ['audit_log', 'details'], ['outbox', 'payload'], ['gateway_channels', 'status']] as const) {
+      expect(await ctx.sql.all(`SELECT ${cols} FROM ${table} WHERE ${cols} LIKE ?`, [`%${TEST_PIN}%`])).toEqual([]);
+    }
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+  });
+
   it("an answer that names another number, or a late answer to a session given up on, is never taken for an order's answer", async () => {
     const s = await sim('dj-1', { latencyMs: 700, profile: (d) => (d.msisdn === '0772100001' ? 'other-number' : d.msisdn === '0772100002' ? 'late-answer' : 'success') });
-    const p = await start(makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 1_000 })));
+    const p = await start(makePool(ctx, modemSettings([s], { quietAfterUnclearMs: 1_000 }, { ussdTimeoutMs: 1_000 })));
     const other = await send('0772100001');
     const o = await finalOf(other);
     expect(o.status).toBe('UNKNOWN_ERROR');
     expect(JSON.parse(o.gatewayTrace!).why).toBe('the answer names 0699999999, not 0772100001');
-    // The late answer (1.4 s) comes after its order gave up (1 s): the SIM waits it out before the next dial.
+    // The late answer (1.4 s) comes after its order gave up (1 s), in the SIM's quiet second, which it
+    // extends by another second: the next dial waits for that.
     const late = await send('0772100002');
     const next = await send('0772100003');
     expect((await finalOf(late)).status).toBe('UNKNOWN_ERROR');
@@ -136,7 +168,7 @@ describe('the modem gateway over fake modems', () => {
     expect(JSON.parse((await order(late)).gatewayTrace!).why).toBe('no answer within 1000 ms');
     expect([s.modem.dialsFor('0772100002'), s.modem.dialsFor('0772100003')]).toEqual([1, 1]);
     const dials = s.modem.dials.filter((d) => d.msisdn !== '0772100001').map((d) => d.at);
-    expect(dials[1]! - dials[0]!).toBeGreaterThanOrEqual(1_900); // 1 s of waiting for the answer + 1 s of quiet
+    expect(dials[1]! - dials[0]!).toBeGreaterThanOrEqual(2_300); // the late answer at 1.4 s + 1 s of quiet
     expect(p.snapshot()[0]!.status.state).toBe('ready');
   });
 
@@ -223,18 +255,35 @@ describe('the modem gateway over fake modems', () => {
     expect(s.modem.dials.length).toBe(2);
   });
 
-  it('a GETMENU plan is refused without a dial (USSD has no menu of offers)', async () => {
+  it('a GETMENU plan is refused without a dial (USSD has no menu of offers); so is a plan the gateway has no code for', async () => {
     const s = await sim('dj-1');
     await start(makePool(ctx, modemSettings([s])));
     const id = await send('0777000001', 500, 'GETMENU_Djezzy');
     const o = await finalOf(id);
     expect(o).toMatchObject({ status: 'REFUNDED', refundMessage: MESSAGES.OFFER_NOT_ACCEPTED });
+    // The routes are checked at start; a bill reaching SIMs that only have the flexy code is never dialled as flexy.
+    const bill = await finalOf(await send('0777000002', 500, 'FACTURE_DJEZZY'));
+    expect(bill).toMatchObject({ status: 'REFUNDED', refundMessage: MESSAGES.REFUNDED_AFTER_REVIEW });
     expect(s.modem.dials.length).toBe(0);
     expect(await balance()).toBe(10_000);
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+  });
+
+  it("nothing is dialled when the answer could not come within what is left of the processor's gateway timeout: the order waits PENDING", async () => {
+    const s = await sim('dj-1');
+    pool = makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 3_000 }));
+    await pool.start();
+    processor = makeProcessor(ctx, pool, { gatewayTimeoutMs: 3_500, leaseMs: 60_000 });
+    await processor.start();
+    const id = await send('0777100001');
+    await waitUntil(async () => (await order(id)).attempts! >= 1 && (await order(id)).status === 'PENDING', 5_000, 'the order back in the queue');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await order(id)).toMatchObject({ status: 'PENDING', callStartedAt: null });
+    expect(s.modem.dials.length).toBe(0);
   });
 
   describe('confirmation SMS', () => {
-    const sms = { match: 'transfere (?<amount>[0-9]+) DA au (?<msisdn>0[567][0-9]{8})', outcome: 'FULFILLED' };
+    const sms = { senders: ['7711'], match: 'transfere (?<amount>[0-9]+) DA au (?<msisdn>0[567][0-9]{8})', outcome: 'FULFILLED' };
 
     it('a confirmation after the answer timed out settles the UNKNOWN_ERROR order as a late answer; the message is kept and deleted from the SIM', async () => {
       const s = await sim('dj-1', { profile: 'late-sms', latencyMs: 1_300 });
@@ -253,6 +302,41 @@ describe('the modem gateway over fake modems', () => {
       expect(s.modem.dialsFor('0778000001')).toBe(1);
       expect(await balance()).toBe(10_000 - 198.5);
       expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+    });
+
+    it('a confirmation that comes while its call still waits for the answer stays on the SIM until the order is UNKNOWN_ERROR, then settles it; audited once', async () => {
+      const s = await sim('dj-1', { profile: 'silent' });
+      await start(makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 2_500, sms })));
+      const id = await send('0779100001', 300);
+      await waitUntil(() => s.modem.dialsFor('0779100001') === 1, 5_000, 'dialled');
+      s.modem.deliverSms('Vous avez transfere 300 DA au 0779100001.');
+      await new Promise((r) => setTimeout(r, 800));
+      expect((await order(id)).status).toBe('HANDLING');
+      expect(s.modem.storedSms).toBe(1);
+      await waitUntil(async () => (await order(id)).status === 'FULFILLED', 8_000, 'the SMS applied after the timeout');
+      const lines = (await order(id)).gatewayTrace!.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.map((l) => l.why ?? l.outcome)).toEqual(['no answer within 2500 ms', 'FULFILLED']);
+      await waitUntil(() => s.modem.storedSms === 0, 3_000, 'the SMS deleted');
+      // Read a dozen times while it waited, written to the audit trail once.
+      expect(await ctx.sql.all('SELECT target FROM audit_log WHERE action = ?', ['sim.message'])).toEqual([{ target: 'dj-1' }]);
+      expect(s.modem.dialsFor('0779100001')).toBe(1);
+    });
+
+    it("a message from another sender, or one sent outside the window after the call, confirms nothing", async () => {
+      const s = await sim('dj-1', { profile: 'silent' });
+      await start(makePool(ctx, modemSettings([s], {}, { ussdTimeoutMs: 1_000, sms: { ...sms, windowMs: 60_000 } })));
+      const id = await send('0779200001', 300);
+      expect((await finalOf(id)).status).toBe('UNKNOWN_ERROR');
+      s.modem.deliverSms('Vous avez transfere 300 DA au 0779200001.', 'PROMO');
+      s.modem.deliverSms('Vous avez transfere 300 DA au 0779200001.', '7711', new Date(Date.now() - 2 * 3_600_000));
+      await waitUntil(() => s.modem.storedSms === 0, 3_000, 'the messages read');
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await order(id)).status).toBe('UNKNOWN_ERROR');
+      const audit = await ctx.sql.all('SELECT reason, details FROM audit_log WHERE action = ? ORDER BY id', ['sim.message']);
+      expect(audit.map((a) => [a.reason, JSON.parse(String(a.details)).confirmation === null])).toEqual([
+        ['a message read from the SIM, not from a confirmation sender', true],
+        ['a message read from the SIM', false],
+      ]);
     });
 
     it('never against a support decision, never when it could be about two orders (an alert instead); messages waiting at start-up are read', async () => {
@@ -282,7 +366,11 @@ describe('the modem gateway over fake modems', () => {
     const p = await start(makePool(ctx, modemSettings([s])));
     const id = await send('0770000001');
     await finalOf(id);
-    await waitUntil(async () => ((await ctx.deps.store.channels.list('pool'))[0]?.status.ordersToday as number) === 1, 3_000, 'published');
+    // Published after the top-up: a state published during the dial (busy) already counts it.
+    await waitUntil(async () => {
+      const status = (await ctx.deps.store.channels.list('pool'))[0]?.status;
+      return status?.ordersToday === 1 && status.busy === false;
+    }, 3_000, 'published');
     const [row] = await ctx.deps.store.channels.list('pool');
     expect(row).toMatchObject({ gateway: 'pool', channel: 'dj-1', operator: 'Djezzy', usable: true, owner: ctx.config.workerId });
     // The answer's GSM 7-bit letters decoded (é came as the byte 0x05).

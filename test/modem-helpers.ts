@@ -52,6 +52,7 @@ export function modemSettings(sims: { name: string; device: string; operator?: s
     sims: sims.map((s) => ({ name: s.name, device: s.device, operator: s.operator ?? 'Djezzy', pinEnv: 'SIM_PIN' })),
     retryAfterMs: 300,
     smsEveryMs: 200,
+    quietAfterUnclearMs: 300,
     ...overrides,
   };
   return parseModemSettings(spec, 'gateways.pool', (field, what) => {

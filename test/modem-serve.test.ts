@@ -15,6 +15,9 @@ import { DJEZZY_RULES, fakeSim, TEST_PIN, type FakeSim } from './modem-helpers.j
 import { waitUntil } from './processor-helpers.js';
 import { BIN, ROOT, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
 
+/** How long a SIM dials nothing after a call left without its answer (longer than a restart takes, so that it shows). */
+const QUIET_MS = 10_000;
+
 describe('shahn serve with a modem gateway', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
@@ -32,9 +35,11 @@ describe('shahn serve with a modem gateway', () => {
         gateways: {
           pool: {
             type: 'modem',
-            operators: { Djezzy: { send: '*770*{msisdn}*{amount}*{pin}#', balance: '*710#', ussdTimeoutMs: 1000, rules: DJEZZY_RULES } },
+            // Bills have their own code: the SIMs serve every Djezzy plan, and /v3/ping's Djezzy is theirs alone.
+            operators: { Djezzy: { send: '*770*{msisdn}*{amount}*{pin}#', plans: { FACTURE_DJEZZY: '*771*{msisdn}*{amount}*{pin}#' }, balance: '*710#', ussdTimeoutMs: 1000, rules: DJEZZY_RULES } },
             sims: sims.map((s) => ({ name: s.name, device: s.device, operator: 'Djezzy', pinEnv: 'SIM_PIN' })),
             retryAfterMs: 500,
+            quietAfterUnclearMs: QUIET_MS,
           },
           simulator: { type: 'simulator' },
         },
@@ -63,7 +68,7 @@ describe('shahn serve with a modem gateway', () => {
     return json;
   };
 
-  it('a SIGKILL during a USSD: after the restart the order is UNKNOWN_ERROR and its code is never dialled again', async () => {
+  it('a SIGKILL during a USSD: after the restart the order is UNKNOWN_ERROR, its code is never dialled again, and its SIM dials nothing until its answer could no longer come', async () => {
     const sim = await fakeSim(tempDir(), 'dj-1', { latencyMs: 3_000 });
     cleanup.push(() => sim.close());
     const { fresh, env } = await setUp([sim]);
@@ -78,19 +83,23 @@ describe('shahn serve with a modem gateway', () => {
     await first.exited;
 
     const second = await serve(env);
+    // The next order, sent at once: the SIM's last call has no answer, which may still come and must not
+    // be read as this order's; the SIM dials nothing until QUIET_MS after that call started.
+    sim.modem.latencyMs = 50;
+    const next = await api(second, key, 'POST', '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770111333', amount: 200 });
     await waitUntil(async () => (await api(second, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status === 'UNKNOWN_ERROR', 25_000, 'the order UNKNOWN_ERROR after its lease');
     const [row] = await fresh.sql.all('SELECT gateway_channel, call_started_at FROM orders WHERE id = ?', [id]);
     expect(row!.gateway_channel).toBe('dj-1'); // where a confirmation SMS would be looked for
     expect(row!.call_started_at).not.toBeNull();
     // The SIM is back in use: the next order goes through it once, and the first is never dialled again.
-    sim.modem.latencyMs = 50;
-    const next = await api(second, key, 'POST', '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0770111333', amount: 200 });
-    await waitUntil(async () => (await api(second, key, 'GET', `/v3/mobile/check-id/${next.data.topupId as string}`)).data.status === 'FULFILLED', 15_000, 'the next order FULFILLED');
+    await waitUntil(async () => (await api(second, key, 'GET', `/v3/mobile/check-id/${next.data.topupId as string}`)).data.status === 'FULFILLED', 25_000, 'the next order FULFILLED');
     expect(sim.modem.dialsFor('0770111333')).toBe(1);
+    const nextDial = sim.modem.dials.find((d) => d.msisdn === '0770111333')!.at;
+    expect(nextDial - Number(row!.call_started_at)).toBeGreaterThanOrEqual(QUIET_MS - 50);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(sim.modem.dialsFor('0770111222')).toBe(1);
     expect((await api(second, key, 'GET', `/v3/mobile/check-id/${id}`)).data.status).toBe('UNKNOWN_ERROR');
-  }, 90_000);
+  }, 120_000);
 
   it('/v3/ping follows the SIMs: a modem plugged in after the start is opened, its operator comes up and its orders go out', async () => {
     const dir = tempDir();

@@ -6,7 +6,7 @@ import { resolveOrder } from '../src/support/resolve-order.js';
 import { ManualGateway, makeProcessor, settle, waitUntil } from './processor-helpers.js';
 
 /** A gateway call outside the processor: never aborted, the call always allowed to start. */
-const freeCall = () => ({ signal: new AbortController().signal, callStarting: async () => true });
+const freeCall = () => ({ signal: new AbortController().signal, callStarting: async () => true, remainingMs: () => 60_000 });
 
 describe('the order processor', () => {
   let ctx: TestContext;

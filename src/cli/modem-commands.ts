@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadCatalogueFile } from '../catalogue/load-catalogue-file.js';
 import { AtChannel, AtNoAnswer, type AtResult } from '../gateways/modem/at-channel.js';
 import { FAKE_PROFILES, FakeModem, type FakeProfile } from '../gateways/modem/fake-modem.js';
 import { openPtyPair, type PtyPair } from '../gateways/modem/pty-pair.js';
@@ -80,6 +81,7 @@ export async function modemProbe(device: string, opts: ProbeOptions): Promise<vo
     if (opts.ussd !== undefined) {
       await ask('AT+CSCS="GSM"');
       const code = opts.ussd;
+      const dialCommand = `AT+CUSD=1,"${code}",15`;
       const got = await new Promise<string>((done) => {
         const finish = (v: string) => {
           off();
@@ -92,7 +94,7 @@ export async function modemProbe(device: string, opts: ProbeOptions): Promise<vo
         });
         const offClose = ch.onClose(() => finish('the port closed'));
         const timer = setTimeout(() => finish(''), timeoutMs);
-        ch.command(`AT+CUSD=1,"${code}",15`, timeoutMs).then(
+        ch.command(dialCommand, timeoutMs).then(
           (r) => {
             if (!r.ok) finish(r.final);
           },
@@ -101,7 +103,7 @@ export async function modemProbe(device: string, opts: ProbeOptions): Promise<vo
       });
       // The answer may come before the command's OK (or without one): give it a moment, then move on.
       if (ch.busy) await new Promise((r) => setTimeout(r, 500));
-      if (ch.busy) ch.abandon();
+      if (ch.busy) ch.abandon(dialCommand);
       const cusd = got ? parseCusd(got) : undefined;
       if (cusd) {
         report.ussd = { code, m: cusd.m, dcs: cusd.dcs ?? null, raw: cusd.raw ?? null, text: cusd.text };
@@ -170,14 +172,18 @@ export async function modemFake(opts: FakeOptions): Promise<Stoppable> {
             ],
             balanceMatch: 'solde[^0-9]*(?<balance>[0-9][0-9 .,]*) DA',
             lowBalance: 1000,
-            sms: { match: 'transfere (?<amount>[0-9]+) DA au (?<msisdn>0[567][0-9]{8})', outcome: 'FULFILLED' },
+            sms: { senders: ['Djezzy', 'Mobilis', 'Ooredoo'], match: 'transfere (?<amount>[0-9]+) DA au (?<msisdn>0[567][0-9]{8})', outcome: 'FULFILLED' },
           },
         },
         sims,
       },
       simulator: { type: 'simulator' },
     },
+    // The fake SIMs send flexy (PREPAID_ plans); the operator's other plans (bills, bundles) go to the simulator.
     routes: [
+      ...loadCatalogueFile()
+        .plans.filter((p) => p.operator === opts.operator && !p.code.startsWith('PREPAID_') && !p.isMenu)
+        .map((p) => ({ operator: opts.operator, plan: p.code, gateway: 'simulator' })),
       { operator: opts.operator, gateway: 'pool' },
       { operator: '*', gateway: 'simulator' },
     ],

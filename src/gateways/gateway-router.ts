@@ -5,7 +5,7 @@
  */
 import type { OperatorRecord } from '../store/store.js';
 import type { Gateway, GatewayDirectory, GatewayOutcome, GatewayRequest, GatewayTarget, HealthKey, SendContext } from './gateway.js';
-import type { RouteSpec } from './gateways-config.js';
+import { routeOf, type RouteSpec } from './gateways-config.js';
 import { OperatorSimulator } from './operator-simulator.js';
 
 export class GatewayRouter implements Gateway, GatewayDirectory {
@@ -19,10 +19,7 @@ export class GatewayRouter implements Gateway, GatewayDirectory {
 
   /** The gateway that serves a plan of an operator. */
   route(target: Pick<GatewayTarget, 'operator' | 'planCode'>): Gateway {
-    const r =
-      this.routes.find((x) => x.plan === target.planCode && x.operator === target.operator) ??
-      this.routes.find((x) => x.plan === undefined && x.operator === target.operator) ??
-      this.routes.find((x) => x.operator === '*');
+    const r = routeOf(this.routes, target.operator, target.planCode);
     const g = r && this.gateways.get(r.gateway);
     if (!g) throw new Error(`no gateway serves ${target.operator} ${target.planCode}`);
     return g;

@@ -62,9 +62,11 @@ export interface SendContext {
   /**
    * Say that the irrevocable step is about to happen (the code dialled, the request sent), just before
    * it: the processor records "call started" first, with the channel that makes the call (a SIM's
-   * name). False: the lease was lost; do not call, answer NOT_SENT.
+   * name). False: the lease was lost, or the call was already started once; do not call, answer NOT_SENT.
    */
   callStarting(channel?: string): Promise<boolean>;
+  /** What is left of the processor's gateway timeout (ms): a call that cannot end in it is not started. */
+  remainingMs(): number;
 }
 
 export interface Gateway {

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { OperatorRecord, PlanRecord } from '../store/store.js';
-import { parseModemSettings, type ModemGatewaySettings } from './modem/modem-config.js';
+import { parseModemSettings, templateFor, type ModemGatewaySettings } from './modem/modem-config.js';
 
 export const GATEWAY_TYPES = ['simulator', 'modem'] as const;
 export type GatewayType = (typeof GATEWAY_TYPES)[number];
@@ -70,6 +70,18 @@ export function parseGatewaysConfig(raw: unknown, source: string, secret: (name:
     if (spec.config !== undefined && spec.configFile !== undefined) fail(at, 'takes "config" or "configFile", not both');
     gateways[name] = { type: 'simulator', ...(spec.config !== undefined ? { config: spec.config } : {}), ...(spec.configFile !== undefined ? { configFile: spec.configFile as string } : {}) };
   }
+  // A SIM is one worker on one port: its name (the channel orders record) and its device are the pool's alone.
+  const simOwner = new Map<string, string>();
+  for (const [name, g] of Object.entries(gateways)) {
+    if (g.type !== 'modem') continue;
+    g.sims.forEach((sim, i) => {
+      for (const key of [`name ${sim.name}`, `device ${sim.device}`]) {
+        const other = simOwner.get(key);
+        if (other !== undefined) fail(`gateways.${name}.sims[${i}]`, `has the ${key}, which a SIM of gateways.${other} has too`);
+        simOwner.set(key, name);
+      }
+    });
+  }
   if (!Array.isArray(raw.routes) || raw.routes.length === 0) fail('routes', 'must be a list of at least one route');
   const routes: RouteSpec[] = (raw.routes as unknown[]).map((r, i) => {
     const at = `routes[${i}]`;
@@ -109,6 +121,11 @@ export function defaultGatewaysConfig(simulatorConfigFile: string | undefined): 
   };
 }
 
+/** The route that serves a plan: the most specific (plan, then operator, then "*"), as the router picks it. */
+export function routeOf(routes: readonly RouteSpec[], operator: string, planCode: string): RouteSpec | undefined {
+  return routes.find((r) => r.plan === planCode && r.operator === operator) ?? routes.find((r) => r.plan === undefined && r.operator === operator) ?? routes.find((r) => r.operator === '*');
+}
+
 /** Every route names a catalogue operator (and a plan of it); every operator is served by a route. */
 export function checkRoutes(cfg: GatewaysConfig, operators: readonly OperatorRecord[], plans: readonly PlanRecord[]): void {
   const names = operators.map((o) => o.name);
@@ -120,21 +137,32 @@ export function checkRoutes(cfg: GatewaysConfig, operators: readonly OperatorRec
       throw new GatewaysConfigError(`${cfg.source}: routes[${i}].plan "${r.plan}" is not a plan of ${r.operator}`);
     }
   });
-  // A modem gateway serves the operators it has codes and SIMs for, and those only.
+  // A modem gateway serves the operators it has codes and SIMs for, and of those only the plans it has
+  // a USSD template for: a bill or a bundle dialled as a flexy transfer would send the wrong thing.
   for (const [name, g] of Object.entries(cfg.gateways)) {
     if (g.type !== 'modem') continue;
     for (const op of Object.keys(g.operators)) {
       if (!names.includes(op)) throw new GatewaysConfigError(`${cfg.source}: gateways.${name}.operators.${op} is not an operator of the catalogue (${names.join(', ')})`);
-      for (const code of Object.keys(g.operators[op]!.plans)) {
-        if (!plans.some((p) => p.code === code && p.operator === op)) throw new GatewaysConfigError(`${cfg.source}: gateways.${name}.operators.${op}.plans.${code} is not a plan of ${op}`);
+      const o = g.operators[op]!;
+      for (const code of [...Object.keys(o.plans), ...(o.sendPlans ?? [])]) {
+        const field = code in o.plans ? `plans.${code}` : 'sendPlans';
+        if (!plans.some((p) => p.code === code && p.operator === op)) throw new GatewaysConfigError(`${cfg.source}: gateways.${name}.operators.${op}.${field}: ${code} is not a plan of ${op}`);
       }
     }
-    cfg.routes.forEach((r, i) => {
-      if (r.gateway !== name) return;
-      const served = r.operator === '*' ? names.filter((n) => !cfg.routes.some((x) => x.operator === n && x.plan === undefined)) : [r.operator];
-      const missing = served.filter((n) => !(n in g.operators));
-      if (missing.length > 0) throw new GatewaysConfigError(`${cfg.source}: routes[${i}] sends ${missing.join(', ')} to the modem gateway ${name}, which has no codes for ${missing.length > 1 ? 'them' : 'it'}`);
-    });
+    const routed = plans.filter((p) => routeOf(cfg.routes, p.operator, p.code)?.gateway === name);
+    const missing = [...new Set(routed.filter((p) => !(p.operator in g.operators)).map((p) => p.operator))];
+    if (missing.length > 0) {
+      throw new GatewaysConfigError(`${cfg.source}: the routes send ${missing.join(', ')} to the modem gateway ${name}, which has no codes for ${missing.length > 1 ? 'them' : 'it'}`);
+    }
+    for (const p of routed) {
+      // A menu plan (GETMENU) is answered by the gateway itself: USSD has no menu of offers to give.
+      if (!p.isMenu && templateFor(g.operators[p.operator]!, p.code) === undefined) {
+        throw new GatewaysConfigError(
+          `${cfg.source}: the plan ${p.code} of ${p.operator} is routed to the modem gateway ${name}, which has no USSD code for it: ` +
+            `give it one in gateways.${name}.operators.${p.operator}.plans (or add it to sendPlans if the top-up code sends it), or route it to another gateway with { "operator": "${p.operator}", "plan": "${p.code}", "gateway": … }`,
+        );
+      }
+    }
   }
   const everyone = cfg.routes.some((r) => r.operator === '*');
   for (const o of operators) {

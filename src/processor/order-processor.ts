@@ -250,13 +250,18 @@ export class OrderProcessor {
     let started = false;
     let leaseLost = false;
     const callStarting = async (channel?: string) => {
-      if (started) return true;
+      if (started) {
+        // A gateway that asks twice is about to make a second call for one order: refused.
+        this.deps.logger.error({ orderId: order.id, channel }, `the gateway asked to start a second call for order ${order.id}; refused`);
+        return false;
+      }
       if (leaseLost) return false;
       started = await store.processing.markCallStarted({ orderId: order.id, owner, now: clock.now(), ...(channel !== undefined ? { channel } : {}) });
       leaseLost = !started;
       return started;
     };
     const controller = new AbortController();
+    const deadline = Date.now() + this.options.gatewayTimeoutMs;
     const timer = setTimeout(() => controller.abort(new Error(`gateway timeout after ${this.options.gatewayTimeoutMs} ms`)), this.options.gatewayTimeoutMs);
     let outcome: GatewayOutcome;
     try {
@@ -271,7 +276,7 @@ export class OrderProcessor {
           amount: centimesToDzd(order.topupAmount),
           isMenu: plan.isMenu,
         },
-        { signal: controller.signal, callStarting },
+        { signal: controller.signal, callStarting, remainingMs: () => Math.max(0, deadline - Date.now()) },
       );
     } catch (err) {
       outcome = { kind: 'UNKNOWN', reason: controller.signal.aborted ? String((controller.signal.reason as Error).message) : `gateway error: ${(err as Error).message}` };
@@ -285,7 +290,8 @@ export class OrderProcessor {
     }
     if (!started) {
       // A gateway that answered without saying its call was starting: it did call. Record that first.
-      if (!(await callStarting())) return;
+      started = await store.processing.markCallStarted({ orderId: order.id, owner, now: clock.now() });
+      if (!started) return;
     }
     if (outcome.kind === 'NOT_SENT') outcome = { kind: 'UNKNOWN', reason: `the gateway said it did not send after its call had started: ${outcome.reason}`, ...(outcome.trace ? { trace: outcome.trace } : {}) };
     await this.record(order, outcome);

@@ -1,11 +1,13 @@
 /**
  * Messages read from a modem pool's SIMs. Each is kept in the audit trail (then the SIM deletes it).
- * A confirmation (the operator's SMS pattern matched: a number and an amount) settles an
- * UNKNOWN_ERROR order through the late-answer path when it can only be about that order: the one
- * call through that SIM to that number for that amount within the window. When other calls could
- * be the one confirmed (the same number and amount, another order), nothing is applied and support
- * gets an alert. A decision support already made is never changed: only an order still
- * UNKNOWN_ERROR when the answer is recorded takes it.
+ * A confirmation (from one of the operator's trusted senders, and the operator's SMS pattern
+ * matched: a number and an amount) settles an UNKNOWN_ERROR order through the late-answer path when
+ * it can only be about that order: the one call through that SIM to that number for that amount in
+ * the window before the message was sent. When other calls could be the one confirmed (the same
+ * number and amount, another order), nothing is applied and support gets an alert. When that one
+ * call is still waiting for its answer, the message stays on the SIM and is read again later. A
+ * decision support already made is never changed: only an order still UNKNOWN_ERROR when the answer
+ * is recorded takes it.
  */
 import { MESSAGES } from '@shahn/contract/core';
 import type { Log } from '../lib/log.js';
@@ -18,7 +20,10 @@ import type { OrderRecord, RecordedOutcome, Store } from '../store/store.js';
 import { auditRecord } from '../support/audit.js';
 import { makeAlert } from './order-processor.js';
 
-export type ConfirmationResult = 'no-confirmation' | 'no-order' | 'applied' | 'ambiguous' | 'already-final';
+export type ConfirmationResult = 'no-confirmation' | 'no-order' | 'applied' | 'ambiguous' | 'already-final' | 'keep';
+
+/** How much later than the message a call may have started, for a modem clock and ours that disagree (ms). */
+const CLOCK_SKEW_MS = 60_000;
 
 export interface SimMessageDeps {
   store: Store;
@@ -33,22 +38,33 @@ export async function handleSimMessage(deps: SimMessageDeps, message: SimMessage
   const { store, clock, logger } = deps;
   const now = clock.now();
   const actor = `gateway:${message.gateway}`;
-  await store.audit.insertAudit(
-    auditRecord(now, actor, 'sim.message', message.sim, 'a message read from the SIM', { sender: message.sender, sentAt: message.sentAt, text: message.text.slice(0, 1000), confirmation: message.confirmation ?? null }),
-  );
+  if (!message.repeat) {
+    await store.audit.insertAudit(
+      auditRecord(now, actor, 'sim.message', message.sim, message.trustedSender ? 'a message read from the SIM' : 'a message read from the SIM, not from a confirmation sender', {
+        sender: message.sender,
+        sentAt: message.sentAt,
+        text: message.text.slice(0, 1000),
+        trustedSender: message.trustedSender,
+        confirmation: message.confirmation ?? null,
+      }),
+    );
+  }
   const c = message.confirmation;
   if (!c) return 'no-confirmation';
-  const calls = await store.orders.findCallsByChannel({ channel: message.sim, mssidn: c.msisdn, topupAmount: dzdToCentimes(c.amount), since: now - windowMs });
+  // The call it confirms started before the message was sent, within the window (the modem's time stamp; ours when it has none).
+  const sentAt = now - (message.sentAgoMs ?? 0);
+  const calls = await store.orders.findCallsByChannel({ channel: message.sim, mssidn: c.msisdn, topupAmount: dzdToCentimes(c.amount), since: sentAt - windowMs, until: sentAt + CLOCK_SKEW_MS });
   if (calls.length === 0) {
     logger.info({ sim: message.sim, msisdn: c.msisdn, amount: c.amount }, 'a confirmation SMS matches no call of this SIM');
     return 'no-order';
   }
   const uncertain = calls.filter((o) => o.status === 'UNKNOWN_ERROR');
   if (calls.length > 1) {
-    if (uncertain.length > 0) await ambiguous(deps, message, calls, uncertain, now);
+    if (uncertain.length > 0 && !message.repeat) await ambiguous(deps, message, calls, uncertain, now);
     return 'ambiguous';
   }
   const order = calls[0]!;
+  if (order.status === 'HANDLING') return 'keep';
   if (order.status !== 'UNKNOWN_ERROR') return 'already-final';
   const trace = { channel: message.sim, detail: JSON.stringify({ sim: message.sim, at: new Date(now).toISOString(), sms: { sender: message.sender, sentAt: message.sentAt, text: message.text.slice(0, 500) }, outcome: c.outcome }) };
   const outcome: RecordedOutcome =

@@ -43,7 +43,13 @@ export function modemRuntime(config: Config, store: Store, proc: GatewayProcess,
       proc.onAlert?.();
     },
     message: async (m) => {
-      await handleSimMessage({ store, clock, logger: proc.log, ...(proc.onAlert ? { onAlert: proc.onAlert } : {}) }, m, windowMsOf(gateway, m.operator));
+      const result = await handleSimMessage({ store, clock, logger: proc.log, ...(proc.onAlert ? { onAlert: proc.onAlert } : {}) }, m, windowMsOf(gateway, m.operator));
+      return result === 'keep' ? 'keep' : undefined;
+    },
+    unansweredCallAgo: async (sim, withinMs) => {
+      const at = clock.now();
+      const started = await store.orders.lastUnansweredCall(sim, at - withinMs);
+      return started === null ? null : Math.max(0, at - started);
     },
   });
   return { drive: proc.drive, gatewayTimeoutMs: config.gatewayTimeoutMs, hooks, read: (gateway) => store.channels.list(gateway), now: () => clock.now(), log: proc.log };

@@ -654,6 +654,20 @@ CREATE TABLE gateway_channels (
 );
 `,
   },
+  {
+    version: 10,
+    name: 'calls-by-channel',
+    sqlite: `
+-- The calls of one channel (a SIM) by time: confirmation messages are matched against them, and a
+-- SIM waits out a call left without its answer before it dials again.
+CREATE INDEX orders_channel_calls ON orders(gateway_channel, call_started_at) WHERE gateway_channel IS NOT NULL;
+`,
+    postgres: `
+-- The calls of one channel (a SIM) by time: confirmation messages are matched against them, and a
+-- SIM waits out a call left without its answer before it dials again.
+CREATE INDEX orders_channel_calls ON orders(gateway_channel, call_started_at) WHERE gateway_channel IS NOT NULL;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -31,12 +31,34 @@ export interface Port {
   readonly isOpen: boolean;
 }
 
+interface Pending {
+  command: string;
+  lines: string[];
+  resolve: (r: AtResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** How long the rest of a `+CUSD:` text broken over lines may take to arrive. */
+const CONTINUATION_MS = 1_000;
+
+/** Is this `+CUSD:` line's quoted text still open (its closing quote on a later line)? */
+function openCusdText(line: string): boolean {
+  const q = line.indexOf('"');
+  if (q < 0) return false;
+  // "" inside the text is a quote, not its end.
+  const rest = line.slice(q + 1).replace(/""/g, '');
+  return !rest.includes('"');
+}
+
 export class AtChannel {
   private buffer = '';
-  private pending: { command: string; lines: string[]; resolve: (r: AtResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private pending: Pending | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(line: string) => void>();
   private closeListeners = new Set<() => void>();
+  /** A `+CUSD:` answer whose text spans lines, gathered until its quote closes. */
+  private partial: { text: string; timer: NodeJS.Timeout } | undefined;
   closed = false;
 
   constructor(private readonly port: Port) {
@@ -44,9 +66,15 @@ export class AtChannel {
     const gone = () => {
       if (this.closed) return;
       this.closed = true;
-      this.pending?.reject(new AtNoAnswer('the serial port closed'));
-      if (this.pending) clearTimeout(this.pending.timer);
+      this.flushPartial();
+      const p = this.pending;
       this.pending = undefined;
+      if (p) {
+        clearTimeout(p.timer);
+        p.reject(new AtNoAnswer('the serial port closed'));
+      }
+      // An error without a close: close the handle, or its lock keeps the port from opening again.
+      if (this.port.isOpen) this.port.close(() => undefined);
       for (const l of this.closeListeners) l();
     };
     port.on('close', gone);
@@ -78,12 +106,24 @@ export class AtChannel {
     const run = () =>
       new Promise<AtResult>((resolve, reject) => {
         if (this.closed) return reject(new AtNoAnswer('the serial port is closed'));
-        const timer = setTimeout(() => {
-          this.pending = undefined;
-          reject(new AtNoAnswer(`no answer to ${command.split('"')[0]} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        this.pending = { command, lines: [], resolve, reject, timer };
-        this.port.write(`${command}\r`);
+        const entry: Pending = {
+          command,
+          lines: [],
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            if (this.pending === entry) this.pending = undefined;
+            reject(new AtNoAnswer(`no answer to ${command.split('"')[0]} within ${timeoutMs} ms`));
+          }, timeoutMs),
+        };
+        this.pending = entry;
+        try {
+          this.port.write(`${command}\r`);
+        } catch (err) {
+          clearTimeout(entry.timer);
+          if (this.pending === entry) this.pending = undefined;
+          reject(new AtNoAnswer(`cannot write to the serial port: ${(err as Error).message}`));
+        }
       });
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
@@ -96,29 +136,21 @@ export class AtChannel {
   }
 
   /**
-   * Stop waiting for the command in progress (a dial whose answer came without its OK): it fails with
-   * AtNoAnswer and the next command may go. A final result that comes later is a stray line.
+   * Stop waiting for `command` if it is the one in progress (a dial whose answer came without its OK):
+   * it fails with AtNoAnswer and the next command may go. A final result that comes later is a stray line.
    */
-  abandon(): void {
+  abandon(command: string): void {
     const p = this.pending;
-    if (!p) return;
+    if (!p || p.command !== command) return;
     clearTimeout(p.timer);
     this.pending = undefined;
     p.reject(new AtNoAnswer(`stopped waiting for the final result of ${p.command.split('"')[0]}`));
   }
 
-  /** Write a command without waiting for anything (the cancel of a USSD session). */
-  writeRaw(command: string): void {
-    if (!this.closed) this.port.write(`${command}\r`);
-  }
-
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.closed || !this.port.isOpen) {
-        this.closed = true;
-        resolve();
-        return;
-      }
+      this.closed = true;
+      if (!this.port.isOpen) return resolve();
       this.port.close(() => resolve());
     });
   }
@@ -127,10 +159,39 @@ export class AtChannel {
     this.buffer += d.toString('latin1');
     let i: number;
     while ((i = this.buffer.search(/[\r\n]/)) >= 0) {
-      const line = this.buffer.slice(0, i).trim();
-      this.buffer = this.buffer.slice(i + 1);
-      if (line) this.onLine(line);
+      const raw = this.buffer.slice(0, i);
+      const crlf = this.buffer[i] === '\r' && this.buffer[i + 1] === '\n';
+      this.buffer = this.buffer.slice(i + (crlf ? 2 : 1));
+      if (this.partial) {
+        // The text of a +CUSD answer goes on over this line (operators' answers have line breaks).
+        clearTimeout(this.partial.timer);
+        this.partial.text += `\n${raw}`;
+        if (openCusdText(this.partial.text) && this.partial.text.length < 8_192) {
+          this.partial.timer = setTimeout(() => this.flushPartial(), CONTINUATION_MS);
+          continue;
+        }
+        const line = this.partial.text;
+        this.partial = undefined;
+        this.onLine(line.trim());
+        continue;
+      }
+      const line = raw.trim();
+      if (!line) continue;
+      if (line.startsWith('+CUSD:') && openCusdText(line)) {
+        this.partial = { text: line, timer: setTimeout(() => this.flushPartial(), CONTINUATION_MS) };
+        continue;
+      }
+      this.onLine(line);
     }
+  }
+
+  /** A +CUSD text that never closed: handed on as it is (an unreadable answer). */
+  private flushPartial(): void {
+    const p = this.partial;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.partial = undefined;
+    this.onLine(p.text.trim());
   }
 
   private onLine(line: string): void {

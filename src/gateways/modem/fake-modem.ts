@@ -30,6 +30,9 @@ export const FAKE_PROFILES = [
   'late-sms',
   'late-answer',
   'other-number',
+  'other-amount',
+  'multiline',
+  'echo',
 ] as const;
 /**
  * What a dialled top-up code answers:
@@ -48,6 +51,9 @@ export const FAKE_PROFILES = [
  * - late-sms: silence, then a confirmation SMS (+CMTI) after the latency
  * - late-answer: OK, then the success answer after twice the latency (after a gateway's timeout)
  * - other-number: a success answer that names another number than the one dialled
+ * - other-amount: a success answer that names ten times the amount dialled
+ * - multiline: the success answer with its text broken over three lines
+ * - echo: the success answer after the code dialled, echoed whole (its PIN too)
  */
 export type FakeProfile = (typeof FAKE_PROFILES)[number];
 
@@ -138,10 +144,10 @@ export class FakeModem {
     return this.dials.filter((d) => d.msisdn === msisdn).length;
   }
 
-  /** A message arrives on the SIM (stored, announced with +CMTI). */
-  deliverSms(text: string, sender = '7711'): void {
+  /** A message arrives on the SIM (stored, announced with +CMTI); `at`: the network's time stamp, now by default. */
+  deliverSms(text: string, sender = '7711', at = new Date()): void {
     const index = this.nextSmsIndex++;
-    this.sms.push({ index, sender, text, at: new Date(), read: false });
+    this.sms.push({ index, sender, text, at, read: false });
     this.write(`\r\n+CMTI: "SM",${index}\r\n`);
   }
 
@@ -332,6 +338,22 @@ export class FakeModem {
       case 'other-number':
         this.reply('OK');
         return after(() => this.reply(cusd0(`Succes: vous avez transfere ${amount} DA au 0699999999. Nouveau solde: ${this.balance.toFixed(2)} DA`)));
+      case 'other-amount':
+        this.reply('OK');
+        return after(() => this.reply(cusd0(`Succes: vous avez transfere ${amount * 10} DA au ${msisdn}. Nouveau solde: ${this.balance.toFixed(2)} DA`)));
+      case 'multiline':
+        this.reply('OK');
+        return after(() => {
+          const text = definitive();
+          const cut = text.indexOf('. Nouveau');
+          this.reply(cut < 0 ? text : `${text.slice(0, cut + 1)}\r\n${text.slice(cut + 2, cut + 17)}\r\n${text.slice(cut + 17)}`);
+        });
+      case 'echo':
+        this.reply('OK');
+        return after(() => {
+          const text = definitive();
+          this.reply(text.replace(/^\+CUSD: 0,"/, `+CUSD: 0,"Demande ${code} recue. `));
+        });
       case 'late-sms':
         this.reply('OK');
         return after(() => {

@@ -6,21 +6,24 @@
  *
  *   { "type": "modem",
  *     "operators": { "Djezzy": { "send": "*770*{msisdn}*{amount}*{pin}#", "balance": "*710#",
+ *                                "sendPlans": ["PREPAID_DJEZZY"],
  *                                "plans": { "FACTURE_DJEZZY": "*771*{msisdn}*{amount}*{pin}#" },
  *                                "ussdTimeoutMs": 30000, "balanceMatch": "Solde:? *(?<balance>[0-9 .,]+)",
  *                                "lowBalance": 5000,
  *                                "rules": [ { "match": "[Ss]ucc|تم", "outcome": "FULFILLED" },
  *                                           { "match": "[Ss]olde insuffisant", "outcome": "REFUNDED", "refundMessage": "…" } ],
- *                                "sms": { "match": "(?<amount>[0-9]+) DA .*(?<msisdn>0[567][0-9]{8})", "outcome": "FULFILLED" } } },
+ *                                "sms": { "senders": ["Djezzy"], "match": "(?<amount>[0-9]+) DA .*(?<msisdn>0[567][0-9]{8})", "outcome": "FULFILLED" } } },
  *     "sims": [ { "name": "dj-1", "device": "/dev/ttyUSB0", "operator": "Djezzy", "pinEnv": "DJ1_PIN" } ] }
  */
 import { readFileSync } from 'node:fs';
 import type { AnswerRule } from './ussd.js';
 
 export interface ModemOperator {
-  /** The top-up code template. */
+  /** The top-up code template, for the plans of `sendPlans`. */
   send: string;
-  /** Templates for particular plans (plan code → template), where they differ from `send`. */
+  /** The plans `send` tops up; undefined: the operator's plans whose code starts with `PREPAID_` (flexy). */
+  sendPlans: string[] | undefined;
+  /** Templates for other plans (plan code → template): a bill or a bundle is not a flexy transfer. */
   plans: Record<string, string>;
   /** The balance code (optional): read at start and every balanceEveryMs while the SIM is idle. */
   balance: string | undefined;
@@ -31,8 +34,18 @@ export interface ModemOperator {
   balanceMatch: RegExp | undefined;
   /** A SIM of this operator under this balance (DZD) raises an alert. */
   lowBalance: number | undefined;
-  /** Confirmation SMS: a pattern with named groups `msisdn` and `amount`, what it confirms, how far back it may match (ms). */
-  sms: { match: RegExp; outcome: 'FULFILLED' | 'REFUNDED'; refundMessage: string | undefined; windowMs: number } | undefined;
+  /**
+   * Confirmation SMS: the senders trusted to send them (anyone can text a SIM), a pattern with named
+   * groups `msisdn` and `amount`, what it confirms, how long after the call it may come (ms).
+   */
+  sms: { senders: string[]; match: RegExp; outcome: 'FULFILLED' | 'REFUNDED'; refundMessage: string | undefined; windowMs: number } | undefined;
+}
+
+/** The USSD template that tops up `planCode` through this operator's SIMs, or undefined when it has none. */
+export function templateFor(op: ModemOperator, planCode: string): string | undefined {
+  if (op.plans[planCode] !== undefined) return op.plans[planCode];
+  const sendsIt = op.sendPlans ? op.sendPlans.includes(planCode) : planCode.startsWith('PREPAID_');
+  return sendsIt ? op.send : undefined;
 }
 
 export interface ModemSim {
@@ -56,6 +69,11 @@ export interface ModemGatewaySettings {
   balanceEveryMs: number;
   /** How often each SIM's messages are read for confirmations (ms). */
   smsEveryMs: number;
+  /**
+   * After a session that ended without its final answer, how long the SIM dials nothing (ms): the
+   * answer may still come, and must not be read as the next order's.
+   */
+  quietAfterUnclearMs: number;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -65,7 +83,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * `secret(name)` reads an environment variable (the config module's snapshot).
  */
 export function parseModemSettings(spec: Record<string, unknown>, at: string, fail: (field: string, what: string) => never, secret: (name: string) => string | undefined): ModemGatewaySettings {
-  const known = ['type', 'operators', 'sims', 'maxFailures', 'retryAfterMs', 'balanceEveryMs', 'smsEveryMs'];
+  const known = ['type', 'operators', 'sims', 'maxFailures', 'retryAfterMs', 'balanceEveryMs', 'smsEveryMs', 'quietAfterUnclearMs'];
   for (const k of Object.keys(spec)) if (!known.includes(k)) fail(`${at}.${k}`, `is not a setting of a modem gateway (${known.join(', ')})`);
   const regex = (v: unknown, field: string): RegExp => {
     if (typeof v !== 'string' || v === '') return fail(field, 'must be a regular expression (a string)');
@@ -85,7 +103,7 @@ export function parseModemSettings(spec: Record<string, unknown>, at: string, fa
   for (const [name, raw] of Object.entries(spec.operators as Record<string, unknown>)) {
     const o = `${at}.operators.${name}`;
     if (!isObject(raw)) return fail(o, 'must be an object');
-    const allowed = ['send', 'plans', 'balance', 'ussdTimeoutMs', 'rules', 'balanceMatch', 'lowBalance', 'sms'];
+    const allowed = ['send', 'sendPlans', 'plans', 'balance', 'ussdTimeoutMs', 'rules', 'balanceMatch', 'lowBalance', 'sms'];
     for (const k of Object.keys(raw)) if (!allowed.includes(k)) fail(`${o}.${k}`, `is not a setting of a modem operator (${allowed.join(', ')})`);
     const template = (v: unknown, field: string): string => {
       if (typeof v !== 'string' || !v.includes('{msisdn}') || !v.includes('{amount}')) return fail(field, 'must be a USSD template with {msisdn} and {amount} (and {pin} for the transfer PIN)');
@@ -95,6 +113,7 @@ export function parseModemSettings(spec: Record<string, unknown>, at: string, fa
       return v;
     };
     template(raw.send, `${o}.send`);
+    if (raw.sendPlans !== undefined && (!Array.isArray(raw.sendPlans) || !raw.sendPlans.every((c) => typeof c === 'string' && c !== ''))) fail(`${o}.sendPlans`, 'must be a list of plan codes');
     const plans: Record<string, string> = {};
     if (raw.plans !== undefined) {
       if (!isObject(raw.plans)) fail(`${o}.plans`, 'must map plan codes to USSD templates');
@@ -113,19 +132,23 @@ export function parseModemSettings(spec: Record<string, unknown>, at: string, fa
     let sms: ModemOperator['sms'];
     if (raw.sms !== undefined) {
       const s = raw.sms;
-      if (!isObject(s)) return fail(`${o}.sms`, 'must be an object { match, outcome, refundMessage?, windowMs? }');
-      for (const k of Object.keys(s)) if (!['match', 'outcome', 'refundMessage', 'windowMs'].includes(k)) fail(`${o}.sms.${k}`, 'is not a setting of a confirmation SMS (match, outcome, refundMessage, windowMs)');
+      if (!isObject(s)) return fail(`${o}.sms`, 'must be an object { senders, match, outcome, refundMessage?, windowMs? }');
+      for (const k of Object.keys(s)) if (!['senders', 'match', 'outcome', 'refundMessage', 'windowMs'].includes(k)) fail(`${o}.sms.${k}`, 'is not a setting of a confirmation SMS (senders, match, outcome, refundMessage, windowMs)');
+      if (!Array.isArray(s.senders) || s.senders.length === 0 || !s.senders.every((x) => typeof x === 'string' && x.trim() !== '')) {
+        fail(`${o}.sms.senders`, 'must list the senders whose messages are confirmations (the operator\'s short number or name as the modem shows it): anyone can send a SIM a message');
+      }
       if (s.refundMessage !== undefined && (typeof s.refundMessage !== 'string' || s.outcome !== 'REFUNDED')) fail(`${o}.sms.refundMessage`, 'is a text, for a REFUNDED confirmation only');
       const match = regex(s.match, `${o}.sms.match`);
       if (!/\(\?<msisdn>/.test(match.source) || !/\(\?<amount>/.test(match.source)) fail(`${o}.sms.match`, 'must have the named groups (?<msisdn>…) and (?<amount>…)');
       if (s.outcome !== 'FULFILLED' && s.outcome !== 'REFUNDED') fail(`${o}.sms.outcome`, 'must be FULFILLED or REFUNDED');
-      sms = { match, outcome: s.outcome as 'FULFILLED' | 'REFUNDED', refundMessage: typeof s.refundMessage === 'string' ? s.refundMessage : undefined, windowMs: num(s.windowMs, `${o}.sms.windowMs`, 30 * 60_000, 1000) };
+      sms = { senders: (s.senders as string[]).map((x) => x.trim()), match, outcome: s.outcome as 'FULFILLED' | 'REFUNDED', refundMessage: typeof s.refundMessage === 'string' ? s.refundMessage : undefined, windowMs: num(s.windowMs, `${o}.sms.windowMs`, 30 * 60_000, 1000) };
     }
     const balanceMatch = raw.balanceMatch === undefined ? undefined : regex(raw.balanceMatch, `${o}.balanceMatch`);
     if (balanceMatch && !/\(\?<balance>/.test(balanceMatch.source)) fail(`${o}.balanceMatch`, 'must have the named group (?<balance>…)');
     if (raw.lowBalance !== undefined && (typeof raw.lowBalance !== 'number' || raw.lowBalance < 0)) fail(`${o}.lowBalance`, 'must be an amount of DZD');
     operators[name] = {
       send: raw.send as string,
+      sendPlans: raw.sendPlans as string[] | undefined,
       plans,
       balance: raw.balance as string | undefined,
       ussdTimeoutMs: num(raw.ussdTimeoutMs, `${o}.ussdTimeoutMs`, 30_000, 1000),
@@ -182,5 +205,6 @@ export function parseModemSettings(spec: Record<string, unknown>, at: string, fa
     retryAfterMs: num(spec.retryAfterMs, `${at}.retryAfterMs`, 10 * 60_000, 100),
     balanceEveryMs: num(spec.balanceEveryMs, `${at}.balanceEveryMs`, 15 * 60_000, 0),
     smsEveryMs: num(spec.smsEveryMs, `${at}.smsEveryMs`, 30_000, 100),
+    quietAfterUnclearMs: num(spec.quietAfterUnclearMs, `${at}.quietAfterUnclearMs`, 60_000, 0),
   };
 }

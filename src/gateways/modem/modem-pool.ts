@@ -11,7 +11,7 @@ import { MESSAGES } from '@shahn/contract/core';
 import type { Log } from '../../lib/log.js';
 import type { ChannelRecord } from '../../store/store.js';
 import { CHANNEL_STALE_MS, type Gateway, type GatewayOutcome, type GatewayRequest, type GatewayTarget, type SendContext } from '../gateway.js';
-import type { ModemGatewaySettings } from './modem-config.js';
+import { templateFor, type ModemGatewaySettings } from './modem-config.js';
 import { SimWorker, type SimMessage, type SimStatus } from './sim.js';
 
 /** One SIM as the pool publishes it. */
@@ -29,8 +29,10 @@ export interface ModemPoolHooks {
   publish(channels: ChannelSnapshot[]): Promise<void>;
   /** A support alert about a SIM (to the outbox). */
   alert(topic: string, sim: string, payload: Record<string, unknown>): Promise<void>;
-  /** A message read from a SIM; resolves once it is durably handled. */
-  message(message: SimMessage & { gateway: string }): Promise<void>;
+  /** A message read from a SIM; resolves once it is durably handled ('keep': leave it on the SIM for now). */
+  message(message: SimMessage & { gateway: string }): Promise<'keep' | void>;
+  /** How long ago the latest call through `sim` without an answer started, within `withinMs`; null when none. */
+  unansweredCallAgo(sim: string, withinMs: number): Promise<number | null>;
 }
 
 export interface ModemPoolOptions {
@@ -62,7 +64,8 @@ export class ModemPool implements Gateway {
   private publishTimer: NodeJS.Timeout | undefined;
   private publishSoon: NodeJS.Timeout | undefined;
   private publishing: Promise<void> = Promise.resolve();
-  private ticking = false;
+  /** SIMs doing their housekeeping now (each on its own: one SIM's balance read never holds up another's reconnect). */
+  private readonly maintaining = new Set<SimWorker>();
   private stopped = false;
 
   constructor(
@@ -81,6 +84,7 @@ export class ModemPool implements Gateway {
             hooks.alert(topic, sim.name, { gateway: name, sim: sim.name, operator: sim.operator, device: sim.device, ...payload }).catch((err: unknown) => hooks.log.error({ err, sim: sim.name, topic }, 'could not record a SIM alert'));
           },
           message: (m) => hooks.message({ ...m, gateway: name }),
+          unansweredCallAgo: (withinMs) => hooks.unansweredCallAgo(sim.name, withinMs),
         }),
     );
   }
@@ -88,7 +92,7 @@ export class ModemPool implements Gateway {
   /** Open and initialise every SIM (in parallel); SIMs that fail are out of rotation and tried again later. */
   async start(): Promise<void> {
     await Promise.all(this.sims.map((s) => s.connect()));
-    this.tickTimer = setInterval(() => void this.tick(), this.options.tickMs ?? 1_000);
+    this.tickTimer = setInterval(() => this.tick(), this.options.tickMs ?? 1_000);
     this.tickTimer.unref();
     this.publishTimer = setInterval(() => this.schedulePublish(0), this.options.publishEveryMs ?? 5_000);
     this.publishTimer.unref();
@@ -124,7 +128,12 @@ export class ModemPool implements Gateway {
       // USSD has no menu of offers to answer a GETMENU plan with: refused, nothing dialled.
       return { kind: 'REFUNDED', refundMessage: MESSAGES.OFFER_NOT_ACCEPTED };
     }
-    const template = op.plans[request.planCode] ?? op.send;
+    const template = templateFor(op, request.planCode);
+    if (template === undefined) {
+      // The routes are checked at start; a plan added to the catalogue since then has no code here.
+      this.hooks.log.error({ gateway: this.name, plan: request.planCode, orderId: request.orderId }, `the modem gateway ${this.name} has no USSD code for the plan ${request.planCode}; refunded without dialling`);
+      return { kind: 'REFUNDED', refundMessage: MESSAGES.REFUNDED_AFTER_REVIEW };
+    }
     const tried = new Set<SimWorker>();
     let lastReason = '';
     for (;;) {
@@ -133,7 +142,7 @@ export class ModemPool implements Gateway {
       let result;
       try {
         result = await got.topUp(request, ctx, template);
-        if (!result.retryElsewhere) this.dials.set(got, (this.dials.get(got) ?? 0) + 1);
+        if (result.dialled) this.dials.set(got, (this.dials.get(got) ?? 0) + 1);
       } finally {
         this.release(got);
       }
@@ -199,6 +208,8 @@ export class ModemPool implements Gateway {
     if (since !== undefined) this.busyMs.set(sim, (this.busyMs.get(sim) ?? 0) + this.hooks.now() - since);
     this.busySince.delete(sim);
     sim.release();
+    // Orders kept it busy past a balance or message read: that goes first, then the waiting orders.
+    if (sim.housekeepingOverdue()) this.housekeep(sim);
     this.dispatch();
   }
 
@@ -212,25 +223,26 @@ export class ModemPool implements Gateway {
     }
   }
 
-  private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
-    this.ticking = true;
-    try {
-      await Promise.all(
-        this.sims.map(async (s) => {
-          const wasUsable = s.usable;
-          await s.maintain(!this.waiters.some((w) => w.operator === s.operator));
-          if (!wasUsable && s.usable) this.dispatch();
-        }),
-      );
-      this.dispatch();
-    } finally {
-      this.ticking = false;
-    }
+  private tick(): void {
+    for (const s of this.sims) this.housekeep(s);
+    this.dispatch();
+  }
+
+  /** Start a SIM's housekeeping unless it is at it already; the waiting orders are served when it ends. */
+  private housekeep(sim: SimWorker): void {
+    if (this.stopped || this.maintaining.has(sim)) return;
+    this.maintaining.add(sim);
+    sim
+      .maintain(!this.waiters.some((w) => w.operator === sim.operator))
+      .catch((err: unknown) => this.hooks.log.warn({ sim: sim.name, err: (err as Error).message }, 'SIM housekeeping failed'))
+      .finally(() => {
+        this.maintaining.delete(sim);
+        if (!this.stopped) this.dispatch();
+      });
   }
 
   private changed(): void {
-    this.schedulePublish(200);
+    if (!this.stopped) this.schedulePublish(200);
   }
 
   private schedulePublish(delayMs: number): void {

@@ -14,7 +14,7 @@ import type { Log } from '../../lib/log.js';
 import type { GatewayOutcome, GatewayRequest, SendContext } from '../gateway.js';
 import { AtChannel, AtNoAnswer, type AtResult } from './at-channel.js';
 import type { ModemOperator, ModemSim } from './modem-config.js';
-import { applyRules, fillTemplate, parseCusd, readAmount, decodeSmsText, type CusdAnswer } from './ussd.js';
+import { applyRules, decodeSmsText, encodeUcs2, fillTemplate, parseCusd, readAmount, type CusdAnswer } from './ussd.js';
 
 export type SimState = 'starting' | 'ready' | 'out' | 'gone' | 'stopped';
 
@@ -54,9 +54,15 @@ export interface SimMessage {
   sender: string;
   /** The time stamp the network gave it, as the modem printed it. */
   sentAt: string;
+  /** How long before it was read the message was sent (ms, by that time stamp); undefined when the stamp is unreadable. */
+  sentAgoMs: number | undefined;
   text: string;
-  /** The confirmation it carries, when the operator's SMS pattern matches. */
+  /** Is the sender one of the operator's confirmation senders? */
+  trustedSender: boolean;
+  /** The confirmation it carries: a trusted sender, and the operator's SMS pattern matches. */
   confirmation: { msisdn: string; amount: number; outcome: 'FULFILLED' | 'REFUNDED'; refundMessage: string | undefined } | undefined;
+  /** Handed on before (it stayed on the SIM): already in the audit trail. */
+  repeat: boolean;
 }
 
 export interface SimHooks {
@@ -66,8 +72,13 @@ export interface SimHooks {
   changed(): void;
   /** A support alert about this SIM. */
   alert(topic: 'SIM_OUT_OF_ROTATION' | 'SIM_LOW_BALANCE' | 'SIM_GONE', payload: Record<string, unknown>): void;
-  /** A message read from the SIM: resolves once it is durably handled (then it is deleted from the SIM). */
-  message(message: SimMessage): Promise<void>;
+  /**
+   * A message read from the SIM: resolves once it is durably handled, then it is deleted from the SIM;
+   * 'keep': leave it there and hand it on again at the next read (the call it confirms is still awaiting its answer).
+   */
+  message(message: SimMessage): Promise<'keep' | void>;
+  /** How long ago the latest call through this SIM that has no answer yet started (ms), within `withinMs`; null when none. */
+  unansweredCallAgo(withinMs: number): Promise<number | null>;
 }
 
 export interface SimPolicy {
@@ -75,12 +86,14 @@ export interface SimPolicy {
   retryAfterMs: number;
   balanceEveryMs: number;
   smsEveryMs: number;
+  quietAfterUnclearMs: number;
 }
 
-/** What a top-up through this SIM ended in; `retryElsewhere`: nothing was dialled, another SIM may take it. */
+/** What a top-up through this SIM ended in; `retryElsewhere`: nothing was dialled, another SIM may take it; `dialled`: the code was written. */
 export interface SimTopUp {
   outcome: GatewayOutcome;
   retryElsewhere: boolean;
+  dialled: boolean;
 }
 
 const CME_MEANING: Record<string, string> = {
@@ -119,6 +132,24 @@ export function localNumber(text: string): string {
   return d;
 }
 
+/**
+ * A message's time stamp as AT+CMGL prints it in text mode (`yy/MM/dd,hh:mm:ss±zz`, zz in quarter
+ * hours from UTC), in ms; undefined when it is not one.
+ */
+export function parseSmsTime(text: string): number | undefined {
+  const m = /^(\d{2})\/(\d{2})\/(\d{2}),(\d{2}):(\d{2}):(\d{2})([+-]\d{1,2})?$/.exec(text.trim());
+  if (!m) return undefined;
+  const [, yy, mo, dd, hh, mi, ss, zone] = m;
+  const utc = Date.UTC(2000 + Number(yy), Number(mo) - 1, Number(dd), Number(hh), Number(mi), Number(ss));
+  if (Number.isNaN(utc) || Number(mo) < 1 || Number(mo) > 12 || Number(dd) < 1 || Number(dd) > 31) return undefined;
+  return utc - Number(zone ?? 0) * 15 * 60_000;
+}
+
+/** How long ago (ms, never negative) a time stamp was; undefined without one. */
+function sentAgo(at: number | undefined, now: number): number | undefined {
+  return at === undefined ? undefined : Math.max(0, now - at);
+}
+
 class InitFailure extends Error {}
 
 export class SimWorker {
@@ -135,6 +166,8 @@ export class SimWorker {
   private quietUntil = 0;
   /** Set while a dial waits for its answer: a +CUSD at any other time is stray. */
   private waiting = false;
+  /** Messages handed on and not yet deleted from the SIM (index, time stamp, text). */
+  private readonly handedOn = new Set<string>();
 
   constructor(
     readonly sim: ModemSim,
@@ -202,7 +235,23 @@ export class SimWorker {
     return (this.connecting ??= this.doConnect().finally(() => (this.connecting = undefined)));
   }
 
-  /** Work due while idle: reconnect a SIM whose time out is over, read the balance, read messages. `mayWork`: no order is waiting for it. */
+  /** Is a balance read or a message read a whole interval late (orders kept the SIM busy)? */
+  housekeepingOverdue(): boolean {
+    return this.due().overdue;
+  }
+
+  private due(): { balance: boolean; sms: boolean; overdue: boolean } {
+    const now = this.hooks.now();
+    const balance = this.op.balance !== undefined && this.balanceDueAt > 0 && now >= this.balanceDueAt;
+    const sms = this.op.sms !== undefined && now >= this.smsDueAt;
+    const overdue = (balance && now >= this.balanceDueAt + this.policy.balanceEveryMs) || (sms && this.smsDueAt > 0 && now >= this.smsDueAt + this.policy.smsEveryMs);
+    return { balance, sms, overdue };
+  }
+
+  /**
+   * Work due while idle: reconnect a SIM whose time out is over, read the balance, read messages.
+   * `mayWork`: no order is waiting for the SIM; when orders are waiting, only work a whole interval late is done.
+   */
   async maintain(mayWork: boolean): Promise<void> {
     if (this.stopped) return;
     const now = this.hooks.now();
@@ -216,10 +265,9 @@ export class SimWorker {
       await this.connect();
       return;
     }
-    if (!mayWork || this.task) return;
-    const balanceDue = this.op.balance !== undefined && this.balanceDueAt > 0 && now >= this.balanceDueAt;
-    const smsDue = this.op.sms !== undefined && now >= this.smsDueAt;
-    if (!balanceDue && !smsDue) return;
+    if (this.task) return;
+    const { balance: balanceDue, sms: smsDue, overdue } = this.due();
+    if ((!balanceDue && !smsDue) || (!mayWork && !overdue)) return;
     if (!this.tryAcquire()) return;
     const work = (async () => {
       try {
@@ -247,7 +295,7 @@ export class SimWorker {
     const ch = this.ch;
     const notSent = (reason: string): SimTopUp => {
       this.countFailure(reason);
-      return { outcome: { kind: 'NOT_SENT', reason: `SIM ${this.name}: ${reason}` }, retryElsewhere: true };
+      return { outcome: { kind: 'NOT_SENT', reason: `SIM ${this.name}: ${reason}` }, retryElsewhere: true, dialled: false };
     };
     if (!ch || ch.closed) return notSent('the serial port is not open');
     try {
@@ -258,8 +306,11 @@ export class SimWorker {
     } catch (err) {
       return notSent(`no answer before dialling: ${(err as Error).message}`);
     }
-    if (ctx.signal.aborted) return { outcome: { kind: 'NOT_SENT', reason: `SIM ${this.name}: the processor's timeout came before the dial` }, retryElsewhere: false };
-    if (!(await ctx.callStarting(this.name))) return { outcome: { kind: 'NOT_SENT', reason: 'the order was taken by another worker' }, retryElsewhere: false };
+    // A dial whose answer could not come before the processor gives up would leave the order uncertain for nothing.
+    if (ctx.signal.aborted || ctx.remainingMs() < this.op.ussdTimeoutMs + 1_000) {
+      return { outcome: { kind: 'NOT_SENT', reason: `SIM ${this.name}: too little of the processor's time left to wait for an answer; not dialled`, retryInMs: 500 }, retryElsewhere: false, dialled: false };
+    }
+    if (!(await ctx.callStarting(this.name))) return { outcome: { kind: 'NOT_SENT', reason: 'the order was taken by another worker' }, retryElsewhere: false, dialled: false };
 
     // From here on the code may reach the network: one dial, and only a rule-read `+CUSD: 0` is definitive.
     const now = this.hooks.now();
@@ -268,11 +319,11 @@ export class SimWorker {
     const pin = this.sim.pin ?? '';
     const code = fillTemplate(template, { msisdn: request.mssidn, amount: String(request.amount), pin });
     const answer = await this.ussd(ch, code, ctx.signal);
-    const outcome = this.read(answer, request, code);
+    const outcome = this.read(answer, request);
     if (outcome.kind === 'FULFILLED' || outcome.kind === 'REFUNDED') this.status.failures = 0;
     else this.countFailure(outcome.kind === 'UNKNOWN' ? outcome.reason : 'not sent');
     this.hooks.changed();
-    return { outcome, retryElsewhere: false };
+    return { outcome, retryElsewhere: false, dialled: true };
   }
 
   async stop(): Promise<void> {
@@ -310,9 +361,12 @@ export class SimWorker {
     ch.onUnsolicited((line) => {
       if (line.startsWith('+CMTI:')) this.smsDueAt = 0; // a message came: read it when idle
       if (line.startsWith('+CUSD:') && !this.waiting) {
-        // The late answer of a session given up on: never taken for another order's answer.
+        // The late answer of a session given up on: never taken for another order's answer. More may
+        // follow: the SIM stays quiet a while longer.
         const a = parseCusd(line);
-        this.hooks.log.warn({ sim: this.name, m: a?.m, text: a?.text.slice(0, 200) }, 'a USSD answer came with no session waiting for it (a late answer); ignored');
+        this.quietUntil = Math.max(this.quietUntil, this.hooks.now() + this.policy.quietAfterUnclearMs);
+        if (a?.m === 1) this.cancelSession();
+        this.hooks.log.warn({ sim: this.name, m: a?.m, text: this.mask(a?.text ?? line).slice(0, 200) }, 'a USSD answer came with no session waiting for it (a late answer); ignored');
       }
     });
     try {
@@ -346,6 +400,15 @@ export class SimWorker {
       const r = await ch.command(cmd, STEP_MS);
       if (!r.ok) throw new InitFailure(`${cmd} answered ${describeFinal(r.final)}`);
     }
+    // A session left open (shahn stopped while a code was answered) is closed; no open session answers ERROR.
+    await ch.command('AT+CUSD=2', STEP_MS).catch(() => undefined);
+    // A call through this SIM still without its answer (shahn stopped while waiting): it may yet answer,
+    // so the SIM dials nothing until it could not.
+    const ago = await this.hooks.unansweredCallAgo(this.policy.quietAfterUnclearMs).catch((err: unknown) => {
+      this.hooks.log.warn({ sim: this.name, err: (err as Error).message }, 'could not read the SIM\'s last call; waiting out the quiet time');
+      return 0;
+    });
+    if (ago !== null) this.quietUntil = Math.max(this.quietUntil, this.hooks.now() + this.policy.quietAfterUnclearMs - ago);
     const pin = await ch.command('AT+CPIN?', STEP_MS);
     if (!pin.ok) throw new InitFailure(`AT+CPIN? answered ${describeFinal(pin.final)}`);
     const state = pin.lines.find((l) => l.startsWith('+CPIN:'))?.slice(6).trim();
@@ -359,8 +422,13 @@ export class SimWorker {
       this.smsDueAt = 0;
     }
     if (this.op.balance !== undefined) {
-      this.balanceDueAt = this.hooks.now() + this.policy.balanceEveryMs;
-      await this.readBalance(ch);
+      const now = this.hooks.now();
+      if (now >= this.quietUntil) {
+        this.balanceDueAt = now + this.policy.balanceEveryMs;
+        await this.readBalance(ch);
+      } else {
+        this.balanceDueAt = this.quietUntil; // read once the quiet time is over
+      }
     }
   }
 
@@ -373,6 +441,7 @@ export class SimWorker {
   /** Dial a USSD code and wait for its answer; a string says why there is none. Never dials twice. */
   private async ussd(ch: AtChannel, code: string, signal?: AbortSignal): Promise<CusdAnswer | string> {
     const timeoutMs = this.op.ussdTimeoutMs;
+    if (signal?.aborted) return `the processor's timeout came before the dial; nothing was dialled`;
     this.waiting = true;
     let resolve!: (a: CusdAnswer | string) => void;
     const answered = new Promise<CusdAnswer | string>((r) => (resolve = r));
@@ -384,7 +453,8 @@ export class SimWorker {
     const onAbort = () => resolve(`the processor's timeout came before the answer`);
     signal?.addEventListener('abort', onAbort, { once: true });
     // Written once. Some modems answer OK then +CUSD, some +CUSD then OK, some never OK.
-    const dial = ch.command(`AT+CUSD=1,"${code}",15`, timeoutMs).then(
+    const dialCommand = `AT+CUSD=1,"${code}",15`;
+    const dial = ch.command(dialCommand, timeoutMs).then(
       (r) => {
         if (!r.ok) resolve(`the modem answered the dial with ${describeFinal(r.final)}`);
         return true;
@@ -394,16 +464,18 @@ export class SimWorker {
         return true;
       },
     );
+    let settle: NodeJS.Timeout | undefined;
     try {
       const answer = await answered;
       this.waiting = false;
       // Without a final answer the session may still answer: no new session until it could not.
-      if (typeof answer === 'string' || answer.m === 1) this.quietUntil = this.hooks.now() + Math.min(timeoutMs, 10_000);
+      if (typeof answer === 'string' || answer.m === 1) this.quietUntil = Math.max(this.quietUntil, this.hooks.now() + this.policy.quietAfterUnclearMs);
       // The answer came: give the dial's final result a moment, then let the next command go.
-      const settled = await Promise.race([dial, new Promise<boolean>((r) => setTimeout(() => r(false), 1_000).unref())]);
-      if (!settled) ch.abandon();
+      const settled = await Promise.race([dial, new Promise<boolean>((r) => (settle = setTimeout(() => r(false), 1_000)))]);
+      if (!settled) ch.abandon(dialCommand);
       return answer;
     } finally {
+      clearTimeout(settle);
       this.waiting = false;
       offLine();
       offClose();
@@ -413,9 +485,9 @@ export class SimWorker {
   }
 
   /** What a dial's answer means for the order (and the SIM's balance, last answer, and an open session). */
-  private read(answer: CusdAnswer | string, request: GatewayRequest, code: string): GatewayOutcome {
+  private read(answer: CusdAnswer | string, request: GatewayRequest): GatewayOutcome {
     const now = this.hooks.now();
-    const redact = (t: string) => (this.sim.pin ? t.split(code).join('<code>').split(`*${this.sim.pin}#`).join('*<pin>#') : t.split(code).join('<code>'));
+    const redact = (t: string) => this.mask(t);
     const trace = (fields: Record<string, unknown>) => ({ channel: this.name, detail: redact(JSON.stringify({ sim: this.name, at: new Date(now).toISOString(), ...fields })) });
     if (typeof answer === 'string') {
       this.cancelSession();
@@ -439,6 +511,15 @@ export class SimWorker {
     if (result.outcome === 'UNKNOWN') {
       return { kind: 'UNKNOWN', reason: `SIM ${this.name}: ${result.why}: ${JSON.stringify(redact(answer.text).slice(0, 200))}`, trace: trace({ ...seen, why: result.why }) };
     }
+    // A rule that reads the number or the amount from the answer must read the order's.
+    const said = result.groups;
+    const wrong =
+      said?.msisdn !== undefined && localNumber(said.msisdn) !== localNumber(request.mssidn)
+        ? `the answer's number ${said.msisdn} is not ${request.mssidn}`
+        : said?.amount !== undefined && readAmount(said.amount) !== request.amount
+          ? `the answer's amount ${said.amount} is not ${request.amount}`
+          : undefined;
+    if (wrong) return { kind: 'UNKNOWN', reason: `SIM ${this.name}: ${redact(wrong)}`, trace: trace({ ...seen, rule: result.rule, why: wrong }) };
     if (result.balance !== undefined) this.setBalance(result.balance, now, false);
     else if (result.outcome === 'FULFILLED' && this.status.balance !== null) this.setBalance(Math.round((this.status.balance - request.amount) * 100) / 100, now, true);
     const t = trace({ ...seen, rule: result.rule, outcome: result.outcome });
@@ -464,12 +545,12 @@ export class SimWorker {
       this.hooks.log.warn({ sim: this.name, answer: typeof answer === 'string' ? answer : `+CUSD: ${answer.m}` }, 'the balance code gave no balance');
       return;
     }
-    this.status.lastAnswer = answer.text.slice(0, 300);
+    this.status.lastAnswer = this.mask(answer.text).slice(0, 300);
     this.status.lastAnswerAt = now;
     const m = (this.op.balanceMatch ?? DEFAULT_BALANCE).exec(answer.text);
     const balance = readAmount(m?.groups?.balance);
     if (balance === undefined) {
-      this.hooks.log.warn({ sim: this.name, text: answer.text.slice(0, 200) }, 'no balance found in the balance code\'s answer (see balanceMatch)');
+      this.hooks.log.warn({ sim: this.name, text: this.mask(answer.text).slice(0, 200) }, 'no balance found in the balance code\'s answer (see balanceMatch)');
       return;
     }
     this.setBalance(balance, now, false);
@@ -501,7 +582,10 @@ export class SimWorker {
       return;
     }
     for (const m of parseMessageList(list.lines)) {
-      const found = sms.match.exec(m.text);
+      if (this.stopped) return;
+      const key = `${m.index}|${m.sentAt}|${m.text}`;
+      const trustedSender = sms.senders.some((x) => x.toLowerCase() === m.sender.trim().toLowerCase());
+      const found = trustedSender ? sms.match.exec(m.text) : null;
       const amount = readAmount(found?.groups?.amount);
       const msisdn = found?.groups?.msisdn;
       const message: SimMessage = {
@@ -510,12 +594,34 @@ export class SimWorker {
         index: m.index,
         sender: m.sender,
         sentAt: m.sentAt,
-        text: m.text,
+        sentAgoMs: sentAgo(parseSmsTime(m.sentAt), this.hooks.now()),
+        text: this.mask(m.text),
+        trustedSender,
         confirmation: found && msisdn && amount !== undefined ? { msisdn: localNumber(msisdn), amount, outcome: sms.outcome, refundMessage: sms.refundMessage } : undefined,
+        repeat: this.handedOn.has(key),
       };
-      await this.hooks.message(message); // throws (store down): the message stays on the SIM for the next read
-      await ch.command(`AT+CMGD=${m.index}`, STEP_MS);
+      const handled = await this.hooks.message(message); // throws (store down): the message stays on the SIM for the next read
+      if (this.handedOn.size > 1_000) this.handedOn.clear();
+      this.handedOn.add(key);
+      if (handled === 'keep') continue;
+      const del = await ch.command(`AT+CMGD=${m.index}`, STEP_MS).catch((err: Error) => err);
+      if (del instanceof Error || !del.ok) {
+        this.hooks.log.warn({ sim: this.name, index: m.index, answer: del instanceof Error ? del.message : describeFinal(del.final) }, 'could not delete a handled message from the SIM (it is not handled twice)');
+      } else {
+        this.handedOn.delete(key);
+      }
     }
+  }
+
+  /** A text with the code dialled, the transfer PIN (as digits or as UCS2 hex) and `*PIN#` hidden: for logs, the store and the console. */
+  mask(text: string, code?: string): string {
+    let t = code ? text.split(code).join('<code>') : text;
+    const pin = this.sim.pin;
+    if (pin) {
+      t = t.replace(new RegExp(encodeUcs2(pin), 'gi'), '<pin>');
+      t = t.replace(new RegExp(`(?<![0-9])${pin}(?![0-9])`, 'g'), '<pin>');
+    }
+    return t;
   }
 
   private countFailure(reason: string): void {

@@ -91,16 +91,22 @@ export function fillTemplate(template: string, values: Record<string, string>): 
 }
 
 export interface AnswerRule {
-  /** A JavaScript regular expression tried on the decoded answer; a named group `balance` reads the SIM's balance (DZD). */
+  /**
+   * A JavaScript regular expression tried on the decoded answer. Named groups: `balance` reads the SIM's
+   * balance (DZD); `msisdn` and `amount`, when the rule has them, must be the order's, or the answer is UNKNOWN.
+   */
   match: RegExp;
   outcome: 'FULFILLED' | 'REFUNDED';
   /** REFUNDED: the customer's Arabic message. */
   refundMessage?: string;
 }
 
+/** What a matching rule read from the answer: named groups `balance`, `msisdn`, `amount`. */
+export type RuleGroups = Record<string, string | undefined> | undefined;
+
 export type RuleResult =
-  | { outcome: 'FULFILLED'; balance?: number; rule: number }
-  | { outcome: 'REFUNDED'; refundMessage: string | undefined; balance?: number; rule: number }
+  | { outcome: 'FULFILLED'; balance?: number; rule: number; groups: RuleGroups }
+  | { outcome: 'REFUNDED'; refundMessage: string | undefined; balance?: number; rule: number; groups: RuleGroups }
   | { outcome: 'UNKNOWN'; why: string };
 
 /**
@@ -126,7 +132,7 @@ export function applyRules(rules: readonly AnswerRule[], text: string): RuleResu
   if (!first) return { outcome: 'UNKNOWN', why: 'no rule matches the answer' };
   const r = rules[first.rule]!;
   const balance = readAmount(first.match.groups?.balance);
-  const extra = balance === undefined ? {} : { balance };
+  const extra = { groups: first.match.groups, ...(balance === undefined ? {} : { balance }) };
   return r.outcome === 'FULFILLED' ? { outcome: 'FULFILLED', rule: first.rule, ...extra } : { outcome: 'REFUNDED', refundMessage: r.refundMessage, rule: first.rule, ...extra };
 }
 

@@ -116,10 +116,19 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
       db.exec((function* () {
         const rows = yield* all<OrderRow>(
           `SELECT * FROM orders WHERE gateway_channel = $1 AND mssidn = $2 AND topup_amount = $3 AND env = 'PRODUCTION'
-             AND call_started_at >= $4 ORDER BY call_started_at, id`,
-          [input.channel, input.mssidn, input.topupAmount, input.since],
+             AND call_started_at >= $4 AND call_started_at <= $5 ORDER BY call_started_at, id`,
+          [input.channel, input.mssidn, input.topupAmount, input.since, input.until],
         );
         return rows.map(toOrder);
+      })()),
+
+    lastUnansweredCall: (channel, since) =>
+      db.exec((function* () {
+        const r = yield* one<{ at: number | string | null }>(
+          `SELECT MAX(call_started_at) AS at FROM orders WHERE gateway_channel = $1 AND call_started_at >= $2 AND status IN ('HANDLING', 'UNKNOWN_ERROR')`,
+          [channel, since],
+        );
+        return r?.at === null || r?.at === undefined ? null : Number(r.at);
       })()),
 
     listUncertainOrders: (req) => db.exec(page('orders', `status = 'UNKNOWN_ERROR'`, [], 'created_at', 'created_at ASC, id ASC', req, toOrder)),
