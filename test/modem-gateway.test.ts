@@ -234,6 +234,22 @@ describe('the modem gateway over fake modems', () => {
     expect(poor.modem.dials.length + rich.modem.dials.length).toBe(1);
   });
 
+  it('a SIM that orders keep busy still reads its balance: a read a whole interval late goes before the next order', async () => {
+    const s = await sim('dj-1', { balance: 50_000, latencyMs: 150 });
+    await start(makePool(ctx, modemSettings([s], { balanceEveryMs: 600 })));
+    const ids: string[] = [];
+    for (let i = 0; i < 14; i++) ids.push(await send(`07781000${String(i).padStart(2, '0')}`));
+    for (const id of ids) expect((await finalOf(id, 20_000)).status).toBe('FULFILLED');
+    // Between the first top-up and the last, orders were always waiting for the SIM.
+    const lines = s.modem.received.filter((l) => l.startsWith('AT+CUSD=1,'));
+    const first = lines.findIndex((l) => l.includes('*770*'));
+    const last = lines.findLastIndex((l) => l.includes('*770*'));
+    const reads = lines.slice(first, last).filter((l) => l.includes('*710#')).length;
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(reads).toBeLessThanOrEqual(4);
+    for (const id of ids) expect(s.modem.dialsFor((await order(id)).mssidn)).toBe(1);
+  });
+
   it('a SIM failing orders in a row goes out of rotation with an alert and comes back after its pause; one failing its start-up too', async () => {
     const s = await sim('dj-1', { profile: 'network-timeout' });
     const locked = await sim('dj-2');

@@ -166,6 +166,26 @@ describe('the order processor', () => {
     expect(await ctx.deps.store.processing.markCallStarted({ orderId: id, owner: 'b', now: ctx.clock.now() })).toBe(false);
   });
 
+  it("a gateway that asks twice to start the call is refused the second time; it sees the gateway timeout's time left", async () => {
+    const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const seen: unknown[] = [];
+    const twice = {
+      name: 'twice',
+      isUp: () => true,
+      async send(_r: unknown, ctx: { callStarting(c?: string): Promise<boolean>; remainingMs(): number }) {
+        seen.push(ctx.remainingMs(), await ctx.callStarting('a'), await ctx.callStarting('b'));
+        return { kind: 'FULFILLED' as const };
+      },
+    };
+    const p = makeProcessor(ctx, twice, { gatewayTimeoutMs: 7_000 });
+    await p.tick();
+    await p.drain();
+    expect(seen[0]).toBeGreaterThan(6_000);
+    expect(seen[0]).toBeLessThanOrEqual(7_000);
+    expect(seen.slice(1)).toEqual([true, false]);
+    expect(await ctx.deps.store.orders.findOrderAnywhere(id)).toMatchObject({ status: 'FULFILLED', gatewayChannel: 'a' });
+  });
+
   /** An order whose gateway call is still running when recovery makes it UNKNOWN_ERROR (the slow worker's lease expired). */
   async function uncertainWhileCalling() {
     const id = await send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
