@@ -318,7 +318,7 @@ describe('the operator simulator', () => {
   it('the same seed replays the same outcomes', async () => {
     const a = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1, wrongNumber: 1, garbled: 1 }));
     const b = new OperatorSimulator(() => ctx.deps.catalogue.get(), zeroLatency({ fulfilled: 1, wrongNumber: 1, garbled: 1 }));
-    const req = { orderId: 'x', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis' as const, mssidn: '0661234567', amount: 100, isMenu: false };
+    const req = { orderId: 'x', ref: 'r', createdAt: 0, planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis' as const, mssidn: '0661234567', amount: 100, isMenu: false };
     const outA = [];
     const outB = [];
     for (let i = 0; i < 30; i++) {
@@ -348,7 +348,7 @@ describe('the operator simulator', () => {
     sim.configure({ numbers: { '0661111111': 'wrongNumber' }, operators: { ooredoo: { down: true } } });
     expect(sim.isUp('ooredoo')).toBe(false);
     expect(sim.isUp('mobilis')).toBe(true);
-    const out = await sim.send({ orderId: 'n', ref: 'r', planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis', mssidn: '0661111111', amount: 100, isMenu: false }, freeCall());
+    const out = await sim.send({ orderId: 'n', ref: 'r', createdAt: 0, planCode: 'PREPAID_MOBILIS', operator: 'Mobilis', healthKey: 'mobilis', mssidn: '0661111111', amount: 100, isMenu: false }, freeCall());
     expect(out).toEqual({ kind: 'REFUNDED', refundMessage: MESSAGES.WRONG_NUMBER });
     expect(() => sim.configure({ operators: { nokia: {} } })).toThrow(/operators are/);
     expect(() => sim.configure({ defaults: { rates: { fulfilled: -1 } } })).toThrow(/rates.fulfilled/);

@@ -22,6 +22,8 @@ export interface GatewayTarget {
 export interface GatewayRequest extends GatewayTarget {
   orderId: string;
   ref: string;
+  /** When the order was created (ms, the store's clock). */
+  createdAt: number;
   mssidn: string;
   /** DZD */
   amount: number;

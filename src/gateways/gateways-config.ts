@@ -13,8 +13,9 @@
 import { readFileSync } from 'node:fs';
 import type { OperatorRecord, PlanRecord } from '../store/store.js';
 import { parseModemSettings, templateFor, type ModemGatewaySettings } from './modem/modem-config.js';
+import { parseRelaySettings, type RelayGatewaySettings } from './relay/relay-config.js';
 
-export const GATEWAY_TYPES = ['simulator', 'modem'] as const;
+export const GATEWAY_TYPES = ['simulator', 'modem', 'relay'] as const;
 export type GatewayType = (typeof GATEWAY_TYPES)[number];
 
 export interface SimulatorGatewaySpec {
@@ -25,7 +26,7 @@ export interface SimulatorGatewaySpec {
   configFile?: string;
 }
 
-export type GatewaySpec = SimulatorGatewaySpec | ModemGatewaySettings;
+export type GatewaySpec = SimulatorGatewaySpec | ModemGatewaySettings | RelayGatewaySettings;
 
 export interface RouteSpec {
   /** A catalogue operator's name, or "*" for every operator without a route of its own. */
@@ -62,6 +63,10 @@ export function parseGatewaysConfig(raw: unknown, source: string, secret: (name:
     if (!(GATEWAY_TYPES as readonly unknown[]).includes(spec.type)) fail(`${at}.type`, `must be one of ${GATEWAY_TYPES.join(', ')} (got ${JSON.stringify(spec.type)})`);
     if (spec.type === 'modem') {
       gateways[name] = parseModemSettings(spec, at, fail, secret);
+      continue;
+    }
+    if (spec.type === 'relay') {
+      gateways[name] = parseRelaySettings(spec, at, fail, secret);
       continue;
     }
     for (const k of Object.keys(spec)) if (!['type', 'config', 'configFile'].includes(k)) fail(`${at}.${k}`, 'is not a setting of a simulator gateway (type, config, configFile)');

@@ -9,6 +9,7 @@ import type { Gateway } from './gateway.js';
 import { GatewayRouter } from './gateway-router.js';
 import { checkRoutes, GatewaysConfigError, type GatewaysConfig, type GatewaySpec } from './gateways-config.js';
 import { ModemChannelsView, ModemPool, MODEM_STEP_ALLOWANCE_MS, type ModemPoolHooks } from './modem/modem-pool.js';
+import { RelayGateway, type RelayHooks } from './relay/relay-gateway.js';
 import { defaultSimulatorConfig, loadSimulatorConfigFile, mergeSimulatorConfig, OperatorSimulator, SimulatorConfigError } from './operator-simulator.js';
 
 /** What a modem gateway needs of its process: where to publish its SIMs, alerts and messages. */
@@ -23,6 +24,16 @@ export interface ModemRuntime {
   log: Log;
 }
 
+/** What a relay gateway needs of its process: the store's hooks (published state, alerts, late answers). */
+export interface RelayRuntime {
+  /** Send and follow orders here (the process that runs the order processor); otherwise only read the upstream's ping. */
+  drive: boolean;
+  gatewayTimeoutMs: number;
+  hooks: (gateway: string) => RelayHooks;
+  /** A fetch for the upstream (tests put a fault proxy in between by address instead). */
+  fetch?: typeof fetch;
+}
+
 export interface GatewayContext {
   /** The plan catalogue (the simulator answers GETMENU plans with the operator's menu). */
   catalogue: () => Promise<Catalogue>;
@@ -32,6 +43,8 @@ export interface GatewayContext {
   trackCalls?: boolean;
   /** How a modem gateway reaches its process (serve, worker); without it, a modem gateway cannot be made. */
   modem?: ModemRuntime;
+  /** How a relay gateway reaches its process (serve, worker); without it, a relay gateway cannot be made. */
+  relay?: RelayRuntime;
 }
 
 function makeGateway(name: string, spec: GatewaySpec, ctx: GatewayContext, source: string): Gateway {
@@ -59,6 +72,14 @@ function makeGateway(name: string, spec: GatewaySpec, ctx: GatewayContext, sourc
       }
       if (!m.drive) return new ModemChannelsView(name, () => m.read(name), m.now, m.log);
       return new ModemPool(name, spec, m.hooks(name), { queueWaitMs: Math.min(20_000, room) });
+    }
+    case 'relay': {
+      const r = ctx.relay;
+      if (!r) throw new GatewaysConfigError(`${source}: gateways.${name}: a relay gateway runs only in shahn serve or shahn worker`);
+      if (r.gatewayTimeoutMs < spec.requestTimeoutMs + 5_000) {
+        throw new GatewaysConfigError(`${source}: gateways.${name}: a requestTimeoutMs of ${spec.requestTimeoutMs} ms does not fit in the gateway timeout (SHAHN_GATEWAY_TIMEOUT_MS=${r.gatewayTimeoutMs}): it must be at least ${spec.requestTimeoutMs + 5_000} ms`);
+      }
+      return new RelayGateway(name, spec, r.hooks(name), r.drive, r.fetch);
     }
   }
 }

@@ -55,6 +55,22 @@ const ALERT_EVENTS: Record<AlertTopic, string> = {
   CONFIRMATION_AMBIGUOUS: 'order.confirmation_ambiguous',
 };
 
+/** What a gateway's answer records for an order: FULFILLED; REFUNDED with its refund entry; anything else UNKNOWN_ERROR with an alert. */
+export function recordedOf(order: OrderRecord, outcome: GatewayOutcome, now: number): RecordedOutcome {
+  const trace = outcome.trace ? { trace: { channel: outcome.trace.channel ?? null, detail: outcome.trace.detail } } : {};
+  if (outcome.kind === 'FULFILLED') return { status: 'FULFILLED', ...trace };
+  if (outcome.kind === 'REFUNDED') {
+    return {
+      status: 'REFUNDED',
+      refundMessage: outcome.refundMessage,
+      suggestedOffers: outcome.suggestedOffers?.length ? outcome.suggestedOffers.map((o) => ({ typename: o.typename, plan_code: o.plan_code, amount: dzdToCentimes(o.amount) })) : null,
+      refund: { id: newObjectId(now), note: refundNote(order) },
+      ...trace,
+    };
+  }
+  return { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, outcome.reason), ...trace };
+}
+
 /** A support alert about an order, for the outbox (delivered by the alert dispatcher). */
 export function makeAlert(order: OrderRecord, now: number, reason: string, kind: AlertTopic = 'UNKNOWN_ERROR'): OutboxMessage {
   return {
@@ -269,6 +285,7 @@ export class OrderProcessor {
         {
           orderId: order.id,
           ref: order.ref,
+          createdAt: order.createdAt,
           planCode: plan.code,
           operator: plan.operator,
           healthKey: operator.healthKey,
@@ -304,23 +321,7 @@ export class OrderProcessor {
 
   private async record(order: OrderRecord, outcome: GatewayOutcome): Promise<void> {
     const now = this.deps.clock.now();
-    let recorded: RecordedOutcome;
-    const trace = outcome.trace ? { trace: { channel: outcome.trace.channel ?? null, detail: outcome.trace.detail } } : {};
-    if (outcome.kind === 'FULFILLED') recorded = { status: 'FULFILLED', ...trace };
-    else if (outcome.kind === 'REFUNDED') {
-      recorded = {
-        status: 'REFUNDED',
-        refundMessage: outcome.refundMessage,
-        suggestedOffers: outcome.suggestedOffers?.length
-          ? outcome.suggestedOffers.map((o) => ({ typename: o.typename, plan_code: o.plan_code, amount: dzdToCentimes(o.amount) }))
-          : null,
-        refund: { id: newObjectId(now), note: refundNote(order) },
-        ...trace,
-      };
-    } else {
-      const reason = outcome.reason;
-      recorded = { status: 'UNKNOWN_ERROR', refundMessage: MESSAGES.UNKNOWN_NOTICE, alert: makeAlert(order, now, reason), ...trace };
-    }
+    const recorded = recordedOf(order, outcome, now);
     const result = await this.recordOutcome(order.id, now, recorded);
     if (result === 'ignored') {
       if (recorded.status === 'FULFILLED' || recorded.status === 'REFUNDED') await this.reportContradiction(order.id, recorded.status, now);

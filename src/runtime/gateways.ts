@@ -8,10 +8,11 @@ import { newObjectId } from '../lib/ids.js';
 import { buildDeps } from './build-deps.js';
 import type { GatewayRouter } from '../gateways/gateway-router.js';
 import { defaultGatewaysConfig, loadGatewaysFile } from '../gateways/gateways-config.js';
-import { makeGateways, type ModemRuntime } from '../gateways/make-gateways.js';
+import { makeGateways, type ModemRuntime, type RelayRuntime } from '../gateways/make-gateways.js';
 import { CHANNEL_STALE_MS } from '../gateways/gateway.js';
 import type { ModemPoolHooks } from '../gateways/modem/modem-pool.js';
 import { handleSimMessage } from '../processor/sim-messages.js';
+import { recordedOf } from '../processor/order-processor.js';
 import type { Store } from '../store/store.js';
 import { auditRecord } from '../support/audit.js';
 
@@ -55,6 +56,48 @@ export function modemRuntime(config: Config, store: Store, proc: GatewayProcess,
   return { drive: proc.drive, gatewayTimeoutMs: config.gatewayTimeoutMs, hooks, read: (gateway) => store.channels.list(gateway), now: () => clock.now(), log: proc.log };
 }
 
+/** A relay gateway's links to the store: its upstream's state published for every process, alerts, late answers. */
+export function relayRuntime(config: Config, store: Store, proc: GatewayProcess): RelayRuntime {
+  const clock = proc.clock ?? systemClock;
+  return {
+    drive: proc.drive,
+    gatewayTimeoutMs: config.gatewayTimeoutMs,
+    hooks: (gateway) => ({
+      log: proc.log,
+      now: () => clock.now(),
+      publish: (status) =>
+        store.channels.publish(gateway, config.workerId, clock.now(), [{ channel: gateway, operator: '*', usable: status.state === 'ready', status: status as unknown as Record<string, unknown> }], CHANNEL_STALE_MS),
+      alert: async (topic, payload) => {
+        const at = clock.now();
+        const event = `upstream.${topic.toLowerCase().replace(/^upstream_/, '')}`;
+        await store.outbox.enqueueWithAudit(
+          { id: newObjectId(at), kind: 'alert', topic, subject: gateway, payload: { event, ...payload, at: new Date(at).toISOString() }, createdAt: at, attempts: 0, nextAttemptAt: at, deliveredAt: null, lastError: null },
+          auditRecord(at, `gateway:${gateway}`, event.replace(/_/g, '-'), gateway, String(payload.reason ?? topic), payload),
+        );
+        proc.onAlert?.();
+      },
+      uncertain: async (since, limit) => (await store.orders.listUncertainByChannel(gateway, since, limit)).map((o) => ({ id: o.id, createdAt: o.createdAt })),
+      settle: async (orderId, outcome) => {
+        const order = await store.orders.findOrderAnywhere(orderId);
+        if (!order || order.status !== 'UNKNOWN_ERROR') return 'ignored';
+        const now = clock.now();
+        const recorded = recordedOf(order, outcome, now);
+        if (recorded.status !== 'FULFILLED' && recorded.status !== 'REFUNDED') return 'ignored';
+        const result = await store.processing.recordOutcome({
+          orderId,
+          now,
+          outcome: recorded,
+          decide: (current) =>
+            current.status === 'UNKNOWN_ERROR'
+              ? { action: 'late', audit: { ...auditRecord(now, `gateway:${gateway}`, 'order.upstream-settled', orderId, `the upstream order settled ${recorded.status}`, {}), id: `${orderId}-upstream-${now}` } }
+              : { action: 'ignore' },
+        });
+        return result === 'late' ? 'late' : 'ignored';
+      },
+    }),
+  };
+}
+
 export async function openGateways(config: Config, store: Store, catalogue: CatalogueCache, proc: GatewayProcess): Promise<GatewayRouter> {
   const cfg = config.gateways ? loadGatewaysFile(config.gateways, config.secret) : defaultGatewaysConfig(config.simulatorConfig);
   const [operators, plans] = await Promise.all([store.catalogue.listOperators(), store.catalogue.listPlans()]);
@@ -62,7 +105,12 @@ export async function openGateways(config: Config, store: Store, catalogue: Cata
     const g = cfg.gateways[gateway];
     return (g?.type === 'modem' ? g.operators[operator]?.sms?.windowMs : undefined) ?? 30 * 60_000;
   };
-  return makeGateways(cfg, { operators, plans }, { catalogue: () => catalogue.get(), simulatorCallLog: config.simulatorCallLog, modem: modemRuntime(config, store, proc, windowMsOf) });
+  return makeGateways(cfg, { operators, plans }, {
+    catalogue: () => catalogue.get(),
+    simulatorCallLog: config.simulatorCallLog,
+    modem: modemRuntime(config, store, proc, windowMsOf),
+    relay: relayRuntime(config, store, proc),
+  });
 }
 
 /**

@@ -122,6 +122,16 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
         return rows.map(toOrder);
       })()),
 
+    listUncertainByChannel: (channel, since, limit) =>
+      db.exec((function* () {
+        const rows = yield* all<OrderRow>(
+          `SELECT * FROM orders WHERE gateway_channel = $1 AND call_started_at >= $2 AND status = 'UNKNOWN_ERROR' AND env = 'PRODUCTION'
+             ORDER BY call_started_at, id LIMIT $3`,
+          [channel, since, limit],
+        );
+        return rows.map(toOrder);
+      })()),
+
     lastUnansweredCall: (channel, since) =>
       db.exec((function* () {
         const r = yield* one<{ at: number | string | null }>(
