@@ -83,7 +83,7 @@ export function parseRelaySettings(spec: Record<string, unknown>, at: string, fa
   } else {
     fail(at, 'needs apiKeyEnv or apiKeyFile: where the upstream key is (never the key itself)');
   }
-  if (/[\s\u0000-\u001f]/.test(apiKey!)) fail(spec.apiKeyEnv !== undefined ? `${at}.apiKeyEnv` : `${at}.apiKeyFile`, 'must hold one key (no spaces or line breaks)');
+  if ([...apiKey!].some((c) => c.charCodeAt(0) <= 0x20)) fail(spec.apiKeyEnv !== undefined ? `${at}.apiKeyEnv` : `${at}.apiKeyFile`, 'must hold one key (no spaces or line breaks)');
   if (spec.allowSandbox !== undefined && typeof spec.allowSandbox !== 'boolean') fail(`${at}.allowSandbox`, 'must be true or false');
   const plans: Record<string, string> = {};
   if (spec.plans !== undefined) {
