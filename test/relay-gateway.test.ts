@@ -3,6 +3,7 @@
  * `shahn serve` B on loopback, with B's keys. For every case: how A's order ends, A's ledger, and how
  * many orders B holds for it (by ref: exactly one, or none when B refused it).
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
   let b: ServeProcess;
   let bDb: string;
   let poorKey: string;
+  let richKey: string;
   let ctx: TestContext;
   let router: GatewayRouter | undefined;
   let processor: OrderProcessor | undefined;
@@ -29,11 +31,18 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
   beforeAll(async () => {
     const dir = tempDir();
     bDb = join(dir, 'b.db');
-    // B's sandbox settles in 1 s, and resolves its UNKNOWN_ERROR orders to REFUNDED after 4 s.
-    b = await startServe({ SHAHN_DB: bDb, SHAHN_DEMO: 'true', SHAHN_RATE_LIMIT: '100000', ...QUICK_SANDBOX, SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS: '4000' });
-    const poor = await runCliAsync(['merchant', 'create', '--username', '+213555000111', '--balance', '0', '--json'], { SHAHN_DB: bDb });
-    expect(poor.status, poor.stderr).toBe(0);
-    poorKey = (JSON.parse(poor.stdout) as { productionKey: string }).productionKey;
+    // B's sandbox settles in 1 s, and resolves its UNKNOWN_ERROR orders to REFUNDED after 4 s; its
+    // production orders are fulfilled by its simulator in 50-150 ms.
+    const simulator = join(dir, 'simulator.json');
+    writeFileSync(simulator, JSON.stringify({ defaults: { latencyMs: { min: 50, max: 150 }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } } }));
+    b = await startServe({ SHAHN_DB: bDb, SHAHN_DEMO: 'true', SHAHN_RATE_LIMIT: '100000', ...QUICK_SANDBOX, SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS: '4000', SHAHN_SIMULATOR_CONFIG: simulator });
+    const merchant = async (username: string, balance: string) => {
+      const r = await runCliAsync(['merchant', 'create', '--username', username, '--balance', balance, '--json'], { SHAHN_DB: bDb });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { productionKey: string }).productionKey;
+    };
+    poorKey = await merchant('+213555000111', '0');
+    richKey = await merchant('+213555000222', '50000');
   }, 60_000);
   afterAll(async () => {
     await b?.stop();
@@ -198,11 +207,56 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
     // Through serve: one line, the process stops.
     const dir = tempDir();
     const file = join(dir, 'gateways.json');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(file, JSON.stringify({ gateways: { upstream: { type: 'relay', baseUrl: b.url, apiKeyEnv: 'UPSTREAM_KEY' } }, routes: [{ operator: '*', gateway: 'upstream' }] }));
     const r = await runCliAsync(['serve'], { SHAHN_DB: join(dir, 'a.db'), PORT: '0', SHAHN_GATEWAYS: file, UPSTREAM_KEY: b.sandboxKey! });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('the upstream key of gateway upstream is a SANDBOX key');
     expect(r.stderr + r.stdout).not.toContain(b.sandboxKey!);
   }, 40_000);
+
+  it('shahn reconcile finds what differs between A and B: a status and a debit changed in B, an order B lost, an order of ours A never had; the scheduled run raises alerts', async () => {
+    ctx.clock.advance(Date.now() - ctx.clock.now()); // A's orders and B's in the same window
+    const r = await relayTo(richKey);
+    await run(r);
+    const ids = [await send('0661234701'), await send('0661234702'), await send('0661234703')];
+    for (const id of ids) expect(await finalOf(id)).toMatchObject({ status: 'FULFILLED' });
+    const dir = tempDir();
+    const file = join(dir, 'gateways.json');
+    writeFileSync(file, JSON.stringify({ gateways: { upstream: { type: 'relay', baseUrl: b.url, apiKeyEnv: 'UPSTREAM_KEY' } }, routes: [{ operator: '*', gateway: 'upstream' }] }));
+    const env = { SHAHN_DB: ctx.db, SHAHN_GATEWAYS: file, UPSTREAM_KEY: richKey };
+    const window = ['--from', new Date(Date.now() - 3_600_000).toISOString(), '--to', new Date(Date.now() + 60_000).toISOString()];
+    const clean = await runCliAsync(['reconcile', ...window, '--json'], env);
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ gateway: 'upstream', localOrders: 3, upstreamOrders: 3, chargesCompared: true, mismatches: [] });
+
+    // Planted: B's order for ids[0] turned REFUNDED behind its ledger's back; B's order for ids[1] loses
+    // our ref; B takes an order with one of our refs that A never made.
+    const db = new Database(bDb);
+    db.exec('DROP TRIGGER order_transitions_follow_the_lifecycle; DROP TRIGGER refunded_order_has_its_refund');
+    db.prepare('UPDATE orders SET status = ? WHERE ref = ?').run('REFUNDED', relayRef(ids[0]!));
+    db.prepare('UPDATE orders SET ref = ? WHERE ref = ?').run('renamed-in-b', relayRef(ids[1]!));
+    db.close();
+    const stranger = 'ffffffffffffffffffffffff';
+    const planted = await fetch(`${b.url}/v3/mobile/send`, { method: 'POST', headers: { 'x-access-token': richKey, 'content-type': 'application/json' }, body: JSON.stringify({ plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234799', amount: 100, ref: relayRef(stranger) }) });
+    expect(planted.status).toBe(200);
+    const found = await runCliAsync(['reconcile', ...window, '--json'], env);
+    expect(found.status).toBe(1);
+    const mismatches = (JSON.parse(found.stdout) as { mismatches: { kind: string; orderId: string; local: string | null; upstream: string | null }[] }).mismatches;
+    expect(mismatches.map((m) => [m.kind, m.orderId, m.local, m.upstream]).sort()).toEqual(
+      [
+        ['charge', ids[0], null, 'REFUNDED'],
+        ['missing-local', stranger, null, expect.any(String)],
+        ['missing-upstream', ids[1], 'FULFILLED', null],
+        ['status', ids[0], 'FULFILLED', 'REFUNDED'],
+      ].sort(),
+    );
+    const human = await runCliAsync(['reconcile', ...window], env);
+    expect(human.stdout).toMatch(/^upstream: .*: 3 relayed order\(s\) here, 3 of ours upstream, 4 mismatch\(es\)$/m);
+    expect(human.stdout).toContain(`is FULFILLED here and REFUNDED upstream`);
+    // The scheduled run (over the interval that ended an hour ago) turns each mismatch into an alert.
+    ctx.clock.advance(2 * 3_600_000);
+    const relay = r.gateways.get('upstream') as RelayGateway;
+    expect((await relay.reconcileRecent())?.mismatches).toHaveLength(4);
+    expect((await ctx.sql.all('SELECT topic FROM outbox WHERE topic = ?', ['RECONCILE_MISMATCH'])).length).toBe(4);
+  }, 60_000);
 });

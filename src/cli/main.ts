@@ -327,6 +327,20 @@ export function buildProgram(): Command {
     .option('--json', 'print the final top-up as JSON')
     .action(async (...a: unknown[]) => ((await import('./topup-commands.js')).topupStatus as (...x: unknown[]) => Promise<void>)(...a));
 
+  program
+    .command('reconcile')
+    .description('Compare the orders relayed to an upstream provider with its orders and debits; exits 1 when anything differs')
+    .option('--from <time>', 'start of the window (ISO 8601; default 24 h before --to)')
+    .option('--to <time>', 'end of the window (ISO 8601; default now)')
+    .option('--gateway <name>', 'only this relay gateway of SHAHN_GATEWAYS')
+    .option('--json', 'print the result as JSON')
+    .option(...DB_OPTION)
+    .action(async (opts: { from?: string; to?: string; gateway?: string; json?: boolean; db?: string }) => {
+      const { reconcileCommand } = await import('./relay-commands.js');
+      const clean = await reconcileCommand(configFrom(opts), opts);
+      if (!clean) process.exitCode = 1;
+    });
+
   const modem = program.command('modem').description('GSM modems: look at one, or run fake ones to try the modem gateway without hardware');
   modem
     .command('probe')

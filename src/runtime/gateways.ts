@@ -9,6 +9,7 @@ import { buildDeps } from './build-deps.js';
 import type { GatewayRouter } from '../gateways/gateway-router.js';
 import { defaultGatewaysConfig, loadGatewaysFile } from '../gateways/gateways-config.js';
 import { makeGateways, type ModemRuntime, type RelayRuntime } from '../gateways/make-gateways.js';
+import type { ReconcileSource } from '../gateways/relay/reconcile.js';
 import { CHANNEL_STALE_MS } from '../gateways/gateway.js';
 import type { ModemPoolHooks } from '../gateways/modem/modem-pool.js';
 import { handleSimMessage } from '../processor/sim-messages.js';
@@ -56,6 +57,14 @@ export function modemRuntime(config: Config, store: Store, proc: GatewayProcess,
   return { drive: proc.drive, gatewayTimeoutMs: config.gatewayTimeoutMs, hooks, read: (gateway) => store.channels.list(gateway), now: () => clock.now(), log: proc.log };
 }
 
+/** What reconciliation reads of the store for one relay gateway. */
+export function reconcileSource(store: Store, gateway: string): ReconcileSource {
+  return {
+    localOrders: (from, to) => store.orders.listByChannel(gateway, from, to, 1_000_000),
+    findOrder: (id) => store.orders.findOrderAnywhere(id),
+  };
+}
+
 /** A relay gateway's links to the store: its upstream's state published for every process, alerts, late answers. */
 export function relayRuntime(config: Config, store: Store, proc: GatewayProcess): RelayRuntime {
   const clock = proc.clock ?? systemClock;
@@ -94,6 +103,7 @@ export function relayRuntime(config: Config, store: Store, proc: GatewayProcess)
         });
         return result === 'late' ? 'late' : 'ignored';
       },
+      reconcile: reconcileSource(store, gateway),
     }),
   };
 }

@@ -310,6 +310,8 @@ export interface OrdersStore {
   listUncertainOrders(page: PageRequest): Promise<PageResult<OrderRecord>>;
   /** Production orders (any status) whose call went through `channel` to `mssidn` for `topupAmount` (centimes), their call started in [since, until], oldest first. */
   findCallsByChannel(input: { channel: string; mssidn: string; topupAmount: number; since: number; until: number }): Promise<OrderRecord[]>;
+  /** Production orders (any status) whose call went through `channel`, created in [from, to]; oldest first, at most `limit`. */
+  listByChannel(channel: string, from: number, to: number, limit: number): Promise<OrderRecord[]>;
   /** Production UNKNOWN_ERROR orders whose call went through `channel`, started at or after `since`; oldest first, at most `limit`. */
   listUncertainByChannel(channel: string, since: number, limit: number): Promise<OrderRecord[]>;
   /** When the latest call through `channel` started, at or after `since`, whose order has no answer (HANDLING or UNKNOWN_ERROR); null when none. */

@@ -39,6 +39,13 @@ export interface RelayGatewaySettings {
   /** Uncertain relayed orders are checked upstream this often (ms), for `followDays` after their call. */
   followEveryMs: number;
   followDays: number;
+  /** Reconciliation with the upstream runs this often (ms; 0: never by itself), over the orders of that interval. */
+  reconcileEveryMs: number;
+}
+
+/** The upstream ref of a local order: derived from its id, so that a repeated send is refused upstream. */
+export function relayRef(orderId: string): string {
+  return `shahn.${orderId}`;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -47,7 +54,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function parseRelaySettings(spec: Record<string, unknown>, at: string, fail: (field: string, what: string) => never, secret: (name: string) => string | undefined): RelayGatewaySettings {
   const known = [
     'type', 'baseUrl', 'apiKeyEnv', 'apiKeyFile', 'allowSandbox', 'plans', 'requestTimeoutMs', 'firstCheckMs', 'checkEveryMs', 'slowCheckMs',
-    'shortBalanceWaitMs', 'balanceEveryMs', 'lowBalance', 'pingEveryMs', 'followEveryMs', 'followDays',
+    'shortBalanceWaitMs', 'balanceEveryMs', 'lowBalance', 'pingEveryMs', 'followEveryMs', 'followDays', 'reconcileEveryMs',
   ];
   for (const k of Object.keys(spec)) if (!known.includes(k)) fail(`${at}.${k}`, `is not a setting of a relay gateway (${known.join(', ')})`);
   const num = (field: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -110,6 +117,7 @@ export function parseRelaySettings(spec: Record<string, unknown>, at: string, fa
     pingEveryMs: num('pingEveryMs', 15_000, 100, 3_600_000),
     followEveryMs: num('followEveryMs', 60_000, 100, 86_400_000),
     followDays: num('followDays', 3, 1, 60),
+    reconcileEveryMs: num('reconcileEveryMs', 86_400_000, 0, 30 * 86_400_000),
   };
 }
 

@@ -37,12 +37,10 @@ import {
 import type { Log } from '../../lib/log.js';
 import type { Gateway, GatewayOutcome, GatewayRequest, GatewayTarget, SendContext } from '../gateway.js';
 import { GatewaysConfigError } from '../gateways-config.js';
-import type { RelayGatewaySettings } from './relay-config.js';
+import { reconcileRelay, type ReconcileResult, type ReconcileSource } from './reconcile.js';
+import { relayRef, type RelayGatewaySettings } from './relay-config.js';
 
-/** The upstream ref of a local order: derived from its id, so that a repeated send is refused upstream. */
-export function relayRef(orderId: string): string {
-  return `shahn.${orderId}`;
-}
+export { relayRef } from './relay-config.js';
 
 /** What the relay publishes about its upstream (the console's operator view). */
 export interface UpstreamStatus {
@@ -72,6 +70,8 @@ export interface RelayHooks {
   uncertain(since: number, limit: number): Promise<{ id: string; createdAt: number }[]>;
   /** A late upstream answer for an UNKNOWN_ERROR order ('late' when applied, 'ignored' when the order is no longer UNKNOWN_ERROR). */
   settle(orderId: string, outcome: GatewayOutcome): Promise<'late' | 'ignored'>;
+  /** What reconciliation reads of the local store. */
+  reconcile: ReconcileSource;
 }
 
 interface Following {
@@ -135,6 +135,7 @@ export class RelayGateway implements Gateway {
       await this.readBalance();
       this.every(this.settings.balanceEveryMs, () => this.readBalance());
       this.every(this.settings.followEveryMs, () => this.followUncertain());
+      if (this.settings.reconcileEveryMs > 0) this.every(this.settings.reconcileEveryMs, async () => void (await this.reconcileRecent()));
     }
   }
 
@@ -352,6 +353,26 @@ export class RelayGateway implements Gateway {
       this.hooks.log.warn({ gateway: this.name, err: (err as Error).message }, 'following the uncertain relayed orders failed; tried again later');
     } finally {
       this.following = false;
+    }
+  }
+
+  /**
+   * The scheduled reconciliation: the orders of the last interval (ending an hour ago, so that orders
+   * still being followed are left out); every mismatch becomes an alert.
+   */
+  async reconcileRecent(): Promise<ReconcileResult | undefined> {
+    const to = this.hooks.now() - 3_600_000;
+    try {
+      const result = await reconcileRelay(this.name, this.client, this.hooks.reconcile, to - this.settings.reconcileEveryMs, to);
+      for (const m of result.mismatches) {
+        this.hooks.log.error({ alert: 'relay.reconcile_mismatch', gateway: this.name, ...m }, `ALERT: reconciliation with the upstream: ${m.detail}`);
+        await this.hooks.alert('RECONCILE_MISMATCH', { gateway: this.name, ...m, reason: m.detail });
+      }
+      this.hooks.log.info({ gateway: this.name, orders: result.localOrders, mismatches: result.mismatches.length }, 'reconciled the relayed orders with the upstream');
+      return result;
+    } catch (err) {
+      this.hooks.log.warn({ gateway: this.name, err: (err as Error).message }, 'reconciliation with the upstream failed; tried again at the next run');
+      return undefined;
     }
   }
 

@@ -122,6 +122,15 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
         return rows.map(toOrder);
       })()),
 
+    listByChannel: (channel, from, to, limit) =>
+      db.exec((function* () {
+        const rows = yield* all<OrderRow>(
+          `SELECT * FROM orders WHERE gateway_channel = $1 AND created_at >= $2 AND created_at <= $3 AND env = 'PRODUCTION' ORDER BY created_at, id LIMIT $4`,
+          [channel, from, to, limit],
+        );
+        return rows.map(toOrder);
+      })()),
+
     listUncertainByChannel: (channel, since, limit) =>
       db.exec((function* () {
         const rows = yield* all<OrderRow>(
