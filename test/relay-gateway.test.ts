@@ -140,7 +140,11 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
   }, 30_000);
 
   it("B's refusals: a short upstream balance keeps the order PENDING with an alert, then refunds it; a plan B refuses is refunded; nothing reaches B", async () => {
-    await run(await relayTo(poorKey, { plans: { PREPAID_OOREDOO: 'NO_SUCH_PLAN' }, shortBalanceWaitMs: 60_000 }));
+    await run(await relayTo(poorKey, { plans: { PREPAID_OOREDOO: 'NO_SUCH_PLAN' }, shortBalanceWaitMs: 60_000, lowBalance: 100 }));
+    // The upstream balance, read at start, is published for the console, and under lowBalance it raises an alert.
+    const [channel] = await ctx.deps.store.channels.list('upstream');
+    expect(channel).toMatchObject({ channel: 'upstream', operator: '*', usable: true, status: { state: 'ready', balance: 0, baseUrl: b.url } });
+    expect((await ctx.sql.all('SELECT subject FROM outbox WHERE topic = ?', ['UPSTREAM_LOW_BALANCE'])).map((a) => a.subject)).toEqual(['upstream']);
     const id = await send('0661234569');
     await waitUntil(async () => (await ctx.deps.store.orders.findOrderAnywhere(id))!.attempts! >= 1 && (await check(id)).status === 'PENDING', 10_000, 'tried and back in the queue');
     expect((await ctx.deps.store.orders.findOrderAnywhere(id))!.callStartedAt).toBeNull();
