@@ -37,7 +37,7 @@ describe('gateways from configuration', () => {
     const bad: [unknown, RegExp][] = [
       [[], /\(the whole file\) must be a JSON object/],
       [{ routes: [] }, /gateways must be an object naming at least one gateway/],
-      [{ gateways: { sim: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.type must be one of simulator, modem \(got "modem3000"\)/],
+      [{ gateways: { sim: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.type must be one of simulator, modem, relay \(got "modem3000"\)/],
       [{ gateways: { sim: { type: 'simulator', latency: 1 } }, routes: [{ operator: '*', gateway: 'sim' }] }, /gateways\.sim\.latency is not a setting/],
       [{ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: '*', gateway: 'other' }] }, /routes\[0\]\.gateway must name one of the gateways \(sim\)/],
       [{ gateways: { sim: { type: 'simulator' } }, routes: [{ operator: '*', gateway: 'sim' }, { operator: '*', gateway: 'sim' }] }, /routes\[1\] routes \* a second time/],
@@ -92,7 +92,7 @@ describe('gateways from configuration', () => {
     writeFileSync(file, JSON.stringify({ gateways: { pool: { type: 'modem3000' } }, routes: [{ operator: '*', gateway: 'pool' }] }));
     const r = await runCliAsync(['serve'], { SHAHN_DB: join(tempDir(), 'shahn.db'), PORT: '0', SHAHN_GATEWAYS: file });
     expect(r.status).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`shahn: SHAHN_GATEWAYS (${file}): gateways.pool.type must be one of simulator, modem (got "modem3000")`]);
+    expect(r.stderr.trim().split('\n')).toEqual([`shahn: SHAHN_GATEWAYS (${file}): gateways.pool.type must be one of simulator, modem, relay (got "modem3000")`]);
   });
 
   it('orders go to the most specific route; /v3/ping reports an operator by the gateways that serve it', async () => {

@@ -29,7 +29,7 @@ describe('shahn serve relaying to another shahn', () => {
     const dir = tempDir();
     const bDb = join(dir, 'b.db');
     const simulator = join(dir, 'simulator.json');
-    writeFileSync(simulator, JSON.stringify({ defaults: { latencyMs: { min: 300, max: 1_500 }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } } }));
+    writeFileSync(simulator, JSON.stringify({ defaults: { latencyMs: { min: 2_000, max: 4_000 }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } } }));
     const b = await serve({ SHAHN_DB: bDb, SHAHN_RATE_LIMIT: '100000', SHAHN_SIMULATOR_CONFIG: simulator });
     const created = await runCliAsync(['merchant', 'create', '--username', '+213555000333', '--balance', '100000', '--json'], { SHAHN_DB: bDb });
     expect(created.status, created.stderr).toBe(0);
@@ -41,7 +41,7 @@ describe('shahn serve relaying to another shahn', () => {
     writeFileSync(file, JSON.stringify({ gateways: { upstream: { type: 'relay', baseUrl: b.url, apiKeyEnv: 'UPSTREAM_KEY', requestTimeoutMs: 2000, pingEveryMs: 300, followEveryMs: 500, firstCheckMs: 200, checkEveryMs: 300 } }, routes: [{ operator: '*', gateway: 'upstream' }] }));
     const env = {
       SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', SHAHN_GATEWAYS: file, UPSTREAM_KEY: upstreamKey, SHAHN_GATEWAY_TIMEOUT_MS: '8000', SHAHN_LEASE_MS: '9000',
-      SHAHN_RECOVERY_EVERY_MS: '250', SHAHN_RATE_LIMIT: '100000', SHAHN_PROCESSOR_CONCURRENCY: '16',
+      SHAHN_RECOVERY_EVERY_MS: '250', SHAHN_RATE_LIMIT: '100000', SHAHN_PROCESSOR_CONCURRENCY: '8',
     };
     const a = await serve(env);
     expect(a.stdout()).toMatch(/Gateways: upstream \(relay to http:\/\/127\.0\.0\.1:\d+\)/);
@@ -56,7 +56,7 @@ describe('shahn serve relaying to another shahn', () => {
       expect(r.success).toBe(true);
       ids.push(r.data.topupId as string);
     }
-    // Killed while some orders are with B and others wait.
+    // Killed while some orders are with B and others wait (8 at a time, 2-4 s each at B).
     const bOrders = () => {
       const db = new Database(bDb, { readonly: true, fileMustExist: true });
       try {

@@ -166,6 +166,8 @@ export class SimWorker {
   private quietUntil = 0;
   /** Set while a dial waits for its answer: a +CUSD at any other time is stray. */
   private waiting = false;
+  /** The state out of rotation last alerted about, until the SIM is ready again. */
+  private alerted: 'out' | 'gone' | undefined;
   /** Messages handed on and not yet deleted from the SIM (index, time stamp, text). */
   private readonly handedOn = new Set<string>();
 
@@ -382,6 +384,7 @@ export class SimWorker {
     this.status.state = 'ready';
     this.status.reason = null;
     this.status.failures = 0;
+    this.alerted = undefined;
     this.hooks.log.info({ sim: this.name, device: this.sim.device, signal: this.status.signal, balance: this.status.balance }, 'SIM ready');
     this.hooks.changed();
   }
@@ -635,12 +638,12 @@ export class SimWorker {
 
   private takeOut(state: 'out' | 'gone', reason: string): void {
     if (this.stopped) return;
-    const was = this.status.state;
     this.status.state = state;
     this.status.reason = reason;
     this.status.retryAt = this.hooks.now() + this.policy.retryAfterMs;
     this.hooks.changed();
-    if (was === state) return; // tried again and failed again: already alerted
+    if (this.alerted === state) return; // tried again and failed again: already alerted
+    this.alerted = state;
     const topic = state === 'gone' ? 'SIM_GONE' : 'SIM_OUT_OF_ROTATION';
     this.hooks.alert(topic, { reason, retryAt: new Date(this.status.retryAt).toISOString() });
     this.hooks.log.error({ alert: topic === 'SIM_GONE' ? 'sim.gone' : 'sim.out_of_rotation', sim: this.name, device: this.sim.device, reason }, `ALERT: SIM ${this.name} is out of rotation: ${reason}`);

@@ -55,8 +55,8 @@ export interface UpstreamStatus {
   reason: string | null;
   /** Orders the gateway is following now. */
   following: number;
-  /** Upstream calls made (sends, checks, list pages, pings, balances). */
-  calls: number;
+  /** Upstream calls made, by kind (a check is check-id or check-ref; a list is one page). */
+  calls: { validate: number; send: number; check: number; list: number; ping: number; balance: number };
 }
 
 export interface RelayHooks {
@@ -108,7 +108,7 @@ export class RelayGateway implements Gateway {
     fetchImpl?: typeof fetch,
   ) {
     this.client = new Shahn({ apiKey: settings.apiKey, baseUrl: settings.baseUrl, timeoutMs: settings.requestTimeoutMs, maxRetries: 2, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
-    this.status = { state: 'starting', baseUrl: settings.baseUrl, balance: null, balanceAt: null, operators: null, pingAt: null, reason: null, following: 0, calls: 0 };
+    this.status = { state: 'starting', baseUrl: settings.baseUrl, balance: null, balanceAt: null, operators: null, pingAt: null, reason: null, following: 0, calls: { validate: 0, send: 0, check: 0, list: 0, ping: 0, balance: 0 } };
   }
 
   /**
@@ -118,7 +118,7 @@ export class RelayGateway implements Gateway {
    */
   async start(): Promise<void> {
     try {
-      this.status.calls++;
+      this.status.calls.validate++;
       const info = await this.client.validate();
       if (info.apiKey.type === 'SANDBOX' && !this.settings.allowSandbox) {
         throw new RelayStartError(`the upstream key of gateway ${this.name} is a SANDBOX key: its orders would never reach an operator (set "allowSandbox": true to relay to a sandbox, for tests)`);
@@ -163,14 +163,14 @@ export class RelayGateway implements Gateway {
     const plan = this.settings.plans[request.planCode] ?? request.planCode;
     let topupId: string;
     try {
-      this.status.calls++;
+      this.status.calls.send++;
       const sent = await this.client.mobile.send({ plan_code: plan, MSSIDN: request.mssidn, amount: request.amount, ref }, { signal: ctx.signal });
       topupId = sent.topupId;
     } catch (err) {
       if (err instanceof DuplicatedRefError) {
         // Sent before (a reply lost for good, our crash): the upstream holds that order; follow it.
         try {
-          this.status.calls++;
+          this.status.calls.check++;
           topupId = (await this.client.mobile.checkRef(ref, { signal: ctx.signal }))._id;
         } catch (e) {
           return { kind: 'NOT_SENT', reason: `the upstream holds ${ref} but check-ref failed (${(e as Error).message}); checked again later`, retryInMs: 5_000 };
@@ -286,7 +286,7 @@ export class RelayGateway implements Gateway {
       for (const e of due) {
         if (seen.has(e.id)) continue;
         try {
-          this.status.calls++;
+          this.status.calls.check++;
           seen.set(e.id, await this.client.mobile.checkId(e.id));
         } catch (err) {
           this.hooks.log.warn({ gateway: this.name, topupId: e.id, err: (err as Error).message }, 'an upstream check failed; checked again later');
@@ -315,7 +315,7 @@ export class RelayGateway implements Gateway {
     const wanted = new Set(due.map((e) => e.id));
     try {
       for (let page = 1; page <= 10 && wanted.size > 0; page++) {
-        this.status.calls++;
+        this.status.calls.list++;
         const p = await this.client.mobile.list({ page, pageSize: 100, from, to });
         for (const t of p.items) {
           seen.set(t._id, t);
@@ -338,7 +338,7 @@ export class RelayGateway implements Gateway {
         if (this.stopped) return;
         let t: Topup;
         try {
-          this.status.calls++;
+          this.status.calls.check++;
           t = await this.client.mobile.checkRef(relayRef(o.id));
         } catch (err) {
           if (err instanceof NotFoundError) this.hooks.log.warn({ gateway: this.name, orderId: o.id }, `the upstream has no order ${relayRef(o.id)}; support decides`);
@@ -378,7 +378,7 @@ export class RelayGateway implements Gateway {
 
   private async ping(): Promise<void> {
     try {
-      this.status.calls++;
+      this.status.calls.ping++;
       const p = await this.client.ping();
       this.status.operators = p.operators;
       this.status.pingAt = Date.now(); // real time, as the pings' timer runs
@@ -394,7 +394,7 @@ export class RelayGateway implements Gateway {
 
   private async readBalance(): Promise<void> {
     try {
-      this.status.calls++;
+      this.status.calls.balance++;
       const b = await this.client.account.balance();
       this.status.balance = b.balance;
       this.status.balanceAt = this.hooks.now();
@@ -416,7 +416,7 @@ export class RelayGateway implements Gateway {
   }
 
   private async publish(): Promise<void> {
-    await this.hooks.publish({ ...this.status }).catch((err: unknown) => this.hooks.log.warn({ gateway: this.name, err: (err as Error).message }, 'could not publish the upstream state'));
+    await this.hooks.publish({ ...this.status, calls: { ...this.status.calls } }).catch((err: unknown) => this.hooks.log.warn({ gateway: this.name, err: (err as Error).message }, 'could not publish the upstream state'));
   }
 
   private trace(topupId: string, status: string): { channel: string; detail: string } {
