@@ -14,6 +14,8 @@ import { parseGatewaysConfig } from '../src/gateways/gateways-config.js';
 import { relayRef, type RelayGateway } from '../src/gateways/relay/relay-gateway.js';
 import type { OrderProcessor } from '../src/processor/order-processor.js';
 import { relayRuntime } from '../src/runtime/gateways.js';
+import { loadConfig } from '../src/config.js';
+import { openStore } from '../src/runtime/open-store.js';
 import { call, makeContext, QUICK_SANDBOX, tempDir, type TestContext } from './helpers.js';
 import { FaultProxy } from './fault-proxy.js';
 import { makeProcessor, silentLog, waitUntil } from './processor-helpers.js';
@@ -90,6 +92,15 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
     return check(id);
   };
   const balance = async () => (await call(ctx, 'GET', '/v3/account/balance', { key: ctx.merchant.productionKey })).body.data.balance as number;
+  /** B's ledger audit (its store opened beside the running server). */
+  const auditB = async () => {
+    const store = openStore(loadConfig({ SHAHN_DB: bDb }));
+    try {
+      return await store.ledger.checkMoney();
+    } finally {
+      await store.close();
+    }
+  };
   /** The orders B holds for A's order (by the derived ref). */
   const inB = (id: string) => {
     const db = new Database(bDb, { readonly: true, fileMustExist: true });
@@ -121,6 +132,7 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
     const audit = await ctx.sql.all('SELECT action, target FROM audit_log WHERE action = ?', ['order.upstream-settled']);
     expect(audit).toEqual([{ action: 'order.upstream-settled', target: ids.unknown }]);
     expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+    expect(await auditB()).toEqual([]);
   }, 60_000);
 
   it('a send repeated after the upstream took the order (a crash, a lost reply) finds that order by its ref: B holds one', async () => {
@@ -137,6 +149,10 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
     const again = await relay.send(request, { signal: new AbortController().signal, callStarting: async () => true, remainingMs: () => 10_000 });
     expect(again).toMatchObject({ kind: 'FULFILLED' });
     expect(inB(id)).toHaveLength(1);
+    // A status or shape the relay does not know is UNKNOWN, never a refund.
+    const t = await relay.client.mobile.checkRef(relayRef(id));
+    expect(relay.outcomeOf({ ...t, status: 'CANCELLED' } as unknown as typeof t, t._id)).toMatchObject({ kind: 'UNKNOWN', reason: expect.stringMatching(/has the status "CANCELLED"/) });
+    expect(relay.outcomeOf({ ...t, status: undefined } as unknown as typeof t, t._id)).toMatchObject({ kind: 'UNKNOWN' });
   }, 30_000);
 
   it("B's refusals: a short upstream balance keeps the order PENDING with an alert, then refunds it; a plan B refuses is refunded; nothing reaches B", async () => {
@@ -197,6 +213,7 @@ describe('the relay gateway, shahn A relaying to a real shahn B', () => {
       expect(await finalOf(waiting)).toMatchObject({ status: 'FULFILLED' });
       expect(inB(waiting)).toHaveLength(1);
       expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+      expect(await auditB()).toEqual([]);
     } finally {
       await proxy.stop();
     }
