@@ -85,6 +85,8 @@ export interface Config {
   readonly simulatorCallLog: string | undefined;
   /** POST support alerts (UNKNOWN_ERROR) here, retried until a 2xx. */
   readonly alertUrl: string | undefined;
+  /** Webhooks may go to http:// and private, loopback or link-local addresses (tests, the demo): SHAHN_WEBHOOK_ALLOW_PRIVATE. */
+  readonly webhookAllowPrivate: boolean;
   /** PostgreSQL: connections per process. */
   readonly pgPoolSize: number;
   /** PostgreSQL: statement timeout (ms); a slower statement is cancelled and answered 503. */
@@ -224,6 +226,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     simulatorConfig: env.SHAHN_SIMULATOR_CONFIG?.trim() || undefined,
     simulatorCallLog: env.SHAHN_SIMULATOR_CALL_LOG?.trim() || undefined,
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
+    webhookAllowPrivate: bool(env, 'SHAHN_WEBHOOK_ALLOW_PRIVATE', false),
     pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
     pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     pgConnectTimeoutMs: int(env, 'SHAHN_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -8,6 +8,7 @@ import { createMerchant } from '../src/domain/create-merchant.js';
 import { hashApiKey } from '../src/lib/ids.js';
 import { makeContext, type TestContext } from './helpers.js';
 import { MIRRORED_GLOBAL_HOOKS } from '../src/server/fast-check-id.js';
+import { ORDER_CACHE_OTHERS_MS } from '../src/store/sqlite/open-sqlite-store.js';
 
 describe('check-id hot path', () => {
   let ctx: TestContext;
@@ -86,6 +87,8 @@ describe('check-id hot path', () => {
     // UNKNOWN_ERROR is not final: a resolution shows at once.
     expect(((await get(`/v3/mobile/check-id/${unsure}`, key)).body.data as { status: string }).status).toBe('UNKNOWN_ERROR');
     await ctx.sql.run(`UPDATE orders SET status = 'FULFILLED', refund_message = NULL WHERE id = ?`, [unsure]);
+    // Another connection's commit is seen within ORDER_CACHE_OTHERS_MS (the cache looks at most that often).
+    await new Promise((r) => setTimeout(r, ORDER_CACHE_OTHERS_MS + 2));
     const resolved = await get(`/v3/mobile/check-id/${unsure}`, key);
     expect((resolved.body.data as { status: string }).status).toBe('FULFILLED');
     expect(normalise(resolved)).toEqual(normalise(await get(`/v3/mobile/check-id/${unsure}?via=fastify`, key)));

@@ -24,4 +24,6 @@ export interface Deps {
   readonly gateways: GatewayDirectory;
   /** Rings after a production order is queued (wakes the in-process order processor). */
   readonly queued: Signal;
+  /** Rings after webhook messages are written outside the processor (a test event): wakes the webhook dispatcher. */
+  readonly webhooksQueued: Signal;
 }

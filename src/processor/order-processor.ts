@@ -45,6 +45,8 @@ export interface ProcessorDeps {
   logger: Log;
   /** Called after an order became UNKNOWN_ERROR (the alert is already in the outbox). */
   onUncertain?: (order: OrderRecord) => void;
+  /** Called after orders were claimed or an outcome recorded (their webhook events are in the outbox). */
+  onChange?: () => void;
 }
 
 export type AlertTopic = 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS' | 'CONFIRMATION_AMBIGUOUS';
@@ -192,6 +194,7 @@ export class OrderProcessor {
     const now = this.deps.clock.now();
     // Claim at most 256 at a time: a claim of 10,000 (+ their markCallStarted) blocks the event loop for ~1 s.
     const orders = await this.deps.store.processing.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: Math.min(free, 256) });
+    if (orders.length > 0) this.deps.onChange?.();
     for (const order of orders) {
       const p: Promise<void> = this.process(order)
         .catch((err: unknown) => this.deps.logger.error({ err, orderId: order.id }, 'processing an order failed; recovery will settle it'))
@@ -315,8 +318,10 @@ export class OrderProcessor {
   }
 
   /** Record an outcome as the rules say given the order as it is then (domain/order-rules.ts). */
-  private recordOutcome(orderId: string, now: number, outcome: RecordedOutcome) {
-    return this.deps.store.processing.recordOutcome({ orderId, now, outcome, decide: (current) => decideOutcome(current, this.options.owner, outcome, now) });
+  private async recordOutcome(orderId: string, now: number, outcome: RecordedOutcome) {
+    const result = await this.deps.store.processing.recordOutcome({ orderId, now, outcome, decide: (current) => decideOutcome(current, this.options.owner, outcome, now) });
+    if (result !== 'ignored' && outcome.status !== 'PENDING') this.deps.onChange?.();
+    return result;
   }
 
   private async record(order: OrderRecord, outcome: GatewayOutcome): Promise<void> {

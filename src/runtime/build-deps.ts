@@ -27,5 +27,6 @@ export function buildDeps(config: Config, store: Store, options: { clock?: Clock
     limiter: new RateLimiter(clock, config.rateLimit, config.rateLimitBurst),
     gateways: options.gateways ?? new StaticGatewayHealth(),
     queued: new Signal(),
+    webhooksQueued: new Signal(),
   });
 }

@@ -8,10 +8,12 @@ import type { Deps } from '../domain/deps.js';
 import type { Gateway } from '../gateways/gateway.js';
 import { AlertDispatcher } from '../processor/alert-dispatcher.js';
 import { OrderProcessor } from '../processor/order-processor.js';
+import { WebhookDispatcher } from '../processor/webhook-dispatcher.js';
 
 export interface Processing {
   processor: OrderProcessor | undefined;
   alerts: AlertDispatcher;
+  webhooks: WebhookDispatcher;
   stop(): Promise<void>;
 }
 
@@ -20,11 +22,13 @@ export async function startProcessing(config: Config, deps: Deps, gateway: Gatew
     { store: deps.store, clock: deps.clock, logger },
     { url: config.alertUrl, retryBaseMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, requestTimeoutMs: 10_000 },
   );
+  const webhooks = new WebhookDispatcher({ store: deps.store, clock: deps.clock, logger, onAlert: () => alerts.kick() }, { pollMs: 500, allowPrivate: config.webhookAllowPrivate });
   let processor: OrderProcessor | undefined;
   let unlisten: () => unknown = () => undefined;
+  const unlistenWebhooks = deps.webhooksQueued.listen(() => webhooks.kick());
   if (options.runProcessor) {
     const p = new OrderProcessor(
-      { store: deps.store, clock: deps.clock, catalogue: deps.catalogue, gateway, logger, onUncertain: () => alerts.kick() },
+      { store: deps.store, clock: deps.clock, catalogue: deps.catalogue, gateway, logger, onUncertain: () => alerts.kick(), onChange: () => webhooks.kick() },
       {
         owner: config.workerId,
         concurrency: config.processorConcurrency,
@@ -40,13 +44,17 @@ export async function startProcessing(config: Config, deps: Deps, gateway: Gatew
     await p.start();
   }
   alerts.start();
+  webhooks.start();
   return {
     processor,
     alerts,
+    webhooks,
     async stop() {
       unlisten();
+      unlistenWebhooks();
       await processor?.stop();
       await alerts.stop();
+      await webhooks.stop();
     },
   };
 }

@@ -20,6 +20,7 @@ import { makeClientIp, trustFunction } from './client-ip.js';
 import { makeFastCheckId } from './fast-check-id.js';
 import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -258,6 +259,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
 
   await app.register(coreRoutes, { deps });
   await app.register(accountRoutes, { deps });
+  await app.register(webhookRoutes, { deps });
   await app.register(mobileRoutes, { deps });
   await app.register(adminRoutes, { deps });
   await app.register(consoleRoutes, { deps });

@@ -668,6 +668,82 @@ CREATE INDEX orders_channel_calls ON orders(gateway_channel, call_started_at) WH
 CREATE INDEX orders_channel_calls ON orders(gateway_channel, call_started_at) WHERE gateway_channel IS NOT NULL;
 `,
   },
+  {
+    version: 11,
+    name: 'webhooks',
+    sqlite: `
+-- Merchants' webhook endpoints (per environment), and the events of their orders: each event is
+-- written in the same transaction as the order's change, with one outbox message (kind 'webhook')
+-- per endpoint that takes it. An event keeps the order as it was then, so every attempt and every
+-- replay sends the same body under the same id.
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants(id),
+  env TEXT NOT NULL CHECK (env IN ('PRODUCTION', 'SANDBOX')),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  description TEXT,
+  secret TEXT NOT NULL,
+  previous_secret TEXT,
+  previous_secret_until INTEGER,
+  created_at INTEGER NOT NULL,
+  disabled_at INTEGER,
+  disabled_reason TEXT,
+  failing_since INTEGER,
+  deleted_at INTEGER
+);
+CREATE INDEX webhook_endpoints_by_merchant ON webhook_endpoints(merchant_id, env) WHERE deleted_at IS NULL;
+CREATE TABLE webhook_events (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL,
+  env TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  resolved_by TEXT,
+  snapshot TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX webhook_events_by_merchant ON webhook_events(merchant_id, env, created_at);
+ALTER TABLE orders ADD COLUMN event_sequence INTEGER NOT NULL DEFAULT 0;
+`,
+    postgres: `
+-- Merchants' webhook endpoints (per environment), and the events of their orders: each event is
+-- written in the same transaction as the order's change, with one outbox message (kind 'webhook')
+-- per endpoint that takes it. An event keeps the order as it was then, so every attempt and every
+-- replay sends the same body under the same id.
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL REFERENCES merchants(id),
+  env TEXT NOT NULL CHECK (env IN ('PRODUCTION', 'SANDBOX')),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  description TEXT,
+  secret TEXT NOT NULL,
+  previous_secret TEXT,
+  previous_secret_until BIGINT,
+  created_at BIGINT NOT NULL,
+  disabled_at BIGINT,
+  disabled_reason TEXT,
+  failing_since BIGINT,
+  deleted_at BIGINT
+);
+CREATE INDEX webhook_endpoints_by_merchant ON webhook_endpoints(merchant_id, env) WHERE deleted_at IS NULL;
+CREATE TABLE webhook_events (
+  id TEXT PRIMARY KEY,
+  merchant_id TEXT NOT NULL,
+  env TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  resolved_by TEXT,
+  snapshot TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX webhook_events_by_merchant ON webhook_events(merchant_id, env, created_at);
+ALTER TABLE orders ADD COLUMN event_sequence INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -118,7 +118,8 @@ export interface AuditRecord {
  */
 export interface OutboxMessage {
   id: string;
-  kind: 'alert';
+  /** `alert`: a support alert; `webhook`: one event for one merchant endpoint (subject: the endpoint, payload: { eventId }). */
+  kind: 'alert' | 'webhook';
   /**
    * For alerts: UNKNOWN_ERROR (support must decide), LATE_ANSWER_CONTRADICTS (the operator answered
    * after support decided otherwise), CONFIRMATION_AMBIGUOUS (a confirmation SMS could be about more
@@ -493,4 +494,69 @@ export interface Store {
   readonly outbox: OutboxStore;
   readonly audit: AuditStore;
   readonly channels: ChannelsStore;
+  readonly webhooks: WebhookStore;
+}
+
+/** What a merchant's webhook endpoint is told about: an order's status, or a test (`ping`). */
+export type WebhookEventType = 'topup.handling' | 'topup.fulfilled' | 'topup.refunded' | 'topup.unknown_error' | 'ping';
+
+export interface WebhookEndpointRecord {
+  id: string;
+  merchantId: string;
+  env: Env;
+  url: string;
+  /** The event types it takes; empty: every type. */
+  events: WebhookEventType[];
+  description: string | null;
+  /** `whsec_` + base64: signs every delivery. */
+  secret: string;
+  /** After a rotation, the old secret signs too until `previousSecretUntil`. */
+  previousSecret: string | null;
+  previousSecretUntil: number | null;
+  createdAt: number;
+  disabledAt: number | null;
+  disabledReason: string | null;
+  /** Since when its deliveries fail without a success in between; null while they succeed. */
+  failingSince: number | null;
+}
+
+/** One event: the order as it was when it changed (the body of every attempt and replay is made from it). */
+export interface WebhookEventRecord {
+  id: string;
+  merchantId: string;
+  env: Env;
+  /** Empty for a test event. */
+  orderId: string;
+  type: WebhookEventType;
+  /** The order's event counter: a receiver drops an event whose sequence is not above the last it saw. */
+  sequence: number;
+  /** 'support' when support resolved the order. */
+  resolvedBy: string | null;
+  snapshot: OrderRecord | null;
+  createdAt: number;
+}
+
+export interface WebhookStore {
+  createEndpoint(e: WebhookEndpointRecord): Promise<void>;
+  /** A merchant's endpoints in one environment (not deleted), oldest first. */
+  listEndpoints(merchantId: string, env: Env): Promise<WebhookEndpointRecord[]>;
+  /** An endpoint that is not deleted. */
+  getEndpoint(id: string): Promise<WebhookEndpointRecord | undefined>;
+  /** Delete a merchant's endpoint (its undelivered messages are dropped); false when it is not theirs. */
+  deleteEndpoint(id: string, merchantId: string, env: Env, now: number): Promise<boolean>;
+  /** A new secret; the old one signs alongside it until `previousUntil`. */
+  rotateSecret(id: string, secret: string, previousUntil: number): Promise<void>;
+  /** Disable an endpoint with its support alert and audit record, in one transaction; false when it was already disabled (nothing written). */
+  disableEndpoint(id: string, now: number, reason: string, alert: OutboxMessage, audit: AuditRecord): Promise<boolean>;
+  setFailingSince(id: string, since: number | null): Promise<void>;
+  getEvent(id: string): Promise<WebhookEventRecord | undefined>;
+  /** An endpoint's deliveries (its outbox messages), newest first. */
+  listDeliveries(endpointId: string, req: PageRequest): Promise<PageResult<OutboxMessage>>;
+  /**
+   * Deliver again to one endpoint every event of its merchant and environment created in [from, to]
+   * that it takes (same event ids, new messages); at most `limit`. Returns how many.
+   */
+  replay(endpoint: WebhookEndpointRecord, from: number, to: number, now: number, limit: number): Promise<number>;
+  /** A test event (`ping`) and its message for one endpoint, in one transaction. */
+  enqueueTest(endpoint: WebhookEndpointRecord, eventId: string, messageId: string, now: number): Promise<void>;
 }

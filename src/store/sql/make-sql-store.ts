@@ -11,6 +11,7 @@ import { makeGuardsStore } from './guards.js';
 import { makeLedgerStore } from './ledger.js';
 import { makeOrdersStore } from './orders.js';
 import { makeAuditStore, makeChannelsStore, makeOutboxStore } from './outbox.js';
+import { makeWebhookStore } from './webhooks.js';
 import { makeProcessingStore } from './processing.js';
 
 export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['syncReads'] } = {}): Store {
@@ -30,5 +31,6 @@ export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['sync
     outbox: makeOutboxStore(db),
     audit: makeAuditStore(db),
     channels: makeChannelsStore(db),
+    webhooks: makeWebhookStore(db),
   };
 }

@@ -3,6 +3,7 @@ import { ACCOUNTS } from '../store.js';
 import type { InsertOrderResult, OrderRecord, OrdersStore, RefundEntry, ResolveResult } from '../store.js';
 import { ORDER_COLUMNS, ORDER_INSERT_COLUMNS, orderArgs, toOrder, visibleStatusSql, type OrderRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
+import { emitOrderEvent } from './webhooks.js';
 import { balanceOf, insertAudit, insertLedger, lockBalance, page } from './common.js';
 
 export const ORDER_BY_ID = `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`;
@@ -160,6 +161,7 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
         yield* changed(row.id);
         if (input.to === 'REFUNDED') yield* refundOrder(row, input.refund, input.now);
         yield* run('UPDATE orders SET status = $1, refund_message = $2, final_at = $3, updated_at = $3 WHERE id = $4', [input.to, input.refundMessage, input.now, row.id]);
+        yield* emitOrderEvent(row.id, input.now, 'support');
         yield* insertAudit(input.audit);
         return { ok: true, order: toOrder((yield* lockOrder(row.id)) ?? row) };
       }),

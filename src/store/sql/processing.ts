@@ -4,6 +4,7 @@ import { toOrder, type OrderRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
 import { insertAudit, insertOutbox } from './common.js';
 import { lockOrder, refundOrder } from './orders.js';
+import { emitOrderEvent } from './webhooks.js';
 
 /** Apply a final outcome (or a requeue) to a locked order row, with its ledger effect and outbox message. */
 function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op<void> {
@@ -21,6 +22,7 @@ function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op
         `UPDATE orders SET status = 'FULFILLED', refund_message = NULL, lease_owner = NULL, lease_expires_at = NULL, final_at = $1, updated_at = $1 WHERE id = $2`,
         [now, row.id],
       );
+      yield* emitOrderEvent(row.id, now);
       return;
     case 'REFUNDED':
       yield* refundOrder(row, outcome.refund, now);
@@ -29,6 +31,7 @@ function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op
            final_at = $3, updated_at = $3 WHERE id = $4`,
         [outcome.refundMessage, outcome.suggestedOffers === null ? null : JSON.stringify(outcome.suggestedOffers), now, row.id],
       );
+      yield* emitOrderEvent(row.id, now);
       return;
     case 'UNKNOWN_ERROR':
       yield* run(
@@ -36,6 +39,7 @@ function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op
         [outcome.refundMessage, now, row.id],
       );
       yield* insertOutbox(outcome.alert);
+      yield* emitOrderEvent(row.id, now);
       return;
     case 'PENDING':
       yield* run(`UPDATE orders SET status = 'PENDING', lease_owner = NULL, lease_expires_at = NULL, not_before = $1, updated_at = $2 WHERE id = $3`, [
@@ -47,9 +51,9 @@ function* applyOutcome(row: OrderRow, outcome: RecordedOutcome, now: number): Op
 
 export function makeProcessingStore(db: SqlDb): ProcessingStore {
   return {
-    // One statement each: atomic without an explicit transaction.
+    // The claim is one statement; its HANDLING events are written in the same transaction.
     claimOrders: (input) =>
-      db.exec((function* () {
+      db.transaction(function* () {
         const rows = yield* all<OrderRow>(
           `UPDATE orders SET status = 'HANDLING', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3
            WHERE id IN (SELECT id FROM orders WHERE status = 'PENDING' AND env = 'PRODUCTION' AND not_before <= $3
@@ -58,8 +62,11 @@ export function makeProcessingStore(db: SqlDb): ProcessingStore {
           [input.owner, input.now + input.leaseMs, input.now, input.limit],
         );
         for (const r of rows) yield* changed(r.id);
+        if (rows.length > 0 && (yield* one(`SELECT 1 AS x FROM webhook_endpoints WHERE env = 'PRODUCTION' AND deleted_at IS NULL AND disabled_at IS NULL LIMIT 1`))) {
+          for (const r of rows) yield* emitOrderEvent(r.id, input.now);
+        }
         return rows.map(toOrder).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
-      })()),
+      }),
 
     markCallStarted: (input) =>
       db.exec((function* () {

@@ -1,0 +1,176 @@
+/**
+ * Merchants' webhook endpoints and the events of their orders. `emitOrderEvent` runs inside the
+ * transaction that changes an order's status: the event (the order as it is now, its next sequence)
+ * and one outbox message per endpoint that takes it are written with the change, or not at all.
+ */
+import { newObjectId } from '../../lib/ids.js';
+import { toOrder, toOutbox, type OrderRow, type OutboxRow } from '../rows.js';
+import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
+import type { Env, OrderRecord, WebhookEndpointRecord, WebhookEventRecord, WebhookEventType, WebhookStore } from '../store.js';
+import { insertAudit, insertOutbox, page } from './common.js';
+
+const EVENT_OF: Record<string, WebhookEventType | undefined> = {
+  HANDLING: 'topup.handling',
+  FULFILLED: 'topup.fulfilled',
+  REFUNDED: 'topup.refunded',
+  UNKNOWN_ERROR: 'topup.unknown_error',
+};
+
+interface EndpointRow {
+  id: string;
+  merchant_id: string;
+  env: Env;
+  url: string;
+  events: string;
+  description: string | null;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: number | string | null;
+  created_at: number | string;
+  disabled_at: number | string | null;
+  disabled_reason: string | null;
+  failing_since: number | string | null;
+}
+
+interface EventRow {
+  id: string;
+  merchant_id: string;
+  env: Env;
+  order_id: string;
+  type: WebhookEventType;
+  sequence: number | string;
+  resolved_by: string | null;
+  snapshot: string;
+  created_at: number | string;
+}
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function toEndpoint(r: EndpointRow): WebhookEndpointRecord {
+  return {
+    id: r.id,
+    merchantId: r.merchant_id,
+    env: r.env,
+    url: r.url,
+    events: JSON.parse(r.events) as WebhookEventType[],
+    description: r.description,
+    secret: r.secret,
+    previousSecret: r.previous_secret,
+    previousSecretUntil: num(r.previous_secret_until),
+    createdAt: Number(r.created_at),
+    disabledAt: num(r.disabled_at),
+    disabledReason: r.disabled_reason,
+    failingSince: num(r.failing_since),
+  };
+}
+
+function toEvent(r: EventRow): WebhookEventRecord {
+  return {
+    id: r.id,
+    merchantId: r.merchant_id,
+    env: r.env,
+    orderId: r.order_id,
+    type: r.type,
+    sequence: Number(r.sequence),
+    resolvedBy: r.resolved_by,
+    snapshot: r.snapshot === 'null' ? null : (JSON.parse(r.snapshot) as OrderRecord),
+    createdAt: Number(r.created_at),
+  };
+}
+
+/** Write an event about an order that just changed, for every endpoint of its merchant that takes it (none: nothing). */
+export function* emitOrderEvent(orderId: string, now: number, resolvedBy: 'support' | null = null): Op<void> {
+  const row = yield* one<OrderRow>('SELECT * FROM orders WHERE id = $1', [orderId]);
+  const type = row && EVENT_OF[row.status];
+  if (!row || !type) return;
+  const endpoints = (yield* all<{ id: string; events: string }>(
+    'SELECT id, events FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL AND disabled_at IS NULL',
+    [row.merchant_id, row.env],
+  )).filter((e) => {
+    const events = JSON.parse(e.events) as string[];
+    return events.length === 0 || events.includes(type);
+  });
+  if (endpoints.length === 0) return;
+  yield* changed(orderId);
+  const seq = Number((yield* one<{ event_sequence: number | string }>('UPDATE orders SET event_sequence = event_sequence + 1 WHERE id = $1 RETURNING event_sequence', [orderId]))!.event_sequence);
+  const order = { ...toOrder(row) };
+  const eventId = `evt_${newObjectId(now)}`;
+  yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+    eventId, row.merchant_id, row.env, orderId, type, seq, resolvedBy, JSON.stringify(order), now,
+  ]);
+  for (const e of endpoints) {
+    yield* insertOutbox({ id: newObjectId(now), kind: 'webhook', topic: type, subject: e.id, payload: { eventId }, createdAt: now, attempts: 0, nextAttemptAt: now, deliveredAt: null, lastError: null });
+  }
+}
+
+export function makeWebhookStore(db: SqlDb): WebhookStore {
+  return {
+    createEndpoint: (e) =>
+      db.exec(run(
+        `INSERT INTO webhook_endpoints (id, merchant_id, env, url, events, description, secret, previous_secret, previous_secret_until, created_at, disabled_at, disabled_reason, failing_since)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [e.id, e.merchantId, e.env, e.url, JSON.stringify(e.events), e.description, e.secret, e.previousSecret, e.previousSecretUntil, e.createdAt, e.disabledAt, e.disabledReason, e.failingSince],
+      )).then(() => undefined),
+
+    listEndpoints: async (merchantId, env) =>
+      (await db.exec(all<EndpointRow>('SELECT * FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL ORDER BY created_at, id', [merchantId, env]))).map(toEndpoint),
+
+    getEndpoint: async (id) => {
+      const r = await db.exec(one<EndpointRow>('SELECT * FROM webhook_endpoints WHERE id = $1 AND deleted_at IS NULL', [id]));
+      return r && toEndpoint(r);
+    },
+
+    deleteEndpoint: (id, merchantId, env, now) =>
+      db.transaction(function* () {
+        const n = yield* run('UPDATE webhook_endpoints SET deleted_at = $1 WHERE id = $2 AND merchant_id = $3 AND env = $4 AND deleted_at IS NULL', [now, id, merchantId, env]);
+        if (n === 0) return false;
+        yield* run(`DELETE FROM outbox WHERE kind = 'webhook' AND subject = $1 AND delivered_at IS NULL`, [id]);
+        return true;
+      }),
+
+    rotateSecret: (id, secret, previousUntil) =>
+      db.exec(run('UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2 WHERE id = $3', [previousUntil, secret, id])).then(() => undefined),
+
+    disableEndpoint: (id, now, reason, alert, audit) =>
+      db.transaction(function* () {
+        const n = yield* run('UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2 WHERE id = $3 AND disabled_at IS NULL', [now, reason, id]);
+        if (n === 0) return false;
+        yield* insertOutbox(alert);
+        yield* insertAudit(audit);
+        return true;
+      }),
+
+    setFailingSince: (id, since) => db.exec(run('UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2', [since, id])).then(() => undefined),
+
+    getEvent: async (id) => {
+      const r = await db.exec(one<EventRow>('SELECT * FROM webhook_events WHERE id = $1', [id]));
+      return r && toEvent(r);
+    },
+
+    listDeliveries: (endpointId, req) =>
+      db.exec(page('outbox', `kind = 'webhook' AND subject = $1`, [endpointId], 'created_at', 'created_at DESC, id DESC', req, (r: OutboxRow) => toOutbox(r))),
+
+    replay: (endpoint, from, to, now, limit) =>
+      db.transaction(function* () {
+        const events = yield* all<{ id: string; type: string }>(
+          `SELECT id, type FROM webhook_events WHERE merchant_id = $1 AND env = $2 AND created_at >= $3 AND created_at <= $4 AND type <> 'ping' ORDER BY created_at, id LIMIT $5`,
+          [endpoint.merchantId, endpoint.env, from, to, limit],
+        );
+        let n = 0;
+        for (const e of events) {
+          if (endpoint.events.length > 0 && !endpoint.events.includes(e.type as WebhookEventType)) continue;
+          yield* insertOutbox({ id: newObjectId(now), kind: 'webhook', topic: e.type, subject: endpoint.id, payload: { eventId: e.id, replay: true }, createdAt: now, attempts: 0, nextAttemptAt: now, deliveredAt: null, lastError: null });
+          n++;
+        }
+        return n;
+      }),
+
+    enqueueTest: (endpoint, eventId, messageId, now) =>
+      db.transaction(function* () {
+        yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+          eventId, endpoint.merchantId, endpoint.env, '', 'ping', 0, null, 'null', now,
+        ]);
+        yield* insertOutbox({ id: messageId, kind: 'webhook', topic: 'ping', subject: endpoint.id, payload: { eventId }, createdAt: now, attempts: 0, nextAttemptAt: now, deliveredAt: null, lastError: null });
+      }),
+  };
+}

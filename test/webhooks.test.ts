@@ -1,0 +1,272 @@
+/**
+ * Webhooks: endpoints managed with a merchant's key, events written with each order's change, and
+ * deliveries to real HTTP receivers on loopback, signed per Standard Webhooks (checked with the
+ * independent `standardwebhooks` package and with the SDK's verifyWebhook).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyWebhook, WebhookVerificationError } from '@shahn/sdk';
+import { WebhookDispatcher } from '../src/processor/webhook-dispatcher.js';
+import type { OrderProcessor } from '../src/processor/order-processor.js';
+import { resolveOrder } from '../src/support/resolve-order.js';
+import { addTestKey, call, makeContext, type TestContext } from './helpers.js';
+import { ManualGateway, makeProcessor, silentLog, waitUntil } from './processor-helpers.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+  at: number;
+}
+
+/** An HTTP receiver on loopback that answers as `reply` says, and keeps what it got. */
+async function receiver(reply: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _req, res) => res.writeHead(200).end('ok')) {
+  const got: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body, at: Date.now() });
+      reply(got.length, req, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe('webhooks', () => {
+  let ctx: TestContext;
+  let processor: OrderProcessor | undefined;
+  let dispatcher: WebhookDispatcher | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
+
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000, env: { SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    processor = undefined;
+    dispatcher = undefined;
+  });
+  afterEach(async () => {
+    await processor?.stop();
+    await dispatcher?.stop();
+    for (const c of closers.splice(0)) await c();
+    await ctx.close();
+  });
+
+  const key = () => ctx.merchant.productionKey;
+  const api = (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, k = key()) => call(ctx, method as 'GET' | 'POST', url, { key: k, ...(body !== undefined ? { body } : {}) });
+  const addEndpoint = async (url: string, extra: Record<string, unknown> = {}, k = key()) => {
+    const r = await api('POST', '/v3/webhooks', { url, ...extra }, k);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return r.body.data as { id: string; secret: string; url: string; events: string[] };
+  };
+  const startDispatcher = (options: Partial<ConstructorParameters<typeof WebhookDispatcher>[1]> = {}) => {
+    dispatcher = new WebhookDispatcher({ store: ctx.deps.store, clock: ctx.clock, logger: silentLog }, { pollMs: 50, allowPrivate: true, scheduleMs: [100, 100, 100], ...options });
+    dispatcher.start();
+    return dispatcher;
+  };
+  const send = async (MSSIDN = '0661234567', k = key()) => {
+    const r = await call(ctx, 'POST', '/v3/mobile/send', { key: k, body: { plan_code: 'PREPAID_MOBILIS', MSSIDN, amount: 100 } });
+    expect(r.status).toBe(200);
+    processor?.notify();
+    return r.body.data.topupId as string;
+  };
+
+  it('endpoints: made with a key (the secret shown once), listed, deleted; bad URLs, unknown events and read-only keys refused in the envelope', async () => {
+    const made = await addEndpoint('http://127.0.0.1:9/hook', { events: ['topup.fulfilled', 'topup.refunded'], description: 'shop' });
+    expect(made).toMatchObject({ url: 'http://127.0.0.1:9/hook', events: ['topup.fulfilled', 'topup.refunded'] });
+    expect(made.id).toMatch(/^we_[0-9a-f]{24}$/);
+    expect(made.secret).toMatch(/^whsec_[A-Za-z0-9+/=]{40,}$/);
+    expect(Buffer.from(made.secret.slice(6), 'base64').length).toBeGreaterThanOrEqual(24);
+    const list = await api('GET', '/v3/webhooks');
+    expect(list.body.data.items).toEqual([expect.objectContaining({ id: made.id, description: 'shop', disabledAt: null })]);
+    expect(JSON.stringify(list.body)).not.toContain(made.secret);
+    // The sandbox key sees its own environment's endpoints only.
+    expect((await api('GET', '/v3/webhooks', undefined, ctx.merchant.sandboxKey)).body.data.items).toEqual([]);
+    const bad = async (body: unknown, code: string, message: RegExp) => {
+      const r = await api('POST', '/v3/webhooks', body);
+      expect(r.body).toMatchObject({ success: false, error: { code } });
+      expect(r.body.error.message).toMatch(message);
+    };
+    await bad({ url: 'ftp://example.com/x' }, 'ERR_VALIDATION', /must be an https:\/\/ URL/);
+    await bad({ url: 'not a url' }, 'ERR_VALIDATION', /must be an absolute URL/);
+    await bad({ url: 'https://user:pw@example.com/x' }, 'ERR_VALIDATION', /must not hold credentials/);
+    await bad({ url: 'http://127.0.0.1/x', events: ['topup.paid'] }, 'ERR_VALIDATION', /unknown event types: topup\.paid/);
+    await bad({ url: 'http://127.0.0.1/x', extra: 1 }, 'ERR_VALIDATION', /additional propert/);
+    const readOnly = await addTestKey(ctx, { scope: 'READ-ONLY', type: 'PRODUCTION' });
+    expect((await api('POST', '/v3/webhooks', { url: 'http://127.0.0.1/x' }, readOnly)).body.error.code).toBe('READ_ONLY_KEY');
+    expect((await api('GET', '/v3/webhooks', undefined, readOnly)).body.data.items).toHaveLength(1);
+    expect((await api('DELETE', `/v3/webhooks/${made.id}`, undefined, readOnly)).body.error.code).toBe('READ_ONLY_KEY');
+    expect((await api('DELETE', `/v3/webhooks/we_${'0'.repeat(24)}`)).body.error.code).toBe('NOT_FOUND');
+    expect((await api('DELETE', `/v3/webhooks/${made.id}`, undefined, ctx.merchant.sandboxKey)).body.error.code).toBe('NOT_FOUND');
+    expect((await api('DELETE', `/v3/webhooks/${made.id}`)).body.data).toEqual({ deleted: true });
+    expect((await api('GET', '/v3/webhooks')).body.data.items).toEqual([]);
+  });
+
+  it('private, loopback and link-local targets are refused without SHAHN_WEBHOOK_ALLOW_PRIVATE, by address and after DNS resolution; http only to private addresses with it', async () => {
+    const strict = await makeContext({ balance: 10 });
+    try {
+      const refused = async (url: string) => {
+        const r = await call(strict, 'POST', '/v3/webhooks', { key: strict.merchant.productionKey, body: { url } });
+        expect(r.body, url).toMatchObject({ success: false, error: { code: 'ERR_VALIDATION' } });
+        return r.body.error.message as string;
+      };
+      for (const url of ['https://127.0.0.1/x', 'https://10.1.2.3/x', 'https://192.168.0.1/x', 'https://172.20.0.1/x', 'https://169.254.169.254/latest', 'https://[::1]/x', 'https://[fe80::1]/x', 'https://[::ffff:127.0.0.1]/x', 'https://0.0.0.0/x']) {
+        expect(await refused(url)).toMatch(/private, loopback or link-local address/);
+      }
+      // A name that resolves to loopback is refused too.
+      expect(await refused('https://localhost/x')).toMatch(/private, loopback or link-local address \((127\.0\.0\.1|::1)\)/);
+    } finally {
+      await strict.close();
+    }
+    // With SHAHN_WEBHOOK_ALLOW_PRIVATE, http is allowed to a private address only.
+    expect((await api('POST', '/v3/webhooks', { url: 'http://localhost:9/x' })).status).toBe(200);
+  });
+
+  it('every status change is an event, signed (standardwebhooks and the SDK verify it), with the check-id object then and an increasing sequence; support resolutions too', async () => {
+    const rx = await receiver();
+    closers.push(rx.close);
+    const ep = await addEndpoint(rx.url);
+    startDispatcher();
+    const gw = new ManualGateway();
+    processor = makeProcessor(ctx, gw);
+    await processor.start();
+    const id = await send();
+    await gw.answer(id, { kind: 'UNKNOWN', reason: 'garbled' });
+    await waitUntil(() => rx.got.length === 2, 5_000, 'two events');
+    await resolveOrder(ctx.deps, { actor: 'amina', orderId: id, to: 'FULFILLED', reason: 'the operator confirmed it' });
+    dispatcher!.kick();
+    await waitUntil(() => rx.got.length === 3, 5_000, 'the resolution event');
+    const wh = new Webhook(ep.secret);
+    const events = rx.got.map((g) => {
+      const headers = { 'webhook-id': String(g.headers['webhook-id']), 'webhook-timestamp': String(g.headers['webhook-timestamp']), 'webhook-signature': String(g.headers['webhook-signature']) };
+      const independent = wh.verify(g.body, headers) as { type: string; data: Record<string, unknown> };
+      expect(verifyWebhook(g.body, g.headers, ep.secret)).toEqual(independent);
+      return independent;
+    });
+    // Deliveries run side by side and may arrive out of order: the sequence orders them.
+    events.sort((x, y) => Number(x.data.sequence) - Number(y.data.sequence));
+    expect(events.map((e) => [e.type, e.data.status, e.data.sequence])).toEqual([
+      ['topup.handling', 'HANDLING', 1],
+      ['topup.unknown_error', 'UNKNOWN_ERROR', 2],
+      ['topup.fulfilled', 'FULFILLED', 3],
+    ]);
+    expect(events[2]!.data.resolved_by).toBe('support');
+    expect(events[0]!.data.resolved_by).toBeUndefined();
+    // The data is the check-id object (plus the sequence).
+    const now = (await call(ctx, 'GET', `/v3/mobile/check-id/${id}`, { key: key() })).body.data;
+    const { sequence, resolved_by, ...last } = events[2]!.data;
+    expect([sequence, resolved_by]).toEqual([3, 'support']);
+    expect(last).toEqual(now);
+    expect(events[1]!.data.refund_message).toBeDefined();
+    // A body changed in transit, a wrong secret, or an old time stamp do not verify.
+    const g = rx.got[0]!;
+    expect(() => verifyWebhook(g.body.replace('topup.', 'topup.x'), g.headers, ep.secret)).toThrow(WebhookVerificationError);
+    expect(() => verifyWebhook(g.body, g.headers, `whsec_${Buffer.alloc(32, 1).toString('base64')}`)).toThrow(/no signature matches/);
+    expect(() => verifyWebhook(g.body, g.headers, ep.secret, { now: Date.now() + 600_000 })).toThrow(/more than 300 s from now/);
+    // The delivery log, newest first (once the last reply is recorded); then a replay of the window: the same events, the same ids.
+    await dispatcher!.drain();
+    const log = (await api('GET', `/v3/webhooks/${ep.id}/deliveries?pageSize=10`)).body.data;
+    expect(log.pagination).toMatchObject({ totalResults: 3 });
+    expect(log.items.map((d: { type: string; attempts: number; lastStatusCode: number; nextAttemptAt: string | null }) => [d.type, d.attempts, d.lastStatusCode, d.nextAttemptAt]).sort()).toEqual(
+      [['topup.fulfilled', 1, 200, null], ['topup.handling', 1, 200, null], ['topup.unknown_error', 1, 200, null]].sort(),
+    );
+    const window = { from: new Date(ctx.clock.now() - 60_000).toISOString(), to: new Date(ctx.clock.now() + 60_000).toISOString() };
+    expect((await api('POST', `/v3/webhooks/${ep.id}/replay`, window)).body.data).toEqual({ replayed: 3 });
+    dispatcher!.kick();
+    await waitUntil(() => rx.got.length === 6, 5_000, 'the replayed events');
+    const firstIds = rx.got.slice(0, 3).map((x) => x.headers['webhook-id']).sort();
+    expect(rx.got.slice(3).map((x) => x.headers['webhook-id']).sort()).toEqual(firstIds);
+    expect(rx.got.slice(3).map((x) => x.body).sort()).toEqual(rx.got.slice(0, 3).map((x) => x.body).sort());
+    const bad = await api('POST', `/v3/webhooks/${ep.id}/replay`, { from: window.to, to: window.from });
+    expect(bad.body).toMatchObject({ success: false, error: { code: 'ERR_VALIDATION', message: 'body/from must not be after to' } });
+  });
+
+  it('a receiver failing the first attempts gets the same webhook-id each time; 410 disables the endpoint with an alert; 429 waits its Retry-After', async () => {
+    const flaky = await receiver((n, _req, res) => res.writeHead(n <= 2 ? 500 : 200).end(n <= 2 ? 'down' : 'ok'));
+    const gone = await receiver((_n, _req, res) => res.writeHead(410).end('gone'));
+    const busy = await receiver((n, _req, res) => (n === 1 ? res.writeHead(429, { 'retry-after': '7' }).end('slow down') : res.writeHead(200).end()));
+    closers.push(flaky.close, gone.close, busy.close);
+    const [a, b, c] = [await addEndpoint(flaky.url), await addEndpoint(gone.url), await addEndpoint(busy.url)];
+    const gw = new ManualGateway();
+    processor = makeProcessor(ctx, gw);
+    await processor.start();
+    startDispatcher();
+    const id = await send();
+    await gw.waitForCall(id);
+    // 429 with Retry-After: 7 → its next attempt not before 7 s later (the test clock has not moved).
+    const busyRow = async () => (await ctx.sql.all(`SELECT next_attempt_at, attempts, last_error FROM outbox WHERE kind = 'webhook' AND subject = ?`, [c.id]))[0]!;
+    await waitUntil(async () => Number((await busyRow()).attempts) === 1, 5_000, 'the 429 recorded');
+    const row = await busyRow();
+    expect(JSON.parse(String(row.last_error))).toMatchObject({ status: 429 });
+    expect(Number(row.next_attempt_at) - ctx.clock.now()).toBeGreaterThanOrEqual(7_000);
+    expect(busy.got).toHaveLength(1);
+    // 410: disabled at once, not tried again; an alert for support.
+    await waitUntil(async () => (await ctx.deps.store.webhooks.getEndpoint(b.id))?.disabledAt !== null, 5_000, 'disabled');
+    expect((await ctx.deps.store.webhooks.getEndpoint(b.id))!.disabledReason).toBe('the endpoint answered 410 Gone');
+    expect((await ctx.sql.all('SELECT subject FROM outbox WHERE topic = ?', ['WEBHOOK_DISABLED'])).map((r) => r.subject)).toEqual([b.id]);
+    // Each failed attempt waits 100 ms of the (test) schedule: move the test clock on.
+    await waitUntil(async () => {
+      ctx.clock.advance(150);
+      dispatcher!.kick();
+      return flaky.got.length >= 3;
+    }, 10_000, 'the third attempt');
+    const ids = flaky.got.map((g) => g.headers['webhook-id']);
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^evt_[0-9a-f]{24}$/);
+    await waitUntil(async () => (await ctx.sql.all(`SELECT delivered_at FROM outbox WHERE kind = 'webhook' AND subject = ? AND delivered_at IS NOT NULL`, [a.id])).length === 1, 5_000, 'delivered on the third attempt');
+    // The busy endpoint gets its event once the 7 s are over; the gone one never again.
+    ctx.clock.advance(7_000);
+    dispatcher!.kick();
+    await waitUntil(() => busy.got.length === 2, 5_000, 'the retry after Retry-After');
+    expect(busy.got[1]!.headers['webhook-id']).toBe(busy.got[0]!.headers['webhook-id']);
+    expect(gone.got).toHaveLength(1);
+    await gw.answer(id, { kind: 'FULFILLED' });
+  });
+
+  it('a receiver that takes 20 s does not delay another endpoint', async () => {
+    const slow = await receiver((_n, _req, res) => void setTimeout(() => res.writeHead(200).end(), 20_000));
+    const fast = await receiver();
+    closers.push(async () => slow.close(), fast.close);
+    await addEndpoint(slow.url);
+    await addEndpoint(fast.url);
+    startDispatcher({ timeoutMs: 3_000 });
+    const gw = new ManualGateway();
+    processor = makeProcessor(ctx, gw);
+    await processor.start();
+    const t0 = Date.now();
+    const id = await send();
+    await gw.answer(id, { kind: 'FULFILLED' });
+    await waitUntil(() => fast.got.length === 2, 2_500, 'both events at the fast endpoint');
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(slow.got.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a rotated secret: both signatures for 24 h, each verifies; a test event reaches the endpoint', async () => {
+    const rx = await receiver();
+    closers.push(rx.close);
+    const ep = await addEndpoint(rx.url);
+    const rotated = (await api('POST', `/v3/webhooks/${ep.id}/rotate-secret`)).body.data as { secret: string; previousSecretExpiresAt: string };
+    expect(rotated.secret).not.toBe(ep.secret);
+    expect(Date.parse(rotated.previousSecretExpiresAt) - ctx.clock.now()).toBe(24 * 3_600_000);
+    startDispatcher();
+    const test = await api('POST', `/v3/webhooks/${ep.id}/test`);
+    expect(test.body.data.eventId).toMatch(/^evt_/);
+    await waitUntil(() => rx.got.length === 1, 5_000, 'the ping');
+    const g = rx.got[0]!;
+    expect(String(g.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifyWebhook(g.body, g.headers, ep.secret)).toMatchObject({ type: 'ping' });
+    expect(verifyWebhook(g.body, g.headers, rotated.secret)).toMatchObject({ type: 'ping' });
+    const headers = { 'webhook-id': String(g.headers['webhook-id']), 'webhook-timestamp': String(g.headers['webhook-timestamp']), 'webhook-signature': String(g.headers['webhook-signature']) };
+    expect(new Webhook(ep.secret).verify(g.body, headers)).toMatchObject({ type: 'ping' });
+    expect(new Webhook(rotated.secret).verify(g.body, headers)).toMatchObject({ type: 'ping' });
+    // After 24 h only the new secret signs.
+    ctx.clock.advance(24 * 3_600_000 + 1);
+    await api('POST', `/v3/webhooks/${ep.id}/test`);
+    dispatcher!.kick();
+    await waitUntil(() => rx.got.length === 2, 5_000, 'the second ping');
+    expect(String(rx.got[1]!.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(() => verifyWebhook(rx.got[1]!.body, rx.got[1]!.headers, ep.secret)).toThrow(/no signature matches/);
+  });
+});
