@@ -269,4 +269,48 @@ describe('webhooks', () => {
     expect(String(rx.got[1]!.headers['webhook-signature']).split(' ')).toHaveLength(1);
     expect(() => verifyWebhook(rx.got[1]!.body, rx.got[1]!.headers, ep.secret)).toThrow(/no signature matches/);
   });
+
+  it("sandbox events at the sandbox timeline's moments, to sandbox endpoints only; a support decision replaces the moments still to come", async () => {
+    const sandboxRx = await receiver();
+    const productionRx = await receiver();
+    closers.push(sandboxRx.close, productionRx.close);
+    const ep = await addEndpoint(sandboxRx.url, {}, ctx.merchant.sandboxKey);
+    await addEndpoint(productionRx.url);
+    startDispatcher({ sandbox: ctx.config.sandbox });
+    const t0 = ctx.clock.now();
+    const ok = await send('0661234567', ctx.merchant.sandboxKey);
+    const suggest = await send('0600000002', ctx.merchant.sandboxKey);
+    const unknown = await send('0600000003', ctx.merchant.sandboxKey);
+    const decided = await send('0600000003', ctx.merchant.sandboxKey);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sandboxRx.got).toHaveLength(0); // nothing before its moment
+    const events = () =>
+      sandboxRx.got.map((g) => verifyWebhook(g.body, g.headers, ep.secret) as { type: string; data: { _id: string; status: string; sequence: number; suggested_offers?: unknown; refund_message?: string; resolved_by?: string } });
+    const at = async (ms: number, count: number) => {
+      // Deliveries in flight end first: a jump of the clock past their claim's lease would send them again (at least once).
+      await dispatcher!.drain();
+      ctx.clock.advance(t0 + ms - ctx.clock.now());
+      dispatcher!.kick();
+      await waitUntil(() => sandboxRx.got.length === count, 5_000, `${count} events at +${ms} ms`).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(events().map((x) => [x.data._id.slice(-4), x.type, x.data.sequence]))}`); });
+    };
+    const byOrder = (id: string) => events().filter((e) => e.data._id === id).sort((x, y) => x.data.sequence - y.data.sequence);
+    await at(5_000, 4);
+    expect(events().map((e) => [e.data._id, e.type, e.data.status, e.data.sequence]).sort()).toEqual([ok, suggest, unknown, decided].map((id) => [id, 'topup.handling', 'HANDLING', 1]).sort());
+    await at(15_000, 8);
+    expect(byOrder(ok).map((e) => [e.type, e.data.status])).toEqual([['topup.handling', 'HANDLING'], ['topup.fulfilled', 'FULFILLED']]);
+    expect(byOrder(suggest)[1]).toMatchObject({ type: 'topup.refunded', data: { status: 'REFUNDED', suggested_offers: [{ plan_code: 'FACTURE_DJEZZY', amount: 100 }] } });
+    expect(byOrder(unknown)[1]).toMatchObject({ type: 'topup.unknown_error', data: { status: 'UNKNOWN_ERROR', sequence: 2 } });
+    // Support decides one UNKNOWN_ERROR order: its own event now, and its scheduled resolution is never sent.
+    await resolveOrder(ctx.deps, { actor: 'amina', orderId: decided, to: 'FULFILLED', reason: 'the operator confirmed it' });
+    dispatcher!.kick();
+    await waitUntil(() => sandboxRx.got.length === 9, 5_000, 'the support event');
+    expect(byOrder(decided).map((e) => [e.type, e.data.sequence, e.data.resolved_by])).toEqual([['topup.handling', 1, undefined], ['topup.unknown_error', 2, undefined], ['topup.fulfilled', 4, 'support']]);
+    // 12 h later the sandbox's UNKNOWN_ERROR resolves to REFUNDED: for the order support left alone only.
+    await at(12 * 3_600_000, 10);
+    expect(byOrder(unknown)[2]).toMatchObject({ type: 'topup.refunded', data: { status: 'REFUNDED', sequence: 3 } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sandboxRx.got).toHaveLength(10);
+    expect(byOrder(decided)).toHaveLength(3);
+    expect(productionRx.got).toHaveLength(0);
+  });
 });

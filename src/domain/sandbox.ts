@@ -5,7 +5,7 @@
  */
 import type { TopupStatus } from '@shahn/contract';
 import { MESSAGES } from '@shahn/contract/core';
-import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord } from '../store/store.js';
+import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord, WebhookEventType } from '../store/store.js';
 
 import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
 import { dzdToCentimes } from '../lib/money.js';
@@ -84,4 +84,27 @@ export function sandboxOffersFor(
     return offers.length > 0 ? offers : null;
   }
   return null;
+}
+
+const EVENT_OF_STATUS: Partial<Record<string, WebhookEventType>> = {
+  HANDLING: 'topup.handling',
+  FULFILLED: 'topup.fulfilled',
+  REFUNDED: 'topup.refunded',
+  UNKNOWN_ERROR: 'topup.unknown_error',
+};
+
+/**
+ * The webhook events of a sandbox order: one at each moment its derived status changes (HANDLING,
+ * its final status, and for an UNKNOWN_ERROR the REFUNDED it resolves to), dated then.
+ */
+export function sandboxEvents(order: OrderRecord, timeline: SandboxTimeline): { at: number; type: WebhookEventType }[] {
+  const out: { at: number; type: WebhookEventType }[] = [];
+  let last: string = 'PENDING';
+  for (const age of [timeline.pendingMs, timeline.finalMs, timeline.unknownResolveMs]) {
+    const status = sandboxView(order, order.createdAt + age, timeline).status;
+    const type = EVENT_OF_STATUS[status];
+    if (status !== last && type) out.push({ at: order.createdAt + age, type });
+    last = status;
+  }
+  return out;
 }

@@ -8,10 +8,10 @@ import { newObjectId, randomToken } from '../lib/ids.js';
 import { chargeCentimes, centimesToDzd, dzdToCentimes } from '../lib/money.js';
 import type { KeyRecord, OrderRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
-import { isSandboxTestNumber, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
+import { isSandboxTestNumber, sandboxEvents, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
 
 export async function sendTopup(
-  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued' | 'config'>,
   options: { key: KeyRecord; body: SendBodyInput },
 ): Promise<SendDataOut> {
   const { key, body } = options;
@@ -76,6 +76,7 @@ export async function sendTopup(
   const result = await deps.store.orders.insertOrder(
     order,
     sandbox ? null : { entryId: newObjectId(now), note: `${plan.code} ${body.MSSIDN} ${amountDzd} DZD` },
+    sandbox ? sandboxEvents(order, deps.config.sandbox) : undefined,
   );
   if (!result.ok) {
     if (result.reason === 'DUPLICATED_REF') throw new AppError('DUPLICATED_REF', undefined, { ref, topupId: result.existingId });

@@ -24,7 +24,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Log } from '../lib/log.js';
 import { newObjectId } from '../lib/ids.js';
 import { presentTopup } from '../domain/present.js';
-import { CONTRACT_TIMELINE } from '../lib/sandbox-timeline.js';
+import { CONTRACT_TIMELINE, type SandboxTimeline } from '../lib/sandbox-timeline.js';
 import type { OutboxMessage, Store, WebhookEndpointRecord, WebhookEventRecord } from '../store/store.js';
 import { auditRecord } from '../support/audit.js';
 import { isPrivateAddress } from '../domain/webhook-urls.js';
@@ -43,6 +43,8 @@ export interface WebhookDispatcherOptions {
   /** The schedule's waits (tests shorten it). */
   scheduleMs?: readonly number[];
   timeoutMs?: number;
+  /** The sandbox's timeline (a sandbox event's data is the order as the sandbox shows it at the event's moment). */
+  sandbox?: SandboxTimeline;
 }
 
 /** The signature header for a body: one `v1,` signature per secret. */
@@ -56,11 +58,11 @@ export function signWebhook(secrets: readonly string[], id: string, timestamp: n
 }
 
 /** The body of an event: `{type, timestamp, data}`, data the check-id object then plus its sequence. */
-export function webhookBody(event: WebhookEventRecord): string {
+export function webhookBody(event: WebhookEventRecord, timeline: SandboxTimeline = CONTRACT_TIMELINE): string {
   const data: Record<string, unknown> =
     event.type === 'ping' || !event.snapshot
       ? { message: 'a test event from shahn' }
-      : { ...presentTopup(event.snapshot, event.createdAt, CONTRACT_TIMELINE), sequence: event.sequence, ...(event.resolvedBy ? { resolved_by: event.resolvedBy } : {}) };
+      : { ...presentTopup(event.snapshot, event.createdAt, timeline), sequence: event.sequence, ...(event.resolvedBy ? { resolved_by: event.resolvedBy } : {}) };
   return JSON.stringify({ type: event.type, timestamp: new Date(event.createdAt).toISOString(), data });
 }
 
@@ -132,8 +134,8 @@ export class WebhookDispatcher {
     const { store, clock, logger } = this.deps;
     const endpoint = await store.webhooks.getEndpoint(message.subject);
     const event = await store.webhooks.getEvent(String(message.payload.eventId));
-    if (!endpoint || endpoint.disabledAt !== null || !event) {
-      // Deleted or disabled since: nothing to send.
+    if (!endpoint || endpoint.disabledAt !== null || !event || (await this.superseded(event))) {
+      // Deleted or disabled since, or a sandbox moment that support's decision replaced: nothing to send.
       await store.outbox.markDelivered(message.id, clock.now());
       return;
     }
@@ -166,6 +168,13 @@ export class WebhookDispatcher {
     }
   }
 
+  /** A sandbox order's scheduled event after support resolved the order (its own event told the endpoint). */
+  private async superseded(event: WebhookEventRecord): Promise<boolean> {
+    if (event.env !== 'SANDBOX' || event.resolvedBy !== null || !event.orderId) return false;
+    const order = await this.deps.store.orders.findOrderAnywhere(event.orderId);
+    return order !== undefined && order.status !== 'PENDING';
+  }
+
   private async disable(endpoint: WebhookEndpointRecord, reason: string): Promise<void> {
     const { store, clock, logger } = this.deps;
     const at = clock.now();
@@ -183,7 +192,7 @@ export class WebhookDispatcher {
 
   /** One attempt: resolves with the status of a 2xx, throws AttemptFailed otherwise. */
   private post(endpoint: WebhookEndpointRecord, event: WebhookEventRecord, now: number): Promise<number> {
-    const body = webhookBody(event);
+    const body = webhookBody(event, this.options.sandbox);
     const timestamp = Math.floor(Date.now() / 1000);
     const secrets = [endpoint.secret, ...(endpoint.previousSecret && (endpoint.previousSecretUntil ?? 0) > now ? [endpoint.previousSecret] : [])];
     const url = new URL(endpoint.url);

@@ -298,7 +298,11 @@ export interface OrdersStore {
    * Record an order. In production, in the same transaction: the ref is checked unique, the charge
    * is taken from the balance (never below zero) as a FLEXY ledger entry, and the order is inserted.
    */
-  insertOrder(order: OrderRecord, charge: { entryId: string; note: string } | null): Promise<InsertOrderResult>;
+  /**
+   * Insert an order (and its charge, in production). `scheduled`: a sandbox order's webhook events at
+   * the moments of its timeline, written with it for the merchant's sandbox endpoints (if any).
+   */
+  insertOrder(order: OrderRecord, charge: { entryId: string; note: string } | null, scheduled?: readonly { at: number; type: WebhookEventType }[]): Promise<InsertOrderResult>;
   findOrderById(merchantId: string, env: Env, id: string): Promise<OrderRecord | undefined>;
   findOrderByRef(merchantId: string, env: Env, ref: string): Promise<OrderRecord | undefined>;
   listOrders(merchantId: string, env: Env, page: PageRequest): Promise<PageResult<OrderRecord>>;

@@ -1,9 +1,9 @@
 /** Orders: the send transaction, reads, support's resolution and re-send. One text for both databases. */
 import { ACCOUNTS } from '../store.js';
-import type { InsertOrderResult, OrderRecord, OrdersStore, RefundEntry, ResolveResult } from '../store.js';
+import type { InsertOrderResult, OrderRecord, OrdersStore, RefundEntry, ResolveResult, WebhookEventType } from '../store.js';
 import { ORDER_COLUMNS, ORDER_INSERT_COLUMNS, orderArgs, toOrder, visibleStatusSql, type OrderRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
-import { emitOrderEvent } from './webhooks.js';
+import { emitOrderEvent, scheduleOrderEvents } from './webhooks.js';
 import { balanceOf, insertAudit, insertLedger, lockBalance, page } from './common.js';
 
 export const ORDER_BY_ID = `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`;
@@ -19,7 +19,7 @@ export function* lockOrder(id: string): Op<OrderRow | undefined> {
  * Inside a transaction: the ref checked unique; in production (a charge), the balance checked and a
  * FLEXY entry taken, under the merchant's row lock; then the order. A refusal writes nothing.
  */
-export function* insertOrderOp(order: OrderRecord, charge: { entryId: string; note: string } | null): Op<InsertOrderResult> {
+export function* insertOrderOp(order: OrderRecord, charge: { entryId: string; note: string } | null, scheduled?: readonly { at: number; type: WebhookEventType }[]): Op<InsertOrderResult> {
   const existing = function* () {
     return (yield* one<{ id: string }>('SELECT id FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3', [order.merchantId, order.env, order.ref]))?.id;
   };
@@ -27,6 +27,7 @@ export function* insertOrderOp(order: OrderRecord, charge: { entryId: string; no
     // No money moves (sandbox): no merchant lock; the unique (merchant, env, ref) settles a race.
     const inserted = yield* one<{ id: string }>(`${INSERT_ORDER} ON CONFLICT (merchant_id, env, ref) DO NOTHING RETURNING id`, orderArgs(order));
     if (!inserted) return { ok: false, reason: 'DUPLICATED_REF', existingId: (yield* existing()) ?? '' };
+    if (scheduled && scheduled.length > 0) yield* scheduleOrderEvents(order, scheduled);
     return { ok: true, balance: (yield* balanceOf(order.merchantId)) ?? 0 };
   }
   const available = (yield* lockBalance(order.merchantId)) ?? 0;
@@ -60,7 +61,7 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
   return {
     ...(syncReads ? { syncReads } : {}),
 
-    insertOrder: (order, charge) => db.transactionGrouped(() => insertOrderOp(order, charge)),
+    insertOrder: (order, charge, scheduled) => db.transactionGrouped(() => insertOrderOp(order, charge, scheduled)),
 
     async findOrderById(merchantId, env, id) {
       if (syncReads) return syncReads.findOrderById(merchantId, env, id);

@@ -103,6 +103,34 @@ export function* emitOrderEvent(orderId: string, now: number, resolvedBy: 'suppo
   }
 }
 
+/**
+ * A sandbox order's events, written with the order: the moments of its timeline (HANDLING, its final
+ * status, a later resolution) as events dated then, and their messages due then, for the merchant's
+ * sandbox endpoints that take them (none: nothing).
+ */
+export function* scheduleOrderEvents(order: OrderRecord, scheduled: readonly { at: number; type: WebhookEventType }[]): Op<void> {
+  const endpoints = yield* all<{ id: string; events: string }>(
+    'SELECT id, events FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL AND disabled_at IS NULL',
+    [order.merchantId, order.env],
+  );
+  if (endpoints.length === 0) return;
+  yield* changed(order.id);
+  yield* run('UPDATE orders SET event_sequence = $1 WHERE id = $2', [scheduled.length, order.id]);
+  let seq = 0;
+  for (const s of scheduled) {
+    seq++;
+    const eventId = `evt_${newObjectId(order.createdAt)}`;
+    yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      eventId, order.merchantId, order.env, order.id, s.type, seq, null, JSON.stringify(order), s.at,
+    ]);
+    for (const e of endpoints) {
+      const events = JSON.parse(e.events) as string[];
+      if (events.length > 0 && !events.includes(s.type)) continue;
+      yield* insertOutbox({ id: newObjectId(order.createdAt), kind: 'webhook', topic: s.type, subject: e.id, payload: { eventId }, createdAt: order.createdAt, attempts: 0, nextAttemptAt: s.at, deliveredAt: null, lastError: null });
+    }
+  }
+}
+
 export function makeWebhookStore(db: SqlDb): WebhookStore {
   return {
     createEndpoint: (e) =>
