@@ -87,6 +87,8 @@ export interface Config {
   readonly alertUrl: string | undefined;
   /** Webhooks may go to http:// and private, loopback or link-local addresses (tests, the demo): SHAHN_WEBHOOK_ALLOW_PRIVATE. */
   readonly webhookAllowPrivate: boolean;
+  /** How long one webhook attempt may take (SHAHN_WEBHOOK_TIMEOUT_MS). */
+  readonly webhookTimeoutMs: number;
   /** PostgreSQL: connections per process. */
   readonly pgPoolSize: number;
   /** PostgreSQL: statement timeout (ms); a slower statement is cancelled and answered 503. */
@@ -227,6 +229,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     simulatorCallLog: env.SHAHN_SIMULATOR_CALL_LOG?.trim() || undefined,
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
     webhookAllowPrivate: bool(env, 'SHAHN_WEBHOOK_ALLOW_PRIVATE', false),
+    webhookTimeoutMs: int(env, 'SHAHN_WEBHOOK_TIMEOUT_MS', 15_000, 100, 60_000),
     pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
     pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     pgConnectTimeoutMs: int(env, 'SHAHN_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),

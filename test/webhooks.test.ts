@@ -225,6 +225,52 @@ describe('webhooks', () => {
     await gw.answer(id, { kind: 'FULFILLED' });
   });
 
+  it('an endpoint whose deliveries fail for 5 days is disabled, with an alert; one success in between starts the count again', async () => {
+    let ok = false;
+    const rx = await receiver((_n, _req, res) => res.writeHead(ok ? 200 : 500).end());
+    closers.push(rx.close);
+    const ep = await addEndpoint(rx.url);
+    startDispatcher({ scheduleMs: [1_000, 1_000, 1_000, 1_000, 1_000, 1_000] });
+    const ping = async () => {
+      await api('POST', `/v3/webhooks/${ep.id}/test`);
+      dispatcher!.kick();
+    };
+    const attempts = async (n: number) => waitUntil(() => rx.got.length >= n, 5_000, `${n} attempts`);
+    await ping();
+    await attempts(1);
+    await dispatcher!.drain();
+    const t0 = ctx.clock.now();
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.failingSince).toBe(t0);
+    // Four days on, it fails again: still enabled. Then one success: the count starts again.
+    ctx.clock.advance(4 * 86_400_000);
+    dispatcher!.kick();
+    await attempts(2);
+    await dispatcher!.drain();
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.disabledAt).toBeNull();
+    ok = true;
+    await ping();
+    await attempts(3);
+    await dispatcher!.drain();
+    ctx.clock.advance(1_200); // the first ping's next attempt (1 s ± 10 %)
+    dispatcher!.kick();
+    await attempts(4);
+    await dispatcher!.drain();
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.failingSince).toBeNull();
+    // Failing again from now: after 5 more days of failures, disabled.
+    ok = false;
+    await ping();
+    await attempts(5);
+    await dispatcher!.drain();
+    ctx.clock.advance(5 * 86_400_000);
+    dispatcher!.kick();
+    await waitUntil(async () => (await ctx.deps.store.webhooks.getEndpoint(ep.id))!.disabledAt !== null, 5_000, 'disabled');
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.disabledReason).toBe('every delivery failed for 5 days');
+    expect((await ctx.sql.all('SELECT subject FROM outbox WHERE topic = ?', ['WEBHOOK_DISABLED'])).map((r) => r.subject)).toEqual([ep.id]);
+    // A disabled endpoint gets nothing more, and says why in the list.
+    expect((await api('GET', '/v3/webhooks')).body.data.items[0]).toMatchObject({ id: ep.id, disabledReason: 'every delivery failed for 5 days' });
+    expect((await api('POST', `/v3/webhooks/${ep.id}/test`)).body.error.code).toBe('ERR_VALIDATION');
+  });
+
   it('a receiver that takes 20 s does not delay another endpoint', async () => {
     const slow = await receiver((_n, _req, res) => void setTimeout(() => res.writeHead(200).end(), 20_000));
     const fast = await receiver();

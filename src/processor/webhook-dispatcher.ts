@@ -116,7 +116,8 @@ export class WebhookDispatcher {
     if (room <= 0) return;
     let due: OutboxMessage[];
     try {
-      due = await this.deps.store.outbox.claimDue('webhook', this.deps.clock.now(), room, (this.options.timeoutMs ?? TIMEOUT_MS) + 15_000);
+      // The lease outlasts an attempt (its timeout) and the store's writes after it.
+      due = await this.deps.store.outbox.claimDue('webhook', this.deps.clock.now(), room, (this.options.timeoutMs ?? TIMEOUT_MS) + 5_000);
     } catch (err) {
       this.deps.logger.error({ err }, 'could not claim webhook deliveries');
       return;

@@ -22,7 +22,7 @@ export async function startProcessing(config: Config, deps: Deps, gateway: Gatew
     { store: deps.store, clock: deps.clock, logger },
     { url: config.alertUrl, retryBaseMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, requestTimeoutMs: 10_000 },
   );
-  const webhooks = new WebhookDispatcher({ store: deps.store, clock: deps.clock, logger, onAlert: () => alerts.kick() }, { pollMs: 500, allowPrivate: config.webhookAllowPrivate, sandbox: config.sandbox });
+  const webhooks = new WebhookDispatcher({ store: deps.store, clock: deps.clock, logger, onAlert: () => alerts.kick() }, { pollMs: 500, allowPrivate: config.webhookAllowPrivate, sandbox: config.sandbox, timeoutMs: config.webhookTimeoutMs });
   let processor: OrderProcessor | undefined;
   let unlisten: () => unknown = () => undefined;
   const unlistenWebhooks = deps.webhooksQueued.listen(() => webhooks.kick());
