@@ -84,6 +84,10 @@ export function openPostgresKitStore(url: string, options: { poolSize?: number }
       const r = (await q<OrderRow>('SELECT * FROM shahn_orders WHERE id = $1', [id]))[0];
       return r && toOrder(r);
     },
+    async getOrderByRef(ref) {
+      const r = (await q<OrderRow>('SELECT * FROM shahn_orders WHERE ref = $1', [ref]))[0];
+      return r && toOrder(r);
+    },
     async applyStatus(id, expected: KitStatus, u: StatusUpdate, now) {
       const c = await pool.connect();
       try {

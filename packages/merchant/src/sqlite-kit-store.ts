@@ -115,6 +115,10 @@ export function openSqliteKitStore(path: string): KitStore {
       const r = db.prepare('SELECT * FROM shahn_orders WHERE id = ?').get(id) as OrderRow | undefined;
       return r && toOrder(r);
     },
+    async getOrderByRef(ref) {
+      const r = db.prepare('SELECT * FROM shahn_orders WHERE ref = ?').get(ref) as OrderRow | undefined;
+      return r && toOrder(r);
+    },
     async applyStatus(id, expected, update, now) {
       return applyTx.immediate(id, expected, update, now);
     },

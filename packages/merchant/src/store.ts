@@ -65,6 +65,8 @@ export interface KitStore {
   /** false when the id or ref exists already. */
   insertOrder(order: KitOrder): Promise<boolean>;
   getOrder(id: string): Promise<KitOrder | undefined>;
+  /** The order sent with this ref (refs are unique). */
+  getOrderByRef(ref: string): Promise<KitOrder | undefined>;
   /**
    * Move an order from `expected` to a new status, atomically; when the new status is final and
    * differs, record its transition event in the same transaction (once per order and transition).

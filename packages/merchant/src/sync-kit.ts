@@ -4,6 +4,8 @@
  * - getOrder(): answers from the store; calls the API only while the status is not final.
  * - pollOnce(): checks the open orders that are due; many at once cost one `list` page per 100.
  * - recheckUncertain(): the daily job for UNKNOWN_ERROR orders older than 24 h.
+ * - handleWebhook(): applies a signed webhook delivery at once (polling stays the safety net: a lost
+ *   webhook never loses a transition, and a stale or repeated one never moves an order back).
  * - deliverEvents(): calls onFulfilled / onRefunded / onUncertain exactly once per order and
  *   transition: the transition is recorded (in the same transaction as the status) before any hook
  *   runs; a hook that throws is retried; a hook whose process died while it ran is never called
@@ -11,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { APIError, ConnectionError, NotFoundError, sendMayHaveActed, type Shahn, type SuggestedOffer, type Topup } from '@shahn/sdk';
+import { APIError, ConnectionError, NotFoundError, sendMayHaveActed, ShahnError, verifyWebhook, type Shahn, type SuggestedOffer, type Topup } from '@shahn/sdk';
 import { DEFAULT_SCHEDULE, nextCheckAt, type Schedule } from './schedule.js';
 import type { KitEvent, KitOrder, KitStatus, KitStore, Transition } from './store.js';
 
@@ -54,7 +56,12 @@ export interface SyncKitOptions {
    */
   sendGraceMs?: number;
   logger?: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** The webhook endpoint's secret (`whsec_…`; several during a rotation), for handleWebhook. */
+  webhookSecret?: string | readonly string[];
 }
+
+/** How far along the lifecycle a status is: an update moves an order forward only. */
+const RANK: Record<string, number> = { SENDING: 0, PENDING: 1, HANDLING: 2, UNKNOWN_ERROR: 3, FULFILLED: 4, REFUNDED: 4, REJECTED: 4 };
 
 export interface SendInput {
   /** Your own order id (unique). The ref sent to the API is derived from it unless given. */
@@ -231,6 +238,25 @@ export class SyncKit {
     }, now);
     if (moved && calls > 0) await this.store.recordCheck(order.id, nextAt, now, apiCreatedAt, calls);
     if (moved && FINAL.has(status)) await this.deliverEvents();
+  }
+
+  /**
+   * A webhook delivery (the raw body and the headers): verified with `webhookSecret` (throws
+   * WebhookVerificationError when it is not shahn's), then applied to the order it names when it moves
+   * the order forward. A repeated, late or out-of-order event changes nothing ('stale'); an event for
+   * an order this kit did not send is 'unknown-order'. Hooks run exactly once, as with polling.
+   */
+  async handleWebhook(rawBody: string | Uint8Array, headers: Parameters<typeof verifyWebhook>[1]): Promise<'applied' | 'stale' | 'unknown-order' | 'ping'> {
+    const secret = this.options.webhookSecret;
+    if (!secret) throw new ShahnError('handleWebhook needs the webhookSecret option');
+    const event = verifyWebhook(rawBody, headers, secret);
+    if (event.type === 'ping') return 'ping';
+    const t = event.data;
+    const order = await this.store.getOrderByRef(t.ref);
+    if (!order) return 'unknown-order';
+    if ((RANK[t.status] ?? -1) <= (RANK[order.status] ?? 0)) return 'stale';
+    await this.apply(order, t, 0);
+    return 'applied';
   }
 
   /** The daily job: recheck UNKNOWN_ERROR orders older than recheckAfterMs; returns how many changed. */
