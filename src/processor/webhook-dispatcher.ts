@@ -6,8 +6,8 @@
  *   webhook-timestamp: <unix seconds of the attempt>
  *   webhook-signature: v1,<base64 HMAC-SHA256(secret, "<id>.<timestamp>.<body>")> [v1,<…> with the previous secret]
  *
- * Each delivery runs on its own (up to `concurrency` at once), so one slow or dead endpoint never
- * delays the others; a delivery is claimed with a lease longer than its timeout, so the dispatchers
+ * Each delivery runs on its own (up to `concurrency` at once, at most `perEndpoint` of them to one
+ * endpoint), so one slow or dead endpoint never delays the others; a delivery is claimed with a lease longer than its timeout, so the dispatchers
  * of several processes send it once (at least once when one dies mid-delivery). A 2xx delivers; 410
  * disables the endpoint; 429 and 503 are tried again after their Retry-After; anything else after
  * the next step of the schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h,
@@ -37,8 +37,10 @@ const DISABLE_AFTER_MS = 5 * 86_400_000;
 
 export interface WebhookDispatcherOptions {
   pollMs: number;
-  /** Deliveries at once (default 32). */
+  /** Deliveries at once (default 64). */
   concurrency?: number;
+  /** Deliveries at once to one endpoint (default 16): a slow or dead endpoint holds at most these. */
+  perEndpoint?: number;
   allowPrivate: boolean;
   /** The schedule's waits (tests shorten it). */
   scheduleMs?: readonly number[];
@@ -79,7 +81,9 @@ class AttemptFailed extends Error {
 export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly perEndpoint = new Map<string, number>();
   private polling = false;
+  private again = false;
   private stopped = false;
 
   constructor(
@@ -99,11 +103,21 @@ export class WebhookDispatcher {
     await Promise.all([...this.inFlight]);
   }
 
-  /** Claim what is due and start delivering it, up to the concurrency. */
+  /** Claim what is due and start delivering it, up to the concurrency (a kick during a claim claims again after it). */
   kick(): void {
-    if (this.polling || this.stopped) return;
+    if (this.stopped) return;
+    if (this.polling) {
+      this.again = true;
+      return;
+    }
     this.polling = true;
-    void this.poll().finally(() => (this.polling = false));
+    void this.poll().finally(() => {
+      this.polling = false;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
   }
 
   /** Resolves when nothing is in flight (tests). */
@@ -112,7 +126,7 @@ export class WebhookDispatcher {
   }
 
   private async poll(): Promise<void> {
-    const room = (this.options.concurrency ?? 32) - this.inFlight.size;
+    const room = (this.options.concurrency ?? 64) - this.inFlight.size;
     if (room <= 0) return;
     let due: OutboxMessage[];
     try {
@@ -122,9 +136,20 @@ export class WebhookDispatcher {
       this.deps.logger.error({ err }, 'could not claim webhook deliveries');
       return;
     }
+    const cap = this.options.perEndpoint ?? 16;
     for (const m of due) {
+      const busy = this.perEndpoint.get(m.subject) ?? 0;
+      if (busy >= cap) {
+        // That endpoint has its share in flight: its message waits a moment, the others' go now.
+        await this.deps.store.outbox.postpone(m.id, this.deps.clock.now() + 1_000).catch((err: unknown) => this.deps.logger.error({ err }, 'could not put a webhook delivery back'));
+        continue;
+      }
+      this.perEndpoint.set(m.subject, busy + 1);
       const p = this.deliver(m).finally(() => {
         this.inFlight.delete(p);
+        const n = (this.perEndpoint.get(m.subject) ?? 1) - 1;
+        if (n <= 0) this.perEndpoint.delete(m.subject);
+        else this.perEndpoint.set(m.subject, n);
         this.kick();
       });
       this.inFlight.add(p);

@@ -449,6 +449,8 @@ export interface OutboxStore {
   claimDue(kind: OutboxMessage['kind'], now: number, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
   markDelivered(id: string, now: number): Promise<void>;
   markFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
+  /** Put a claimed message back, due at `at`, without counting an attempt (its dispatcher had no room for it). */
+  postpone(id: string, at: number): Promise<void>;
 }
 
 /** A gateway channel (a modem pool's SIM) as the process that drives it last published it. */

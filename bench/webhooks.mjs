@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * Webhook delivery benchmark: a real `shahn serve` (SQLite, its simulator at zero latency) and three
+ * webhook endpoints of one merchant on loopback, in this process: two that answer 200 at once, and
+ * one dead (its port refuses connections).
+ *
+ *   npm run build && node bench/webhooks.mjs [--orders N] [--quick] [--out FILE]
+ *
+ * N production orders (default 5,000) are sent through the API; each makes two events (HANDLING, then
+ * FULFILLED), so 2N events for each endpoint (10,000 by default). Measured at the live endpoints:
+ * events per second (first event created to last received), delivery lag (receipt time minus the
+ * event's own time stamp) p50/p99/max, events received twice; the dead endpoint's attempts; the CPU of
+ * `serve` per event. Checks: every event of the store reached both live endpoints, every signature
+ * verifies (the SDK's verifyWebhook), the dead endpoint did not hold the others back (its failed
+ * attempts are recorded while the live ones receive everything). Exit 0 = all checks passed,
+ * 1 = a check failed, 2 = the run broke. --quick: 500 orders.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { envWithoutShahn, intArg, killChildrenNow, percentile, printHeaderComment, procCpu, ROOT, round, sleep, startServeChild, stopChild } from './lib.mjs';
+
+const { values: args } = parseArgs({ options: { orders: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' } } });
+if (args.help) {
+  printHeaderComment(import.meta.url);
+  process.exit(0);
+}
+const N = intArg(args, 'orders', 1, 1_000_000, args.quick ? 500 : 5_000);
+const OUT = args.out ?? join(ROOT, 'bench', 'results', 'webhooks.json');
+const { verifyWebhook } = await import('@shahn/sdk');
+const { default: Database } = await import('better-sqlite3');
+
+const children = new Set();
+process.on('exit', () => killChildrenNow(children));
+const log = (m) => process.stderr.write(`[webhooks] ${m}\n`);
+const cli = (cliArgs, env) => execFileSync(process.execPath, [join(ROOT, 'bin', 'shahn.js'), ...cliArgs], { env: { ...envWithoutShahn(), ...env }, encoding: 'utf8' });
+
+/** A live endpoint: 200 at once; keeps (id, receipt time, event time) and verifies every signature. */
+async function liveEndpoint(name) {
+  const got = [];
+  let secret = '';
+  let badSignatures = 0;
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const at = Date.now();
+      const body = Buffer.concat(chunks).toString('utf8');
+      res.writeHead(200).end();
+      try {
+        const e = verifyWebhook(body, req.headers, secret);
+        got.push({ id: req.headers['webhook-id'], at, eventAt: Date.parse(e.timestamp) });
+      } catch {
+        badSignatures++;
+      }
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { name, url: `http://127.0.0.1:${server.address().port}/hook`, got, setSecret: (s) => (secret = s), bad: () => badSignatures, close: () => new Promise((r) => server.close(r)) };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(os.tmpdir(), 'shahn-webhooks-bench-'));
+  const simulator = join(dir, 'simulator.json');
+  writeFileSync(simulator, JSON.stringify({ defaults: { latencyMs: { min: 0, max: 0 }, rates: { fulfilled: 1, wrongNumber: 0, planMismatch: 0, timeout: 0, garbled: 0 } } }));
+  const env = { SHAHN_DB: join(dir, 'shahn.db'), SHAHN_SIMULATOR_CONFIG: simulator, SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true', SHAHN_WEBHOOK_TIMEOUT_MS: '5000' };
+  const merchant = JSON.parse(cli(['merchant', 'create', '--username', '+213550000029', '--balance', '100000000', '--json'], env));
+  const server = await startServeChild(ROOT, env, children, 60_000);
+  const live = [await liveEndpoint('live-1'), await liveEndpoint('live-2')];
+  // The dead endpoint: a port that was free a moment ago, with nothing listening.
+  const probe = createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const deadUrl = `http://127.0.0.1:${probe.address().port}/hook`;
+  await new Promise((r) => probe.close(r));
+  const api = async (path, body) => (await (await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'x-access-token': merchant.productionKey, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json());
+  for (const e of live) e.setSecret((await api('/v3/webhooks', { url: e.url })).data.secret);
+  const dead = (await api('/v3/webhooks', { url: deadUrl })).data;
+  log(`${N} orders → ${2 * N} events for each of 2 live endpoints and 1 dead one`);
+
+  const cpu0 = procCpu(server.child.pid);
+  const t0 = Date.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < N) {
+      const i = next++;
+      const r = await api('/v3/mobile/send', { plan_code: 'PREPAID_MOBILIS', MSSIDN: `066${String(i).padStart(7, '0')}`, amount: 100 });
+      if (!r.success) throw new Error(`send failed: ${JSON.stringify(r)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  log(`sent in ${Date.now() - t0} ms`);
+  const db = new Database(env.SHAHN_DB, { readonly: true });
+  const expected = () => db.prepare('SELECT COUNT(*) AS n FROM webhook_events').get().n;
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const want = expected();
+    const ok = live.every((e) => new Set(e.got.map((g) => g.id)).size >= 2 * N) && want >= 2 * N;
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`not delivered in time: ${live.map((e) => new Set(e.got.map((g) => g.id)).size).join(', ')} of ${want}`);
+    await sleep(100);
+  }
+  const end = Math.max(...live.flatMap((e) => e.got.map((g) => g.at)));
+  const cpu = procCpu(server.child.pid) - cpu0;
+  const deadRow = db.prepare(`SELECT COUNT(*) AS messages, SUM(attempts) AS attempts, SUM(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END) AS undelivered FROM outbox WHERE kind = 'webhook' AND subject = ?`).get(dead.id);
+  const firstEvent = db.prepare('SELECT MIN(created_at) AS t FROM webhook_events').get().t;
+  db.close();
+  const lags = live.flatMap((e) => e.got.map((g) => g.at - g.eventAt)).sort((a, b) => a - b);
+  const received = live.reduce((n, e) => n + e.got.length, 0);
+  const unique = live.reduce((n, e) => n + new Set(e.got.map((g) => g.id)).size, 0);
+  const span = (end - firstEvent) / 1000;
+  const result = {
+    orders: N,
+    eventsPerEndpoint: 2 * N,
+    liveEndpoints: 2,
+    seconds: round(span, 2),
+    eventsPerSecond: round(unique / span, 1),
+    lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: lags.at(-1) },
+    receivedTwice: received - unique,
+    badSignatures: live.reduce((n, e) => n + e.bad(), 0),
+    deadEndpoint: { messages: Number(deadRow.messages), attempts: Number(deadRow.attempts), undelivered: Number(deadRow.undelivered) },
+    serveCpuMsPerEvent: round((cpu * 1000) / (2 * unique), 3),
+    cores: os.cpus().length,
+  };
+  const checks = {
+    everyEventDelivered: unique === 2 * 2 * N,
+    signaturesVerify: result.badSignatures === 0,
+    deadEndpointTried: result.deadEndpoint.attempts >= 1 && result.deadEndpoint.undelivered > 0,
+  };
+  console.log(`webhooks: ${N} orders, ${2 * N} events to each of 2 live endpoints and 1 dead one (${result.cores} cores)`);
+  console.log(`  delivered ${unique} events in ${result.seconds} s = ${result.eventsPerSecond} events/s; lag p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms, max ${result.lagMs.max} ms; received twice ${result.receivedTwice}`);
+  console.log(`  dead endpoint: ${result.deadEndpoint.messages} events, ${result.deadEndpoint.attempts} failed attempts, ${result.deadEndpoint.undelivered} waiting for their next attempt`);
+  console.log(`  CPU of serve: ${result.serveCpuMsPerEvent} ms per event delivered (the orders' own work included)`);
+  console.log(`  checks: ${Object.entries(checks).map(([k, v]) => `${k} ${v ? 'ok' : 'FAILED'}`).join(', ')}`);
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, `${JSON.stringify({ at: new Date().toISOString(), result, checks }, null, 2)}\n`);
+  console.log(`  results: ${OUT}`);
+  for (const e of live) await e.close();
+  await stopChild(children, server.child, 10_000);
+  process.exitCode = Object.values(checks).every(Boolean) ? 0 : 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 2;
+});
