@@ -17,11 +17,11 @@ describe('examples/merchant-shop and `shahn merchant-sync`', () => {
     const dir = tempDir('shahn-shop-');
     const fresh = await freshDatabase(dir);
     drop = fresh.drop;
-    server = await startServe({ SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', ...QUICK_SANDBOX });
+    server = await startServe({ SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true', ...QUICK_SANDBOX });
     const port = await freePort();
     shopUrl = `http://127.0.0.1:${port}`;
     shop = spawn(process.execPath, [join(ROOT, 'examples', 'merchant-shop', 'server.mjs')], {
-      env: { ...process.env, SHAHN_API_KEY: server.sandboxKey!, SHAHN_BASE_URL: server.url, SHOP_DB: join(dir, 'shop.db'), SHOP_PORT: String(port) },
+      env: { ...process.env, SHAHN_API_KEY: server.sandboxKey!, SHAHN_BASE_URL: server.url, SHOP_DB: join(dir, 'shop.db'), SHOP_PORT: String(port), SHOP_PUBLIC_URL: shopUrl },
       stdio: 'ignore',
     });
     for (let i = 0; i < 100; i++) {
@@ -79,5 +79,11 @@ describe('examples/merchant-shop and `shahn merchant-sync`', () => {
     const html = await (await fetch(`${shopUrl}/orders/${refunded.orderId}.html`)).text();
     expect(html).toContain('<p lang="ar" dir="rtl">هذا رقم الهاتف لا يقبل العرض المرسل، الرجاء إرسال أحد العروض التالية</p>');
     expect(await wallet('amel')).toBe(4500);
+    // The shop registered its webhook endpoint and took the sandbox's events (HANDLING and final, for
+    // each of its 3 orders and the CLI's); the ones that moved an order first were applied.
+    await waitUntil(async () => ((await (await fetch(`${shopUrl}/webhooks/stats`)).json()) as { handled: number }).handled >= 8, 10_000, 'the webhooks handled');
+    const stats = (await (await fetch(`${shopUrl}/webhooks/stats`)).json()) as { enabled: boolean; handled: number; applied: number; refused: number };
+    expect(stats).toMatchObject({ enabled: true, refused: 0 });
+    expect(stats.applied).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });

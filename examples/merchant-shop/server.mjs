@@ -7,15 +7,19 @@
 // - GET /orders/:id (JSON) and /orders/:id.html: the status; a refund_message is shown exactly as the
 //   API wrote it (Arabic, right to left) with any suggested offers.
 // - GET /wallet/:user
+// - With SHOP_PUBLIC_URL (where the API can reach this shop), the shop registers a webhook endpoint
+//   at start and POST /webhooks/shahn hands each delivery to the kit: orders move at once; polling
+//   stays the safety net. GET /webhooks/stats counts the deliveries handled.
 // The user is refunded exactly once, and only when the top-up is REFUNDED; never on UNKNOWN_ERROR.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Database from 'better-sqlite3';
 import { openSqliteKitStore, SyncKit } from '@shahn/merchant';
-import { APIError, Shahn } from '@shahn/sdk';
+import { APIError, Shahn, WebhookVerificationError } from '@shahn/sdk';
 
 const DB = process.env.SHOP_DB ?? './data/shop.db';
 const PORT = Number(process.env.SHOP_PORT ?? 4000);
+const PUBLIC_URL = process.env.SHOP_PUBLIC_URL;
 const START_BALANCE = Number(process.env.SHOP_START_BALANCE ?? 5000);
 
 const kitStore = openSqliteKitStore(DB);
@@ -38,9 +42,24 @@ const refundUser = db.transaction((orderId, note) => {
 });
 
 const client = new Shahn(); // SHAHN_API_KEY, SHAHN_BASE_URL
+
+// Webhooks: a fresh endpoint for this shop's URL (an endpoint's secret is shown only when it is made).
+let webhookSecret;
+if (PUBLIC_URL) {
+  const url = `${PUBLIC_URL}/webhooks/shahn`;
+  const http = (method, path, body) =>
+    fetch(`${client.baseUrl}${path}`, { method, headers: { 'x-access-token': process.env.SHAHN_API_KEY, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) }).then((r) => r.json());
+  for (const e of (await http('GET', '/v3/webhooks')).data?.items ?? []) if (e.url === url) await http('DELETE', `/v3/webhooks/${e.id}`);
+  const made = await http('POST', '/v3/webhooks', { url, description: 'merchant-shop example' });
+  if (!made.success) throw new Error(`could not register the webhook endpoint: ${made.error?.message}`);
+  webhookSecret = made.data.secret;
+}
+const webhookStats = { handled: 0, applied: 0, refused: 0 };
+
 const kit = new SyncKit({
   client,
   store: kitStore,
+  ...(webhookSecret ? { webhookSecret } : {}),
   hooks: {
     onFulfilled: (order) => db.prepare(`UPDATE purchases SET state = 'delivered' WHERE order_id = ?`).run(order.id),
     onRefunded: (order, { refund_message }) => refundUser(order.id, refund_message),
@@ -118,6 +137,23 @@ ${v.message ? `<p lang="ar" dir="rtl">${escape(v.message)}</p>` : ''}
 ${v.suggested_offers ? `<ul>${v.suggested_offers.map((o) => `<li><bdi lang="ar">${escape(o.typename)}</bdi> ${escape(o.plan_code)} ${escape(o.amount)} DA</li>`).join('')}</ul>` : ''}
 ${v.advice ? `<p>${escape(v.advice)}</p>` : ''}</html>`);
     }
+    if (req.method === 'POST' && url.pathname === '/webhooks/shahn' && webhookSecret) {
+      // The raw body, as it came: the signature covers its bytes.
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      try {
+        const result = await kit.handleWebhook(Buffer.concat(chunks), req.headers);
+        webhookStats.handled++;
+        if (result === 'applied') webhookStats.applied++;
+        res.writeHead(204).end();
+      } catch (err) {
+        if (!(err instanceof WebhookVerificationError)) throw err;
+        webhookStats.refused++;
+        json(res, 400, { error: err.message });
+      }
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/webhooks/stats') return json(res, 200, { enabled: Boolean(webhookSecret), ...webhookStats });
     const w = /^\/wallet\/([\w-]+)$/.exec(url.pathname);
     if (req.method === 'GET' && w) return json(res, 200, { user: w[1], balance: wallet(w[1]) });
     return json(res, 404, { error: 'not found' });
