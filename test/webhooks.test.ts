@@ -124,6 +124,27 @@ describe('webhooks', () => {
     expect((await api('POST', '/v3/webhooks', { url: 'http://localhost:9/x' })).status).toBe(200);
   });
 
+  it('a host name is resolved at each delivery and the address connected to is checked', async () => {
+    const rx = await receiver();
+    closers.push(rx.close);
+    const ep = await addEndpoint(rx.url.replace('127.0.0.1', 'localhost'));
+    // This dispatcher allows private addresses: delivered through the name.
+    startDispatcher();
+    await api('POST', `/v3/webhooks/${ep.id}/test`);
+    dispatcher!.kick();
+    await waitUntil(() => rx.got.length === 1, 5_000, 'delivered to localhost');
+    await dispatcher!.stop();
+    // One that does not: the name resolves to loopback, the attempt fails before anything is sent.
+    dispatcher = new WebhookDispatcher({ store: ctx.deps.store, clock: ctx.clock, logger: silentLog }, { pollMs: 50, allowPrivate: false, scheduleMs: [100] });
+    dispatcher.start();
+    await api('POST', `/v3/webhooks/${ep.id}/test`);
+    dispatcher.kick();
+    await waitUntil(async () => (await ctx.sql.all(`SELECT last_error FROM outbox WHERE kind = 'webhook' AND subject = ? AND last_error IS NOT NULL`, [ep.id])).length === 1, 5_000, 'the attempt refused');
+    const [row] = await ctx.sql.all(`SELECT last_error FROM outbox WHERE kind = 'webhook' AND subject = ? AND last_error IS NOT NULL`, [ep.id]);
+    expect(JSON.parse(String(row!.last_error)).error).toMatch(/localhost resolves to a private address/);
+    expect(rx.got).toHaveLength(1);
+  });
+
   it('every status change is an event, signed (standardwebhooks and the SDK verify it), with the check-id object then and an increasing sequence; support resolutions too', async () => {
     const rx = await receiver();
     closers.push(rx.close);

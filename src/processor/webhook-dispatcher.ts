@@ -17,8 +17,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Clock } from '../lib/clock.js';
 import type { Log } from '../lib/log.js';
@@ -82,6 +82,8 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
+  /** This dispatcher's own connections (kept alive): opened under its address rules, never another's. */
+  private readonly agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
   private polling = false;
   private again = false;
   private stopped = false;
@@ -101,6 +103,8 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearInterval(this.timer);
     await Promise.all([...this.inFlight]);
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /** Claim what is due and start delivering it, up to the concurrency (a kick during a claim claims again after it). */
@@ -224,11 +228,14 @@ export class WebhookDispatcher {
     const url = new URL(endpoint.url);
     const allowPrivate = this.options.allowPrivate;
     // The address connected to is checked, not the name: a name that resolves to a private address is refused.
-    const lookup = (host: string, opts: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
-      dnsLookup(host, { ...opts, all: false }, (err, address, family) => {
+    // Node asks for every address (`all`, to try them in turn) or for one.
+    const lookup = (host: string, opts: { all?: boolean }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+      dnsLookup(host, { ...opts, all: true }, (err, addresses) => {
         if (err) return cb(err, '', 0);
-        if (!allowPrivate && isPrivateAddress(address)) return cb(new Error(`${host} resolves to a private address (${address})`), '', 0);
-        cb(null, address, family);
+        const refused = allowPrivate ? undefined : addresses.find((a) => isPrivateAddress(a.address));
+        if (refused) return cb(new Error(`${host} resolves to a private address (${refused.address})`), '', 0);
+        if (opts.all) return cb(null, addresses);
+        cb(null, addresses[0]!.address, addresses[0]!.family);
       });
     };
     if (!allowPrivate && isIP(url.hostname.replace(/^\[|\]$/g, '')) && isPrivateAddress(url.hostname.replace(/^\[|\]$/g, ''))) {
@@ -239,6 +246,7 @@ export class WebhookDispatcher {
         url,
         {
           method: 'POST',
+          agent: url.protocol === 'https:' ? this.agents.https : this.agents.http,
           lookup: lookup as never,
           timeout: this.options.timeoutMs ?? TIMEOUT_MS,
           headers: {

@@ -150,6 +150,12 @@ export class AtChannel {
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.closed = true;
+      const p = this.pending;
+      this.pending = undefined;
+      if (p) {
+        clearTimeout(p.timer);
+        p.reject(new AtNoAnswer('the serial port was closed'));
+      }
       if (!this.port.isOpen) return resolve();
       this.port.close(() => resolve());
     });

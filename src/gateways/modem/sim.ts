@@ -9,6 +9,7 @@
  * else (a menu, a session ended or timed out by the network, no answer, garbled bytes, the modem
  * gone, an answer the rules disagree on) is UNKNOWN for support. The SIM never dials a code again.
  */
+import { existsSync } from 'node:fs';
 import { MESSAGES } from '@shahn/contract/core';
 import type { Log } from '../../lib/log.js';
 import type { GatewayOutcome, GatewayRequest, SendContext } from '../gateway.js';
@@ -452,6 +453,13 @@ export class SimWorker {
       if (line.startsWith('+CUSD:')) resolve(parseCusd(line) ?? `an unreadable answer: ${JSON.stringify(line.slice(0, 200))}`);
     });
     const offClose = ch.onClose(() => resolve('the modem disappeared (the serial port closed) before the answer'));
+    // An unplugged modem's device node goes away; the port does not always say so while it waits.
+    const watch = setInterval(() => {
+      if (existsSync(this.sim.device)) return;
+      resolve(`the modem disappeared (${this.sim.device} is gone) before the answer`);
+      this.takeOut('gone', `the modem disappeared (${this.sim.device} is gone)`);
+      void ch.close();
+    }, 1_000);
     const timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
     const onAbort = () => resolve(`the processor's timeout came before the answer`);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -478,6 +486,7 @@ export class SimWorker {
       if (!settled) ch.abandon(dialCommand);
       return answer;
     } finally {
+      clearInterval(watch);
       clearTimeout(settle);
       this.waiting = false;
       offLine();
