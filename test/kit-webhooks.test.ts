@@ -2,6 +2,7 @@
  * The sync kit with webhooks: a delivery updates the merchant's order at once (no poll), hooks run
  * exactly once, a stale or repeated event changes nothing, a forged one is refused; polling still
  * finds a transition whose webhook was lost.
+ * Both stores: the server's store and the kit's store are the test store (SQLite or PostgreSQL).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

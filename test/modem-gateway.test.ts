@@ -3,6 +3,7 @@
  * pty path as it would open /dev/ttyUSB0. For every case: the order's final state, the ledger, and
  * how many times the fake modem received the order's top-up code (once, or never when nothing went out).
  * Needs: socat
+ * Both stores: the pool's SIM states, alerts, messages and orders go to the test store (SQLite or PostgreSQL).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MESSAGES } from '@shahn/contract';

@@ -5,6 +5,7 @@
  * the SIM again and fulfils the next order. /v3/ping follows the SIMs (a modem plugged in later).
  * `shahn modem probe` and `shahn modem fake` as a person runs them.
  * Needs: socat
+ * Both stores: serve runs on the test store (freshDatabase: a SQLite file or a PostgreSQL database).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

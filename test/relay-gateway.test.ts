@@ -2,6 +2,7 @@
  * The relay gateway over a real upstream: shahn A (the test's store and processor) relaying to a real
  * `shahn serve` B on loopback, with B's keys. For every case: how A's order ends, A's ledger, and how
  * many orders B holds for it (by ref: exactly one, or none when B refused it).
+ * Both stores: A's store is the test store (SQLite or PostgreSQL); B, the upstream, is always a SQLite shahn.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -2,6 +2,7 @@
  * `shahn serve` A relaying to a real `shahn serve` B, and A killed with SIGKILL while orders are in
  * flight: after A's restart every A order ends final, B holds exactly one order per A order (by
  * ref), no A order is refunded while B fulfilled it, and both ledgers pass the audit.
+ * Both stores: A's store is the test store (SQLite or PostgreSQL); B, the upstream, is always a SQLite shahn.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  */
 import type { TopupStatus } from '@shahn/contract';
 import { MESSAGES } from '@shahn/contract/core';
-import type { OrderRecord, PlanRecord, SandboxScenario, SuggestedOfferRecord, WebhookEventType } from '../store/store.js';
+import { WEBHOOK_EVENT_OF_STATUS, type OrderRecord, type PlanRecord, type SandboxScenario, type SuggestedOfferRecord, type WebhookEventType } from '../store/store.js';
 
 import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
 import { dzdToCentimes } from '../lib/money.js';
@@ -86,13 +86,6 @@ export function sandboxOffersFor(
   return null;
 }
 
-const EVENT_OF_STATUS: Partial<Record<string, WebhookEventType>> = {
-  HANDLING: 'topup.handling',
-  FULFILLED: 'topup.fulfilled',
-  REFUNDED: 'topup.refunded',
-  UNKNOWN_ERROR: 'topup.unknown_error',
-};
-
 /**
  * The webhook events of a sandbox order: one at each moment its derived status changes (HANDLING,
  * its final status, and for an UNKNOWN_ERROR the REFUNDED it resolves to), dated then.
@@ -102,7 +95,7 @@ export function sandboxEvents(order: OrderRecord, timeline: SandboxTimeline): { 
   let last: string = 'PENDING';
   for (const age of [timeline.pendingMs, timeline.finalMs, timeline.unknownResolveMs]) {
     const status = sandboxView(order, order.createdAt + age, timeline).status;
-    const type = EVENT_OF_STATUS[status];
+    const type = WEBHOOK_EVENT_OF_STATUS[status];
     if (status !== last && type) out.push({ at: order.createdAt + age, type });
     last = status;
   }

@@ -96,7 +96,7 @@ export async function sendTestEvent(deps: Deps, key: KeyRecord, id: string): Pro
   if (e.disabledAt !== null) throw invalid('id', `names a disabled endpoint (${e.disabledReason ?? 'disabled'})`, 'disabled');
   const now = deps.clock.now();
   const eventId = `evt_${newObjectId(now)}`;
-  await deps.store.webhooks.enqueueTest(e, eventId, newObjectId(now), now);
+  await deps.store.webhooks.enqueueTest(e, eventId, now);
   deps.webhooksQueued.notify();
   return { eventId };
 }

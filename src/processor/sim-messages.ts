@@ -12,13 +12,11 @@
 import { MESSAGES } from '@shahn/contract/core';
 import type { Log } from '../lib/log.js';
 import type { Clock } from '../lib/clock.js';
-import { newObjectId } from '../lib/ids.js';
 import { dzdToCentimes } from '../lib/money.js';
 import type { SimMessage } from '../gateways/modem/sim.js';
-import { refundNote } from '../domain/order-rules.js';
-import type { OrderRecord, RecordedOutcome, Store } from '../store/store.js';
+import type { OrderRecord, Store } from '../store/store.js';
 import { auditRecord } from '../support/audit.js';
-import { makeAlert } from './order-processor.js';
+import { makeAlert, recordedOf } from './order-processor.js';
 
 export type ConfirmationResult = 'no-confirmation' | 'no-order' | 'applied' | 'ambiguous' | 'already-final' | 'keep';
 
@@ -67,10 +65,7 @@ export async function handleSimMessage(deps: SimMessageDeps, message: SimMessage
   if (order.status === 'HANDLING') return 'keep';
   if (order.status !== 'UNKNOWN_ERROR') return 'already-final';
   const trace = { channel: message.sim, detail: JSON.stringify({ sim: message.sim, at: new Date(now).toISOString(), sms: { sender: message.sender, sentAt: message.sentAt, text: message.text.slice(0, 500) }, outcome: c.outcome }) };
-  const outcome: RecordedOutcome =
-    c.outcome === 'FULFILLED'
-      ? { status: 'FULFILLED', trace }
-      : { status: 'REFUNDED', refundMessage: c.refundMessage ?? MESSAGES.REFUNDED_AFTER_REVIEW, suggestedOffers: null, refund: { id: newObjectId(now), note: refundNote(order) }, trace };
+  const outcome = recordedOf(order, c.outcome === 'FULFILLED' ? { kind: 'FULFILLED', trace } : { kind: 'REFUNDED', refundMessage: c.refundMessage ?? MESSAGES.REFUNDED_AFTER_REVIEW, trace }, now);
   const result = await store.processing.recordOutcome({
     orderId: order.id,
     now,

@@ -15,11 +15,11 @@
  * alert. Redirects are not followed; private, loopback and link-local addresses are refused unless
  * SHAHN_WEBHOOK_ALLOW_PRIVATE, also after DNS resolution (the address connected to is checked).
  */
-import { createHmac } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { signWebhook } from '@shahn/sdk';
 import type { Clock } from '../lib/clock.js';
 import type { Log } from '../lib/log.js';
 import { newObjectId } from '../lib/ids.js';
@@ -47,16 +47,6 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   /** The sandbox's timeline (a sandbox event's data is the order as the sandbox shows it at the event's moment). */
   sandbox?: SandboxTimeline;
-}
-
-/** The signature header for a body: one `v1,` signature per secret. */
-export function signWebhook(secrets: readonly string[], id: string, timestamp: number, body: string): string {
-  return secrets
-    .map((secret) => {
-      const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
-      return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
-    })
-    .join(' ');
 }
 
 /** The body of an event: `{type, timestamp, data}`, data the check-id object then plus its sequence. */

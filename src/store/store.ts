@@ -506,6 +506,14 @@ export interface Store {
 /** What a merchant's webhook endpoint is told about: an order's status, or a test (`ping`). */
 export type WebhookEventType = 'topup.handling' | 'topup.fulfilled' | 'topup.refunded' | 'topup.unknown_error' | 'ping';
 
+/** The event an order's status makes (PENDING makes none). */
+export const WEBHOOK_EVENT_OF_STATUS: Readonly<Partial<Record<string, WebhookEventType>>> = Object.freeze({
+  HANDLING: 'topup.handling',
+  FULFILLED: 'topup.fulfilled',
+  REFUNDED: 'topup.refunded',
+  UNKNOWN_ERROR: 'topup.unknown_error',
+});
+
 export interface WebhookEndpointRecord {
   id: string;
   merchantId: string;
@@ -564,5 +572,5 @@ export interface WebhookStore {
    */
   replay(endpoint: WebhookEndpointRecord, from: number, to: number, now: number, limit: number): Promise<number>;
   /** A test event (`ping`) and its message for one endpoint, in one transaction. */
-  enqueueTest(endpoint: WebhookEndpointRecord, eventId: string, messageId: string, now: number): Promise<void>;
+  enqueueTest(endpoint: WebhookEndpointRecord, eventId: string, now: number): Promise<void>;
 }

@@ -37,6 +37,20 @@ export interface VerifyOptions {
   now?: number;
 }
 
+/** The HMAC key of a `whsec_…` secret. */
+function keyOf(secret: string): Buffer {
+  return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+}
+
+function hmac(secret: string, id: string, timestamp: string | number, body: string): Buffer {
+  return createHmac('sha256', keyOf(secret)).update(`${id}.${timestamp}.${body}`).digest();
+}
+
+/** The `webhook-signature` header for a body: one `v1,` signature per secret (a rotated pair gives two). */
+export function signWebhook(secrets: readonly string[], id: string, timestamp: number, body: string): string {
+  return secrets.map((s) => `v1,${hmac(s, id, timestamp, body).toString('base64')}`).join(' ');
+}
+
 type Headers = Record<string, string | string[] | undefined> | { get(name: string): string | null };
 
 function header(headers: Headers, name: string): string | undefined {
@@ -65,8 +79,7 @@ export function verifyWebhook(rawBody: string | Uint8Array, headers: Headers, se
     .map((s) => Buffer.from(s.slice(3), 'base64'));
   const secrets = typeof secret === 'string' ? [secret] : secret;
   for (const sec of secrets) {
-    const key = Buffer.from(sec.startsWith('whsec_') ? sec.slice(6) : sec, 'base64');
-    const expected = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest();
+    const expected = hmac(sec, id, ts, body);
     if (given.some((g) => g.length === expected.length && timingSafeEqual(g, expected))) {
       try {
         return JSON.parse(body) as WebhookEvent;

@@ -15,7 +15,7 @@
  *                                "sms": { "senders": ["Djezzy"], "match": "(?<amount>[0-9]+) DA .*(?<msisdn>0[567][0-9]{8})", "outcome": "FULFILLED" } } },
  *     "sims": [ { "name": "dj-1", "device": "/dev/ttyUSB0", "operator": "Djezzy", "pinEnv": "DJ1_PIN" } ] }
  */
-import { readFileSync } from 'node:fs';
+import { readSecretSetting } from '../secret-setting.js';
 import type { AnswerRule } from './ussd.js';
 
 export interface ModemOperator {
@@ -175,24 +175,9 @@ export function parseModemSettings(spec: Record<string, unknown>, at: string, fa
     if (typeof raw.operator !== 'string' || !(raw.operator in operators)) fail(`${s}.operator`, `must be one of this gateway's operators (${Object.keys(operators).join(', ')})`);
     const o = operators[raw.operator as string]!;
     const needsPin = [o.send, ...Object.values(o.plans)].some((t) => t.includes('{pin}'));
-    let pin: string | undefined;
-    if (raw.pinEnv !== undefined && raw.pinFile !== undefined) fail(s, 'takes pinEnv or pinFile, not both');
-    if (raw.pinEnv !== undefined) {
-      if (typeof raw.pinEnv !== 'string' || raw.pinEnv === '') fail(`${s}.pinEnv`, 'must name an environment variable');
-      pin = secret(raw.pinEnv as string)?.trim();
-      if (!pin) fail(`${s}.pinEnv`, `the environment variable ${raw.pinEnv as string} is not set`);
-    } else if (raw.pinFile !== undefined) {
-      if (typeof raw.pinFile !== 'string' || raw.pinFile === '') fail(`${s}.pinFile`, 'must be a file path');
-      try {
-        pin = readFileSync(raw.pinFile as string, 'utf8').trim();
-      } catch (err) {
-        fail(`${s}.pinFile`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-      if (!pin) fail(`${s}.pinFile`, 'is empty');
-    } else if (needsPin) {
-      fail(s, `needs pinEnv or pinFile: the ${raw.operator as string} code has {pin}`);
-    }
-    if (pin !== undefined && !/^[0-9]{4,8}$/.test(pin)) fail(raw.pinEnv !== undefined ? `${s}.pinEnv` : `${s}.pinFile`, 'must hold a PIN of 4-8 digits');
+    const { value: pin, field } = readSecretSetting(raw, s, 'pin', fail, secret);
+    if (pin === undefined && needsPin) fail(s, `needs pinEnv or pinFile: the ${raw.operator as string} code has {pin}`);
+    if (pin !== undefined && !/^[0-9]{4,8}$/.test(pin)) fail(field, 'must hold a PIN of 4-8 digits');
     const baudRate = raw.baudRate === undefined ? 115200 : (raw.baudRate as number);
     if (typeof baudRate !== 'number' || !Number.isInteger(baudRate) || baudRate < 300) fail(`${s}.baudRate`, 'must be a baud rate');
     return { name: raw.name as string, device: raw.device as string, operator: raw.operator as string, baudRate, pin };

@@ -9,7 +9,7 @@
  * The key comes from an environment variable (`apiKeyEnv`) or a file (`apiKeyFile`), never from the
  * JSON file itself; it is never written to the store, a log line or an error.
  */
-import { readFileSync } from 'node:fs';
+import { readSecretSetting } from '../secret-setting.js';
 
 export interface RelayGatewaySettings {
   type: 'relay';
@@ -73,24 +73,9 @@ export function parseRelaySettings(spec: Record<string, unknown>, at: string, fa
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`${at}.baseUrl`, 'must be an https:// address');
   if (url.username || url.password || url.search || url.hash) fail(`${at}.baseUrl`, 'must be a plain address, without credentials, query or fragment');
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) fail(`${at}.baseUrl`, 'must be https:// (http:// only to a loopback address)');
-  if (spec.apiKeyEnv !== undefined && spec.apiKeyFile !== undefined) fail(at, 'takes apiKeyEnv or apiKeyFile, not both');
-  let apiKey: string | undefined;
-  if (spec.apiKeyEnv !== undefined) {
-    if (typeof spec.apiKeyEnv !== 'string' || spec.apiKeyEnv === '') fail(`${at}.apiKeyEnv`, 'must name an environment variable');
-    apiKey = secret(spec.apiKeyEnv as string)?.trim();
-    if (!apiKey) fail(`${at}.apiKeyEnv`, `the environment variable ${spec.apiKeyEnv as string} is not set`);
-  } else if (spec.apiKeyFile !== undefined) {
-    if (typeof spec.apiKeyFile !== 'string' || spec.apiKeyFile === '') fail(`${at}.apiKeyFile`, 'must be a file path');
-    try {
-      apiKey = readFileSync(spec.apiKeyFile as string, 'utf8').trim();
-    } catch (err) {
-      fail(`${at}.apiKeyFile`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (!apiKey) fail(`${at}.apiKeyFile`, 'is empty');
-  } else {
-    fail(at, 'needs apiKeyEnv or apiKeyFile: where the upstream key is (never the key itself)');
-  }
-  if ([...apiKey!].some((c) => c.charCodeAt(0) <= 0x20)) fail(spec.apiKeyEnv !== undefined ? `${at}.apiKeyEnv` : `${at}.apiKeyFile`, 'must hold one key (no spaces or line breaks)');
+  const { value: apiKey, field } = readSecretSetting(spec, at, 'apiKey', fail, secret);
+  if (apiKey === undefined) return fail(at, 'needs apiKeyEnv or apiKeyFile: where the upstream key is (never the key itself)');
+  if ([...apiKey].some((c) => c.charCodeAt(0) <= 0x20)) fail(field, 'must hold one key (no spaces or line breaks)');
   if (spec.allowSandbox !== undefined && typeof spec.allowSandbox !== 'boolean') fail(`${at}.allowSandbox`, 'must be true or false');
   const plans: Record<string, string> = {};
   if (spec.plans !== undefined) {
@@ -104,7 +89,7 @@ export function parseRelaySettings(spec: Record<string, unknown>, at: string, fa
   return {
     type: 'relay',
     baseUrl: url.toString().replace(/\/$/, ''),
-    apiKey: apiKey!,
+    apiKey,
     allowSandbox: spec.allowSandbox === true,
     plans,
     requestTimeoutMs: num('requestTimeoutMs', 15_000, 100, 120_000),

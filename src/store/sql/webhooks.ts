@@ -6,15 +6,30 @@
 import { newObjectId } from '../../lib/ids.js';
 import { toOrder, toOutbox, type OrderRow, type OutboxRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
-import type { Env, OrderRecord, WebhookEndpointRecord, WebhookEventRecord, WebhookEventType, WebhookStore } from '../store.js';
+import { WEBHOOK_EVENT_OF_STATUS, type Env, type OrderRecord, type WebhookEndpointRecord, type WebhookEventRecord, type WebhookEventType, type WebhookStore } from '../store.js';
 import { insertAudit, insertOutbox, page } from './common.js';
 
-const EVENT_OF: Record<string, WebhookEventType | undefined> = {
-  HANDLING: 'topup.handling',
-  FULFILLED: 'topup.fulfilled',
-  REFUNDED: 'topup.refunded',
-  UNKNOWN_ERROR: 'topup.unknown_error',
-};
+/** The merchant's live endpoints in one environment, each with the event types it takes (empty: every type). */
+function* liveEndpoints(merchantId: string, env: string): Op<{ id: string; takes(type: WebhookEventType): boolean }[]> {
+  const rows = yield* all<{ id: string; events: string }>(
+    'SELECT id, events FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL AND disabled_at IS NULL',
+    [merchantId, env],
+  );
+  return rows.map((r) => {
+    const events = JSON.parse(r.events) as WebhookEventType[];
+    return { id: r.id, takes: (type: WebhookEventType) => events.length === 0 || events.includes(type) };
+  });
+}
+
+/** An event, and its message for each endpoint that takes it, due at `dueAt`. */
+function* insertEvent(e: { id: string; merchantId: string; env: string; orderId: string; type: WebhookEventType; sequence: number; resolvedBy: string | null; snapshot: string; createdAt: number }, endpoints: readonly string[], dueAt: number, now: number): Op<void> {
+  yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+    e.id, e.merchantId, e.env, e.orderId, e.type, e.sequence, e.resolvedBy, e.snapshot, e.createdAt,
+  ]);
+  for (const endpointId of endpoints) {
+    yield* insertOutbox({ id: newObjectId(now), kind: 'webhook', topic: e.type, subject: endpointId, payload: { eventId: e.id }, createdAt: now, attempts: 0, nextAttemptAt: dueAt, deliveredAt: null, lastError: null });
+  }
+}
 
 interface EndpointRow {
   id: string;
@@ -81,26 +96,14 @@ function toEvent(r: EventRow): WebhookEventRecord {
 /** Write an event about an order that just changed, for every endpoint of its merchant that takes it (none: nothing). */
 export function* emitOrderEvent(orderId: string, now: number, resolvedBy: 'support' | null = null): Op<void> {
   const row = yield* one<OrderRow>('SELECT * FROM orders WHERE id = $1', [orderId]);
-  const type = row && EVENT_OF[row.status];
+  const type = row && WEBHOOK_EVENT_OF_STATUS[row.status];
   if (!row || !type) return;
-  const endpoints = (yield* all<{ id: string; events: string }>(
-    'SELECT id, events FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL AND disabled_at IS NULL',
-    [row.merchant_id, row.env],
-  )).filter((e) => {
-    const events = JSON.parse(e.events) as string[];
-    return events.length === 0 || events.includes(type);
-  });
+  const endpoints = (yield* liveEndpoints(row.merchant_id, row.env)).filter((e) => e.takes(type)).map((e) => e.id);
   if (endpoints.length === 0) return;
   yield* changed(orderId);
   const seq = Number((yield* one<{ event_sequence: number | string }>('UPDATE orders SET event_sequence = event_sequence + 1 WHERE id = $1 RETURNING event_sequence', [orderId]))!.event_sequence);
-  const order = { ...toOrder(row) };
-  const eventId = `evt_${newObjectId(now)}`;
-  yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-    eventId, row.merchant_id, row.env, orderId, type, seq, resolvedBy, JSON.stringify(order), now,
-  ]);
-  for (const e of endpoints) {
-    yield* insertOutbox({ id: newObjectId(now), kind: 'webhook', topic: type, subject: e.id, payload: { eventId }, createdAt: now, attempts: 0, nextAttemptAt: now, deliveredAt: null, lastError: null });
-  }
+  const event = { id: `evt_${newObjectId(now)}`, merchantId: row.merchant_id, env: row.env, orderId, type, sequence: seq, resolvedBy, snapshot: JSON.stringify(toOrder(row)), createdAt: now };
+  yield* insertEvent(event, endpoints, now, now);
 }
 
 /**
@@ -109,25 +112,14 @@ export function* emitOrderEvent(orderId: string, now: number, resolvedBy: 'suppo
  * sandbox endpoints that take them (none: nothing).
  */
 export function* scheduleOrderEvents(order: OrderRecord, scheduled: readonly { at: number; type: WebhookEventType }[]): Op<void> {
-  const endpoints = yield* all<{ id: string; events: string }>(
-    'SELECT id, events FROM webhook_endpoints WHERE merchant_id = $1 AND env = $2 AND deleted_at IS NULL AND disabled_at IS NULL',
-    [order.merchantId, order.env],
-  );
+  const endpoints = yield* liveEndpoints(order.merchantId, order.env);
   if (endpoints.length === 0) return;
   yield* changed(order.id);
   yield* run('UPDATE orders SET event_sequence = $1 WHERE id = $2', [scheduled.length, order.id]);
-  let seq = 0;
-  for (const s of scheduled) {
-    seq++;
-    const eventId = `evt_${newObjectId(order.createdAt)}`;
-    yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-      eventId, order.merchantId, order.env, order.id, s.type, seq, null, JSON.stringify(order), s.at,
-    ]);
-    for (const e of endpoints) {
-      const events = JSON.parse(e.events) as string[];
-      if (events.length > 0 && !events.includes(s.type)) continue;
-      yield* insertOutbox({ id: newObjectId(order.createdAt), kind: 'webhook', topic: s.type, subject: e.id, payload: { eventId }, createdAt: order.createdAt, attempts: 0, nextAttemptAt: s.at, deliveredAt: null, lastError: null });
-    }
+  const snapshot = JSON.stringify(order);
+  for (const [i, s] of scheduled.entries()) {
+    const event = { id: `evt_${newObjectId(order.createdAt)}`, merchantId: order.merchantId, env: order.env, orderId: order.id, type: s.type, sequence: i + 1, resolvedBy: null, snapshot, createdAt: s.at };
+    yield* insertEvent(event, endpoints.filter((e) => e.takes(s.type)).map((e) => e.id), s.at, order.createdAt);
   }
 }
 
@@ -193,12 +185,7 @@ export function makeWebhookStore(db: SqlDb): WebhookStore {
         return n;
       }),
 
-    enqueueTest: (endpoint, eventId, messageId, now) =>
-      db.transaction(function* () {
-        yield* run('INSERT INTO webhook_events (id, merchant_id, env, order_id, type, sequence, resolved_by, snapshot, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-          eventId, endpoint.merchantId, endpoint.env, '', 'ping', 0, null, 'null', now,
-        ]);
-        yield* insertOutbox({ id: messageId, kind: 'webhook', topic: 'ping', subject: endpoint.id, payload: { eventId }, createdAt: now, attempts: 0, nextAttemptAt: now, deliveredAt: null, lastError: null });
-      }),
+    enqueueTest: (endpoint, eventId, now) =>
+      db.transaction(() => insertEvent({ id: eventId, merchantId: endpoint.merchantId, env: endpoint.env, orderId: '', type: 'ping', sequence: 0, resolvedBy: null, snapshot: 'null', createdAt: now }, [endpoint.id], now, now)),
   };
 }
