@@ -237,6 +237,17 @@ describe('webhooks', () => {
     expect(new Set(ids).size).toBe(1);
     expect(ids[0]).toMatch(/^evt_[0-9a-f]{24}$/);
     await waitUntil(async () => (await ctx.sql.all(`SELECT delivered_at FROM outbox WHERE kind = 'webhook' AND subject = ? AND delivered_at IS NOT NULL`, [a.id])).length === 1, 5_000, 'delivered on the third attempt');
+    // The delivery log: each attempt with its status, duration and the start of the answer; the body sent.
+    const [delivery] = (await api('GET', `/v3/webhooks/${a.id}/deliveries`)).body.data.items as { id: string; eventId: string; attempts: number; lastStatusCode: number }[];
+    expect(delivery).toMatchObject({ eventId: ids[0], attempts: 3, lastStatusCode: 200 });
+    const detail = (await api('GET', `/v3/webhooks/${a.id}/deliveries/${delivery!.id}`)).body.data as { attemptLog: { attempt: number; statusCode: number; response: string; error: string | null; durationMs: number }[]; body: string };
+    expect(detail.attemptLog.map((t) => [t.attempt, t.statusCode, t.response])).toEqual([[1, 500, 'down'], [2, 500, 'down'], [3, 200, 'ok']]);
+    expect(detail.attemptLog[0]!.error).toMatch(/HTTP 500/);
+    expect(detail.attemptLog[2]!.error).toBeNull();
+    expect(detail.attemptLog.every((t) => t.durationMs >= 0)).toBe(true);
+    expect(detail.body).toBe(flaky.got[2]!.body);
+    expect((await api('GET', `/v3/webhooks/${b.id}/deliveries/${delivery!.id}`)).body.error.code).toBe('NOT_FOUND');
+    expect((await api('GET', `/v3/webhooks/${a.id}/deliveries/not-an-id`)).body.error.code).toBe('ERR_VALIDATION');
     // The busy endpoint gets its event once the 7 s are over; the gone one never again.
     ctx.clock.advance(7_000);
     dispatcher!.kick();
@@ -290,6 +301,17 @@ describe('webhooks', () => {
     // A disabled endpoint gets nothing more, and says why in the list.
     expect((await api('GET', '/v3/webhooks')).body.data.items[0]).toMatchObject({ id: ep.id, disabledReason: 'every delivery failed for 5 days' });
     expect((await api('POST', `/v3/webhooks/${ep.id}/test`)).body.error.code).toBe('ERR_VALIDATION');
+    // Fixed, the merchant puts it back in service (a read-only key may not); the next event reaches it.
+    const readOnly = await addTestKey(ctx, { scope: 'READ-ONLY', type: 'PRODUCTION' });
+    expect((await api('POST', `/v3/webhooks/${ep.id}/enable`, undefined, readOnly)).body.error.code).toBe('READ_ONLY_KEY');
+    ok = true;
+    expect((await api('POST', `/v3/webhooks/${ep.id}/enable`)).body.data).toMatchObject({ id: ep.id, disabledAt: null, disabledReason: null });
+    expect((await api('POST', `/v3/webhooks/${ep.id}/enable`)).body.error).toMatchObject({ code: 'ERR_VALIDATION', details: { reason: 'not_disabled' } });
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.failingSince).toBeNull();
+    const before = rx.got.length;
+    await ping();
+    await waitUntil(() => rx.got.some((g, i) => i >= before && JSON.parse(g.body).type === 'ping'), 5_000, 'a ping after enabling');
+    expect((await ctx.sql.all('SELECT action FROM audit_log WHERE target = ? ORDER BY at', [ep.id])).map((r) => r.action)).toEqual(['webhook.disabled', 'webhook.enabled']);
   });
 
   it('a receiver that takes 20 s, with a backlog, does not delay another endpoint', async () => {

@@ -1,13 +1,16 @@
 /**
- * A merchant's webhook endpoints, managed with its key: an endpoint belongs to the key's merchant and
- * environment (made with a SANDBOX key, it receives sandbox events only). The secret is shown once,
- * when it is made or rotated.
+ * A merchant's webhook endpoints, managed with its key (or from the merchant console, for the
+ * environment chosen there): an endpoint belongs to the key's merchant and environment (made with a
+ * SANDBOX key, it receives sandbox events only). The secret is shown once, when it is made or rotated.
  */
 import { randomBytes } from 'node:crypto';
 import { AppError } from '@shahn/contract';
 import { newObjectId } from '../lib/ids.js';
 import type { PageQueryInput } from '@shahn/contract';
-import type { KeyRecord, OutboxMessage, WebhookEndpointRecord, WebhookEventType } from '../store/store.js';
+import type { KeyRecord, OutboxMessage, WebhookAttemptRecord, WebhookEndpointRecord, WebhookEventRecord, WebhookEventType } from '../store/store.js';
+import { auditRecord } from '../support/audit.js';
+import { CONTRACT_TIMELINE, type SandboxTimeline } from '../lib/sandbox-timeline.js';
+import { presentTopup } from './present.js';
 import type { Deps } from './deps.js';
 import { toPage, toPageRequest } from './pagination.js';
 import { refuseWebhookUrl } from './webhook-urls.js';
@@ -17,6 +20,9 @@ export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = ['topup.handling
 export const PREVIOUS_SECRET_MS = 24 * 3_600_000;
 const MAX_ENDPOINTS = 16;
 
+/** Whose endpoints: a key's merchant and environment (a key's `type`), or the console's merchant and chosen environment. */
+export type WebhookOwner = Pick<KeyRecord, 'merchantId' | 'type'>;
+
 export interface EndpointOut {
   id: string;
   url: string;
@@ -25,6 +31,15 @@ export interface EndpointOut {
   createdAt: string;
   disabledAt: string | null;
   disabledReason: string | null;
+}
+
+/** The body of an event: `{type, timestamp, data}`, data the check-id object then plus its sequence. */
+export function webhookBody(event: WebhookEventRecord, timeline: SandboxTimeline = CONTRACT_TIMELINE): string {
+  const data: Record<string, unknown> =
+    event.type === 'ping' || !event.snapshot
+      ? { message: 'a test event from shahn' }
+      : { ...presentTopup(event.snapshot, event.createdAt, timeline), sequence: event.sequence, ...(event.resolvedBy ? { resolved_by: event.resolvedBy } : {}) };
+  return JSON.stringify({ type: event.type, timestamp: new Date(event.createdAt).toISOString(), data });
 }
 
 function newSecret(): string {
@@ -38,7 +53,7 @@ function present(e: WebhookEndpointRecord): EndpointOut {
 
 const invalid = (field: string, message: string, reason: string) => new AppError('ERR_VALIDATION', `body/${field} ${message}`, { field, reason });
 
-export async function createEndpoint(deps: Deps, key: KeyRecord, body: { url: string; events?: string[]; description?: string }): Promise<EndpointOut & { secret: string }> {
+export async function createEndpoint(deps: Deps, key: WebhookOwner, body: { url: string; events?: string[]; description?: string }): Promise<EndpointOut & { secret: string }> {
   const refused = await refuseWebhookUrl(body.url, deps.config.webhookAllowPrivate);
   if (refused) throw invalid('url', refused, 'url_refused');
   const events = [...new Set(body.events ?? [])];
@@ -66,24 +81,24 @@ export async function createEndpoint(deps: Deps, key: KeyRecord, body: { url: st
   return { ...present(record), secret: record.secret };
 }
 
-export async function listEndpoints(deps: Deps, key: KeyRecord): Promise<{ items: EndpointOut[] }> {
+export async function listEndpoints(deps: Deps, key: WebhookOwner): Promise<{ items: EndpointOut[] }> {
   return { items: (await deps.store.webhooks.listEndpoints(key.merchantId, key.type)).map(present) };
 }
 
 /** The key's own endpoint, or NOT_FOUND (another merchant's, or another environment's, is not found either). */
-async function ownEndpoint(deps: Deps, key: KeyRecord, id: string): Promise<WebhookEndpointRecord> {
+async function ownEndpoint(deps: Deps, key: WebhookOwner, id: string): Promise<WebhookEndpointRecord> {
   const e = await deps.store.webhooks.getEndpoint(id);
   if (!e || e.merchantId !== key.merchantId || e.env !== key.type) throw new AppError('NOT_FOUND', 'Webhook endpoint not found');
   return e;
 }
 
-export async function deleteEndpoint(deps: Deps, key: KeyRecord, id: string): Promise<{ deleted: true }> {
+export async function deleteEndpoint(deps: Deps, key: WebhookOwner, id: string): Promise<{ deleted: true }> {
   await ownEndpoint(deps, key, id);
   if (!(await deps.store.webhooks.deleteEndpoint(id, key.merchantId, key.type, deps.clock.now()))) throw new AppError('NOT_FOUND', 'Webhook endpoint not found');
   return { deleted: true };
 }
 
-export async function rotateSecret(deps: Deps, key: KeyRecord, id: string): Promise<{ id: string; secret: string; previousSecretExpiresAt: string }> {
+export async function rotateSecret(deps: Deps, key: WebhookOwner, id: string): Promise<{ id: string; secret: string; previousSecretExpiresAt: string }> {
   await ownEndpoint(deps, key, id);
   const secret = newSecret();
   const until = deps.clock.now() + PREVIOUS_SECRET_MS;
@@ -91,7 +106,7 @@ export async function rotateSecret(deps: Deps, key: KeyRecord, id: string): Prom
   return { id, secret, previousSecretExpiresAt: new Date(until).toISOString() };
 }
 
-export async function sendTestEvent(deps: Deps, key: KeyRecord, id: string): Promise<{ eventId: string }> {
+export async function sendTestEvent(deps: Deps, key: WebhookOwner, id: string): Promise<{ eventId: string }> {
   const e = await ownEndpoint(deps, key, id);
   if (e.disabledAt !== null) throw invalid('id', `names a disabled endpoint (${e.disabledReason ?? 'disabled'})`, 'disabled');
   const now = deps.clock.now();
@@ -102,6 +117,8 @@ export async function sendTestEvent(deps: Deps, key: KeyRecord, id: string): Pro
 }
 
 export interface DeliveryOut {
+  /** This delivery (one event to this endpoint; a replay is another delivery of the same event). */
+  id: string;
   eventId: string;
   type: string;
   attempts: number;
@@ -124,6 +141,7 @@ function presentDelivery(m: OutboxMessage): DeliveryOut {
   const delivered = m.deliveredAt !== null;
   const givenUp = m.nextAttemptAt >= Number.MAX_SAFE_INTEGER;
   return {
+    id: m.id,
     eventId: String(m.payload.eventId),
     type: m.topic,
     attempts: m.attempts,
@@ -135,15 +153,45 @@ function presentDelivery(m: OutboxMessage): DeliveryOut {
   };
 }
 
-export async function listDeliveries(deps: Deps, key: KeyRecord, id: string, query: PageQueryInput) {
+export async function listDeliveries(deps: Deps, key: WebhookOwner, id: string, query: PageQueryInput) {
   await ownEndpoint(deps, key, id);
   const { req, info } = toPageRequest(query);
   return toPage(await deps.store.webhooks.listDeliveries(id, req), info, presentDelivery);
 }
 
+export interface AttemptOut {
+  attempt: number;
+  at: string;
+  durationMs: number;
+  statusCode: number | null;
+  /** The start of the endpoint's answer (at most 1 KiB). */
+  response: string | null;
+  error: string | null;
+}
+
+const presentAttempt = (a: WebhookAttemptRecord): AttemptOut => ({ attempt: a.attempt, at: new Date(a.at).toISOString(), durationMs: a.durationMs, statusCode: a.status, response: a.response, error: a.error });
+
+/** One delivery with every attempt and the body it sends (signed anew at each attempt). */
+export async function getDelivery(deps: Deps, key: WebhookOwner, id: string, deliveryId: string): Promise<DeliveryOut & { attemptLog: AttemptOut[]; body: string | null }> {
+  await ownEndpoint(deps, key, id);
+  const m = await deps.store.webhooks.getDelivery(id, deliveryId);
+  if (!m) throw new AppError('NOT_FOUND', 'Webhook delivery not found');
+  const event = await deps.store.webhooks.getEvent(String(m.payload.eventId));
+  return { ...presentDelivery(m), attemptLog: (await deps.store.webhooks.listAttempts(m.id)).map(presentAttempt), body: event ? webhookBody(event, deps.config.sandbox) : null };
+}
+
+/** A disabled endpoint back in service (after the merchant fixed it): events from now on reach it; replay brings the missed ones. */
+export async function enableEndpoint(deps: Deps, key: WebhookOwner, id: string, actor: string): Promise<EndpointOut> {
+  const e = await ownEndpoint(deps, key, id);
+  if (e.disabledAt === null) throw invalid('id', 'names an endpoint that is not disabled', 'not_disabled');
+  const now = deps.clock.now();
+  await deps.store.webhooks.enableEndpoint(id, key.merchantId, key.type, auditRecord(now, actor, 'webhook.enabled', id, `was disabled: ${e.disabledReason ?? ''}`, { url: e.url }));
+  return present({ ...e, disabledAt: null, disabledReason: null, failingSince: null });
+}
+
 const REPLAY_LIMIT = 10_000;
 
-export async function replayEvents(deps: Deps, key: KeyRecord, id: string, body: { from: string; to: string }): Promise<{ replayed: number }> {
+export async function replayEvents(deps: Deps, key: WebhookOwner, id: string, body: { from: string; to: string }): Promise<{ replayed: number }> {
   const e = await ownEndpoint(deps, key, id);
   if (e.disabledAt !== null) throw invalid('id', `names a disabled endpoint (${e.disabledReason ?? 'disabled'})`, 'disabled');
   const from = Date.parse(body.from);

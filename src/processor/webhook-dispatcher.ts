@@ -23,8 +23,8 @@ import { signWebhook } from '@shahn/sdk';
 import type { Clock } from '../lib/clock.js';
 import type { Log } from '../lib/log.js';
 import { newObjectId } from '../lib/ids.js';
-import { presentTopup } from '../domain/present.js';
-import { CONTRACT_TIMELINE, type SandboxTimeline } from '../lib/sandbox-timeline.js';
+import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
+import { webhookBody } from '../domain/webhooks.js';
 import type { OutboxMessage, Store, WebhookEndpointRecord, WebhookEventRecord } from '../store/store.js';
 import { auditRecord } from '../support/audit.js';
 import { isPrivateAddress } from '../domain/webhook-urls.js';
@@ -32,7 +32,8 @@ import { isPrivateAddress } from '../domain/webhook-urls.js';
 /** The waits after each failed attempt (ms); after the last, the message is given up. */
 export const WEBHOOK_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 14 * 3_600_000, 20 * 3_600_000, 24 * 3_600_000];
 const TIMEOUT_MS = 15_000;
-const BODY_CAP = 4_096;
+/** How much of an endpoint's answer is read and kept with the attempt. */
+const BODY_CAP = 1_024;
 const DISABLE_AFTER_MS = 5 * 86_400_000;
 
 export interface WebhookDispatcherOptions {
@@ -49,20 +50,12 @@ export interface WebhookDispatcherOptions {
   sandbox?: SandboxTimeline;
 }
 
-/** The body of an event: `{type, timestamp, data}`, data the check-id object then plus its sequence. */
-export function webhookBody(event: WebhookEventRecord, timeline: SandboxTimeline = CONTRACT_TIMELINE): string {
-  const data: Record<string, unknown> =
-    event.type === 'ping' || !event.snapshot
-      ? { message: 'a test event from shahn' }
-      : { ...presentTopup(event.snapshot, event.createdAt, timeline), sequence: event.sequence, ...(event.resolvedBy ? { resolved_by: event.resolvedBy } : {}) };
-  return JSON.stringify({ type: event.type, timestamp: new Date(event.createdAt).toISOString(), data });
-}
-
 class AttemptFailed extends Error {
   constructor(
     message: string,
     readonly status: number | null,
     readonly retryAfterMs?: number,
+    readonly response: string | null = null,
   ) {
     super(message);
   }
@@ -160,31 +153,34 @@ export class WebhookDispatcher {
       return;
     }
     const now = clock.now();
+    const started = Date.now();
+    const attempt = (a: { status: number | null; response: string | null; error: string | null }) => ({ attempt: message.attempts + 1, at: now, durationMs: Date.now() - started, ...a });
     try {
-      await this.post(endpoint, event, now);
-      await store.outbox.markDelivered(message.id, clock.now());
+      const answer = await this.post(endpoint, event, now);
+      await store.webhooks.finishAttempt(message.id, attempt({ ...answer, error: null }), { deliveredAt: clock.now() });
       if (endpoint.failingSince !== null) await store.webhooks.setFailingSince(endpoint.id, null);
     } catch (err) {
       const failed = err instanceof AttemptFailed ? err : new AttemptFailed((err as Error).message, null);
       const detail = JSON.stringify({ status: failed.status, error: failed.message.slice(0, 300) });
+      const tried = attempt({ status: failed.status, response: failed.response, error: failed.message.slice(0, 300) });
       if (failed.status === 410) {
-        await store.outbox.markFailed(message.id, Number.MAX_SAFE_INTEGER, detail);
+        await store.webhooks.finishAttempt(message.id, tried, { nextAttemptAt: Number.MAX_SAFE_INTEGER, lastError: detail });
         await this.disable(endpoint, 'the endpoint answered 410 Gone');
         return;
       }
       const schedule = this.options.scheduleMs ?? WEBHOOK_SCHEDULE_MS;
-      const attempt = message.attempts; // failed attempts before this one
-      if (attempt >= schedule.length) {
-        await store.outbox.markFailed(message.id, Number.MAX_SAFE_INTEGER, `gave up after ${attempt + 1} attempts: ${detail}`);
+      const failedBefore = message.attempts;
+      if (failedBefore >= schedule.length) {
+        await store.webhooks.finishAttempt(message.id, tried, { nextAttemptAt: Number.MAX_SAFE_INTEGER, lastError: `gave up after ${failedBefore + 1} attempts: ${detail}` });
       } else {
-        const base = schedule[attempt]!;
+        const base = schedule[failedBefore]!;
         const wait = failed.retryAfterMs !== undefined ? Math.max(failed.retryAfterMs, 1_000) : Math.round(base * (0.9 + Math.random() * 0.2));
-        await store.outbox.markFailed(message.id, clock.now() + wait, detail);
+        await store.webhooks.finishAttempt(message.id, tried, { nextAttemptAt: clock.now() + wait, lastError: detail });
       }
       const since = endpoint.failingSince ?? now;
       if (endpoint.failingSince === null) await store.webhooks.setFailingSince(endpoint.id, now);
       else if (now - since >= DISABLE_AFTER_MS) await this.disable(endpoint, `every delivery failed for ${Math.round((now - since) / 86_400_000)} days`);
-      logger.warn({ endpoint: endpoint.id, event: event.id, attempt: attempt + 1, status: failed.status, err: failed.message }, 'a webhook delivery failed');
+      logger.warn({ endpoint: endpoint.id, event: event.id, attempt: failedBefore + 1, status: failed.status, err: failed.message }, 'a webhook delivery failed');
     }
   }
 
@@ -210,8 +206,8 @@ export class WebhookDispatcher {
     this.deps.onAlert?.();
   }
 
-  /** One attempt: resolves with the status of a 2xx, throws AttemptFailed otherwise. */
-  private post(endpoint: WebhookEndpointRecord, event: WebhookEventRecord, now: number): Promise<number> {
+  /** One attempt: resolves with the status and the start of the answer of a 2xx, throws AttemptFailed otherwise. */
+  private post(endpoint: WebhookEndpointRecord, event: WebhookEventRecord, now: number): Promise<{ status: number; response: string }> {
     const body = webhookBody(event, this.options.sandbox);
     const timestamp = Math.floor(Date.now() / 1000);
     const secrets = [endpoint.secret, ...(endpoint.previousSecret && (endpoint.previousSecretUntil ?? 0) > now ? [endpoint.previousSecret] : [])];
@@ -256,9 +252,10 @@ export class WebhookDispatcher {
           });
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(status);
+            const response = got.slice(0, BODY_CAP);
+            if (status >= 200 && status < 300) return resolve({ status, response });
             const retryAfter = Number(res.headers['retry-after']);
-            reject(new AttemptFailed(`HTTP ${status}: ${got.slice(0, BODY_CAP)}`, status, (status === 429 || status === 503) && Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined));
+            reject(new AttemptFailed(`HTTP ${status}: ${response.slice(0, 200)}`, status, (status === 429 || status === 503) && Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined, response));
           });
           res.on('error', (e) => reject(new AttemptFailed(e.message, res.statusCode ?? null)));
         },

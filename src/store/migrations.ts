@@ -744,6 +744,38 @@ CREATE INDEX webhook_events_by_merchant ON webhook_events(merchant_id, env, crea
 ALTER TABLE orders ADD COLUMN event_sequence INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 12,
+    name: 'webhook attempts',
+    sqlite: `
+-- Every attempt to deliver a webhook message: when, how long, the endpoint's HTTP status and the
+-- start of its answer (or why there was none), so a merchant can see what its endpoint said.
+CREATE TABLE webhook_attempts (
+  message_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status INTEGER,
+  response TEXT,
+  error TEXT,
+  PRIMARY KEY (message_id, attempt)
+);
+`,
+    postgres: `
+-- Every attempt to deliver a webhook message: when, how long, the endpoint's HTTP status and the
+-- start of its answer (or why there was none), so a merchant can see what its endpoint said.
+CREATE TABLE webhook_attempts (
+  message_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status INTEGER,
+  response TEXT,
+  error TEXT,
+  PRIMARY KEY (message_id, attempt)
+);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -550,6 +550,20 @@ export interface WebhookEventRecord {
   createdAt: number;
 }
 
+/** One attempt to deliver a webhook message, as the dispatcher saw it. */
+export interface WebhookAttemptRecord {
+  /** 1 for the first attempt of the message. */
+  attempt: number;
+  at: number;
+  durationMs: number;
+  /** The endpoint's HTTP status (null: no answer: refused, timed out, connection lost). */
+  status: number | null;
+  /** The start of the endpoint's answer body, truncated. */
+  response: string | null;
+  /** Why the attempt failed (null: delivered). */
+  error: string | null;
+}
+
 export interface WebhookStore {
   createEndpoint(e: WebhookEndpointRecord): Promise<void>;
   /** A merchant's endpoints in one environment (not deleted), oldest first. */
@@ -573,4 +587,16 @@ export interface WebhookStore {
   replay(endpoint: WebhookEndpointRecord, from: number, to: number, now: number, limit: number): Promise<number>;
   /** A test event (`ping`) and its message for one endpoint, in one transaction. */
   enqueueTest(endpoint: WebhookEndpointRecord, eventId: string, now: number): Promise<void>;
+  /**
+   * Record an attempt and its consequence for the message in one transaction: delivered, or due
+   * again at `nextAttemptAt` (Number.MAX_SAFE_INTEGER: given up). An attempt already recorded under
+   * that number (two dispatchers after a lost lease) is kept as it was.
+   */
+  finishAttempt(messageId: string, attempt: WebhookAttemptRecord, next: { deliveredAt: number } | { nextAttemptAt: number; lastError: string }): Promise<void>;
+  /** One delivery (outbox message) of an endpoint. */
+  getDelivery(endpointId: string, messageId: string): Promise<OutboxMessage | undefined>;
+  /** A message's attempts, first first. */
+  listAttempts(messageId: string): Promise<WebhookAttemptRecord[]>;
+  /** Enable a merchant's disabled endpoint again (its failure streak forgotten) with its audit record; false when it is not theirs or not disabled (nothing written). */
+  enableEndpoint(id: string, merchantId: string, env: Env, audit: AuditRecord): Promise<boolean>;
 }

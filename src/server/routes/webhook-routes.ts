@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Page, PageQuery, Success } from '@shahn/contract';
 import { Type } from 'typebox';
-import { createEndpoint, deleteEndpoint, listDeliveries, listEndpoints, replayEvents, rotateSecret, sendTestEvent, WEBHOOK_EVENT_TYPES } from '../../domain/webhooks.js';
+import { createEndpoint, deleteEndpoint, enableEndpoint, getDelivery, listDeliveries, listEndpoints, replayEvents, rotateSecret, sendTestEvent, WEBHOOK_EVENT_TYPES } from '../../domain/webhooks.js';
 import { success } from '../envelope.js';
 import { errorResponses, requireKey, type RoutesOptions } from './route-helpers.js';
 
@@ -27,6 +27,7 @@ const CreateBody = Type.Object(
 );
 const EndpointParams = Type.Object({ id: Type.String({ pattern: '^we_[0-9a-f]{24}$' }) });
 const Delivery = Type.Object({
+  id: Type.String(),
   eventId: Type.String(),
   type: Type.String(),
   attempts: Type.Integer(),
@@ -36,6 +37,16 @@ const Delivery = Type.Object({
   nextAttemptAt: Nullable(Type.String()),
   createdAt: Type.String(),
 });
+const Attempt = Type.Object({
+  attempt: Type.Integer(),
+  at: Type.String(),
+  durationMs: Type.Integer(),
+  statusCode: Type.Union([Type.Integer(), Type.Null()]),
+  response: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+});
+const DeliveryDetail = Type.Intersect([Delivery, Type.Object({ attemptLog: Type.Array(Attempt), body: Nullable(Type.String()) })]);
+const DeliveryParams = Type.Object({ id: EndpointParams.properties.id, deliveryId: Type.String({ pattern: '^[0-9a-f]{24}$' }) });
 const ReplayBody = Type.Object({ from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) }, { additionalProperties: false });
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RoutesOptions> = async (app, { deps }) => {
@@ -79,6 +90,22 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RoutesOptions> = async (ap
       schema: { tags, summary: "An endpoint's deliveries, newest first", security, params: EndpointParams, querystring: PageQuery, response: { 200: Success(Page(Delivery)), ...errorResponses } },
     },
     async (request) => success(request, await listDeliveries(deps, requireKey(request), request.params.id, request.query)),
+  );
+  app.get(
+    '/v3/webhooks/:id/deliveries/:deliveryId',
+    {
+      config: { auth: 'read' },
+      schema: { tags, summary: 'One delivery: every attempt with its status, duration and the start of the answer, and the body sent', security, params: DeliveryParams, response: { 200: Success(DeliveryDetail), ...errorResponses } },
+    },
+    async (request) => success(request, await getDelivery(deps, requireKey(request), request.params.id, request.params.deliveryId)),
+  );
+  app.post(
+    '/v3/webhooks/:id/enable',
+    { config: { auth: 'write' }, schema: { tags, summary: 'Put a disabled endpoint back in service (replay brings what it missed)', security, params: EndpointParams, response: { 200: Success(Endpoint), ...errorResponses } } },
+    async (request) => {
+      const key = requireKey(request);
+      return success(request, await enableEndpoint(deps, key, request.params.id, `key:${key.id}`));
+    },
   );
   app.post(
     '/v3/webhooks/:id/replay',

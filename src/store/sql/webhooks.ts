@@ -185,6 +185,35 @@ export function makeWebhookStore(db: SqlDb): WebhookStore {
         return n;
       }),
 
+    finishAttempt: (messageId, a, next) =>
+      db.transaction(function* () {
+        yield* run(
+          'INSERT INTO webhook_attempts (message_id, attempt, at, duration_ms, status, response, error) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id, attempt) DO NOTHING',
+          [messageId, a.attempt, a.at, a.durationMs, a.status, a.response, a.error],
+        );
+        if ('deliveredAt' in next) yield* run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [next.deliveredAt, messageId]);
+        else yield* run('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [next.nextAttemptAt, next.lastError.slice(0, 500), messageId]);
+      }),
+
+    getDelivery: async (endpointId, messageId) => {
+      const r = await db.exec(one<OutboxRow>(`SELECT * FROM outbox WHERE id = $1 AND kind = 'webhook' AND subject = $2`, [messageId, endpointId]));
+      return r && toOutbox(r);
+    },
+
+    listAttempts: async (messageId) =>
+      (await db.exec(all<{ attempt: number | string; at: number | string; duration_ms: number | string; status: number | string | null; response: string | null; error: string | null }>(
+        'SELECT attempt, at, duration_ms, status, response, error FROM webhook_attempts WHERE message_id = $1 ORDER BY attempt',
+        [messageId],
+      ))).map((r) => ({ attempt: Number(r.attempt), at: Number(r.at), durationMs: Number(r.duration_ms), status: num(r.status), response: r.response, error: r.error })),
+
+    enableEndpoint: (id, merchantId, env, audit) =>
+      db.transaction(function* () {
+        const n = yield* run('UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = $1 AND merchant_id = $2 AND env = $3 AND deleted_at IS NULL AND disabled_at IS NOT NULL', [id, merchantId, env]);
+        if (n === 0) return false;
+        yield* insertAudit(audit);
+        return true;
+      }),
+
     enqueueTest: (endpoint, eventId, now) =>
       db.transaction(() => insertEvent({ id: eventId, merchantId: endpoint.merchantId, env: endpoint.env, orderId: '', type: 'ping', sequence: 0, resolvedBy: null, snapshot: 'null', createdAt: now }, [endpoint.id], now, now)),
   };
