@@ -1,6 +1,6 @@
 /**
  * The console's JSON API (/console/api): logins, session cookies, CSRF, login rate limiting, a
- * merchant confined to its own data, support actions and their ledger effects, the sandbox's derived
+ * merchant confined to its own data (orders, keys, webhook endpoints), support actions and their ledger effects, the sandbox's derived
  * status in filters, and the page's assets. Runs on SQLite and on PostgreSQL.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ describe('the console API', () => {
   let ctx: TestContext;
   let other: CreatedMerchant;
   beforeEach(async () => {
-    ctx = await makeContext({ balance: 10_000 });
+    ctx = await makeContext({ balance: 10_000, env: { SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true' } });
     other = await createMerchant(ctx.deps, { username: '+213770000001', balance: 500 });
     await createAdmin(ctx.deps, { name: 'amina' });
     await setConsolePassword(ctx.deps, { role: 'merchant', login: ctx.merchant.username, password: PASSWORD });
@@ -216,6 +216,52 @@ describe('the console API', () => {
 
     const admin = await session('amina');
     expect((await as(admin, 'GET', '/console/api/merchant/orders')).status).toBe(403);
+  });
+
+  it("a merchant's webhook endpoints per environment, as on the API; another merchant's are not found, support's login is refused", async () => {
+    const s = await session(ctx.merchant.username);
+    const made = await as(s, 'POST', '/console/api/merchant/webhooks', { env: 'SANDBOX', url: 'http://127.0.0.1:9/hook', events: ['topup.refunded'], description: 'shop' });
+    expect(made.status, JSON.stringify(made.body)).toBe(200);
+    const ep = made.body.data as { id: string; secret: string };
+    expect(ep.secret).toMatch(/^whsec_/);
+    expect((await as(s, 'GET', '/console/api/merchant/webhooks?env=SANDBOX')).body.data.items).toEqual([expect.objectContaining({ id: ep.id, events: ['topup.refunded'], description: 'shop' })]);
+    expect((await as(s, 'GET', '/console/api/merchant/webhooks')).body.data.items).toEqual([]);
+    // The same endpoint the merchant's sandbox key sees on /v3/webhooks; its production key does not.
+    expect((await call(ctx, 'GET', '/v3/webhooks', { key: ctx.merchant.sandboxKey })).body.data.items.map((e: { id: string }) => e.id)).toEqual([ep.id]);
+    expect((await call(ctx, 'GET', '/v3/webhooks', { key: ctx.merchant.productionKey })).body.data.items).toEqual([]);
+    const bad = await as(s, 'POST', '/console/api/merchant/webhooks', { url: 'http://127.0.0.1:9/hook' });
+    expectEnvelope(bad);
+    expect(bad.body.error.code).toBe('ERR_VALIDATION');
+    expect((await as(s, 'POST', '/console/api/merchant/webhooks', { env: 'SANDBOX', url: 'ftp://shop.example/x' })).body.error.code).toBe('ERR_VALIDATION');
+
+    // A test event: a delivery waiting for its first attempt (no dispatcher runs here), with no attempt yet.
+    const test = await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/test`);
+    expect(test.body.data.eventId).toMatch(/^evt_/);
+    const deliveries = (await as(s, 'GET', `/console/api/merchant/webhooks/${ep.id}/deliveries`)).body.data;
+    expect(deliveries.items).toEqual([expect.objectContaining({ eventId: test.body.data.eventId, type: 'ping', attempts: 0, deliveredAt: null })]);
+    const one = await as(s, 'GET', `/console/api/merchant/webhooks/${ep.id}/deliveries/${deliveries.items[0].id}`);
+    expect(one.body.data).toMatchObject({ attemptLog: [], body: expect.stringContaining('"type":"ping"') });
+    expect((await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/enable`)).body.error).toMatchObject({ code: 'ERR_VALIDATION', details: { reason: 'not_disabled' } });
+    expect((await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/replay`, { from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' })).body.data).toEqual({ replayed: 0 });
+    const rotated = await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/rotate-secret`);
+    expect(rotated.body.data.secret).not.toBe(ep.secret);
+
+    // Another merchant: not found, whatever it tries; nothing changes.
+    const them = await session(other.username);
+    expect((await as(them, 'GET', '/console/api/merchant/webhooks?env=SANDBOX')).body.data.items).toEqual([]);
+    for (const [method, path] of [['POST', 'delete'], ['POST', 'test'], ['POST', 'rotate-secret'], ['POST', 'enable'], ['GET', 'deliveries'], ['GET', `deliveries/${deliveries.items[0].id}`]] as const) {
+      const r = await as(them, method, `/console/api/merchant/webhooks/${ep.id}/${path}`);
+      expectEnvelope(r);
+      expect(r.status, path).toBe(404);
+    }
+    expect((await as(them, 'POST', `/console/api/merchant/webhooks/${ep.id}/replay`, { from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' })).status).toBe(404);
+    expect((await ctx.deps.store.webhooks.getEndpoint(ep.id))!.secret).toBe(rotated.body.data.secret);
+    // Without the CSRF token a change is refused; support's login may not use the merchant's pages.
+    expect((await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/delete`, undefined, { 'x-csrf-token': 'wrong' })).status).toBe(403);
+    expect((await as(await session('amina'), 'GET', '/console/api/merchant/webhooks')).status).toBe(403);
+
+    expect((await as(s, 'POST', `/console/api/merchant/webhooks/${ep.id}/delete`)).body.data).toEqual({ deleted: true });
+    expect((await call(ctx, 'GET', '/v3/webhooks', { key: ctx.merchant.sandboxKey })).body.data.items).toEqual([]);
   });
 
   it("the sandbox status filter agrees with the status a reader sees, at every age", async () => {

@@ -8,24 +8,16 @@
  * Stores: SQLite only: the browser drives the console API, whose every route test/console-api.test.ts
  * runs on both stores; a second browser run adds no store path and doubles the slowest file.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { axeViolations, haveChromium, launchChromium, logIn as logInAt, serious, SHOTS } from './browser-helpers.js';
 import { tempDir } from './helpers.js';
-import { ROOT, startServe, type ServeProcess } from './serve-process.js';
+import { startServe, type ServeProcess } from './serve-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) {
-  if (process.env.CI === 'true') throw new Error(`CI: ${CHROMIUM} is missing (.ci/run installs Debian's chromium package)`);
-  console.warn(`\n  Browser suite SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium).\n`);
-}
-
-const SHOTS = join(ROOT, 'test-results', 'console');
+const HAVE_CHROMIUM = haveChromium('Browser suite');
 const UNKNOWN_NUMBER = '0778000003';
-const require = createRequire(import.meta.url);
 
 describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
   let server: ServeProcess;
@@ -34,7 +26,6 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
   let supportPassword: string;
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     const dir = tempDir();
     const simulator = join(dir, 'simulator.json');
     // Quick operators; one number always answers garbled (→ UNKNOWN_ERROR).
@@ -43,10 +34,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     merchantPassword = /merchant login: \S+\s+password: (\S+)/.exec(server.stdout())?.[1] ?? '';
     supportPassword = /support login: support\s+password: (\S+)/.exec(server.stdout())?.[1] ?? '';
     expect(merchantPassword, server.stdout()).toMatch(/^\S{16}$/);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -54,27 +42,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await server?.stop();
   });
 
-  async function logIn(login: string, password: string): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}/console`);
-    await page.getByLabel(/^Login/).fill(login);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('button', { name: 'Log out' }).waitFor();
-    expect(errors).toEqual([]);
-    return page;
-  }
-
-  async function axeViolations(page: Page): Promise<{ id: string; impact: string; help: string; nodes: number }[]> {
-    // Evaluated through the DevTools protocol (not a <script> tag), so the console's CSP stays as it is.
-    await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
-    return page.evaluate(
-      `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length })))`,
-    );
-  }
+  const logIn = (login: string, password: string): Promise<Page> => logInAt(browser, server.url, login, password);
 
   /** A PREPAID_DJEZZY top-up through the v3 API, as a merchant's backend sends it; returns its id. */
   async function apiSend(key: string, body: { MSSIDN: string; amount: number; ref?: string }): Promise<string> {
@@ -86,7 +54,6 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     return ((await res.json()) as { data: { topupId: string } }).data.topupId;
   }
 
-  const serious = (vs: { impact: string }[]) => vs.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 
   it('login with the keyboard alone; a wrong password is announced; the login page passes axe', async () => {
     const page = await browser.newPage();

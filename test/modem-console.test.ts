@@ -8,22 +8,17 @@
  * run would add no store path.
  * Needs: socat
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { haveChromium, launchChromium, logIn, SHOTS } from './browser-helpers.js';
 import { encodeUcs2 } from '../src/gateways/modem/ussd.js';
 import { tempDir } from './helpers.js';
 import { DJEZZY_RULES, fakeSim, TEST_PIN, type FakeSim } from './modem-helpers.js';
-import { ROOT, startServe, type ServeProcess } from './serve-process.js';
+import { startServe, type ServeProcess } from './serve-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) {
-  if (process.env.CI === 'true') throw new Error(`CI: ${CHROMIUM} is missing (.ci/run installs Debian's chromium package)`);
-  console.warn(`\n  Modem console suite SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium).\n`);
-}
-const SHOTS = join(ROOT, 'test-results', 'console');
+const HAVE_CHROMIUM = haveChromium('Modem console suite');
 
 describe.skipIf(!HAVE_CHROMIUM)('the SIMs in the support console', () => {
   let server: ServeProcess;
@@ -32,7 +27,6 @@ describe.skipIf(!HAVE_CHROMIUM)('the SIMs in the support console', () => {
   let supportPassword: string;
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     const dir = tempDir();
     // dj-1 answers in Arabic; dj-2 times out on one number and disappears on another.
     sims = [
@@ -61,10 +55,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the SIMs in the support console', () => {
     );
     server = await startServe({ SHAHN_DB: join(dir, 'shahn.db'), SHAHN_GATEWAYS: file, SIM_PIN: TEST_PIN, SHAHN_GATEWAY_TIMEOUT_MS: '20000', SHAHN_LEASE_MS: '30000' });
     supportPassword = /support login: support\s+password: (\S+)/.exec(server.stdout())?.[1] ?? '';
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -93,12 +84,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the SIMs in the support console', () => {
     const uncertain = await send('0770000009', 300);
     await expect.poll(() => status(uncertain), { timeout: 10_000 }).toBe('UNKNOWN_ERROR');
 
-    const page = await (await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' })).newPage();
-    await page.goto(`${server.url}/console`);
-    await page.getByLabel(/^Login/).fill('support');
-    await page.getByLabel('Password').fill(supportPassword);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('button', { name: 'Log out' }).waitFor();
+    const page = await logIn(browser, server.url, 'support', supportPassword);
     await page.getByRole('link', { name: 'Operators' }).click();
     const row = (sim: string) => page.locator(`tr[data-sim="${sim}"]`);
     await row('dj-1').waitFor();

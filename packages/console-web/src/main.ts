@@ -6,6 +6,7 @@ import { api, setCsrf, whenUnauthorized } from './api.js';
 import { clear, field, h } from './dom.js';
 import { LANGUAGES, languageCode, savedLanguage, setLanguage, t } from './i18n.js';
 import { merchantKeys, merchantOrders, merchantOverview, merchantTransactions, merchantTry } from './merchant-views.js';
+import { merchantWebhooks } from './webhook-views.js';
 import { currentPath, type Route } from './router.js';
 import { supportAudit, supportMerchants, supportOperators, supportOrder, supportOverview, supportQueue, supportSearch } from './support-views.js';
 import { errorText, notice } from './ui.js';
@@ -27,6 +28,7 @@ function routesFor(role: Session['role']): Route[] {
       { path: 'orders', label: t('orders'), view: merchantOrders },
       { path: 'transactions', label: t('transactions'), view: merchantTransactions },
       { path: 'keys', label: t('keys'), view: merchantKeys },
+      { path: 'webhooks', label: t('webhooks'), view: merchantWebhooks },
       { path: 'try', label: t('tryIt'), view: merchantTry },
     ];
   }

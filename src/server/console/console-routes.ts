@@ -14,6 +14,7 @@ import { success } from '../envelope.js';
 import { checkCsrf, findSession, logIn, readCookie, SESSION_COOKIE, sessionCookie, sessionOf } from './console-auth.js';
 import { serveConsoleAssets } from './console-assets.js';
 import { merchantConsoleRoutes } from './merchant-console-routes.js';
+import { merchantWebhookRoutes } from './merchant-webhook-routes.js';
 import { supportConsoleRoutes } from './support-console-routes.js';
 
 export interface ConsoleRoutesOptions {
@@ -75,6 +76,7 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = as
     api.get('/console/api/session', { schema: { hide: true } }, async (request) => success(request, describeSession(sessionOf(request))));
 
     await api.register(merchantConsoleRoutes, { deps });
+    await api.register(merchantWebhookRoutes, { deps });
     await api.register(supportConsoleRoutes, { deps });
   });
 };

@@ -17,7 +17,7 @@ const Endpoint = Type.Object({
   disabledAt: Nullable(Type.String()),
   disabledReason: Nullable(Type.String()),
 });
-const CreateBody = Type.Object(
+export const CreateBody = Type.Object(
   {
     url: Type.String({ minLength: 1, maxLength: 2048, description: 'https://…; http:// and private addresses only with SHAHN_WEBHOOK_ALLOW_PRIVATE' }),
     events: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 8, description: 'the event types to receive; absent or empty: every type' })),
@@ -25,7 +25,7 @@ const CreateBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const EndpointParams = Type.Object({ id: Type.String({ pattern: '^we_[0-9a-f]{24}$' }) });
+export const EndpointParams = Type.Object({ id: Type.String({ pattern: '^we_[0-9a-f]{24}$' }) });
 const Delivery = Type.Object({
   id: Type.String(),
   eventId: Type.String(),
@@ -46,8 +46,8 @@ const Attempt = Type.Object({
   error: Nullable(Type.String()),
 });
 const DeliveryDetail = Type.Intersect([Delivery, Type.Object({ attemptLog: Type.Array(Attempt), body: Nullable(Type.String()) })]);
-const DeliveryParams = Type.Object({ id: EndpointParams.properties.id, deliveryId: Type.String({ pattern: '^[0-9a-f]{24}$' }) });
-const ReplayBody = Type.Object({ from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) }, { additionalProperties: false });
+export const DeliveryParams = Type.Object({ id: EndpointParams.properties.id, deliveryId: Type.String({ pattern: '^[0-9a-f]{24}$' }) });
+export const ReplayBody = Type.Object({ from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) }, { additionalProperties: false });
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RoutesOptions> = async (app, { deps }) => {
   const security = [{ accessToken: [] }];
