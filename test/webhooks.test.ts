@@ -314,14 +314,16 @@ describe('webhooks', () => {
     expect((await ctx.sql.all('SELECT action FROM audit_log WHERE target = ? ORDER BY at', [ep.id])).map((r) => r.action)).toEqual(['webhook.disabled', 'webhook.enabled']);
   });
 
-  it('a receiver that takes 20 s, with a backlog, does not delay another endpoint', async () => {
+  it('a receiver that takes 20 s, with a backlog of 2,500 events, does not delay another endpoint', async () => {
     const slow = await receiver((_n, _req, res) => void setTimeout(() => res.writeHead(200).end(), 20_000));
     const fast = await receiver();
     closers.push(async () => slow.close(), fast.close);
     const s = await addEndpoint(slow.url);
     await addEndpoint(fast.url);
-    // 40 events wait for the slow endpoint: more than the dispatcher sends one endpoint at once.
-    for (let i = 0; i < 40; i++) await api('POST', `/v3/webhooks/${s.id}/test`);
+    // 2,500 events wait for the slow endpoint, far more than the dispatcher sends one endpoint at once:
+    // the other endpoint's events are claimed past that backlog, not behind it.
+    const slowEndpoint = (await ctx.deps.store.webhooks.getEndpoint(s.id))!;
+    for (let i = 0; i < 100; i++) await Promise.all(Array.from({ length: 25 }, (_, j) => ctx.deps.store.webhooks.enqueueTest(slowEndpoint, `evt_backlog_${i}_${j}`, ctx.clock.now())));
     startDispatcher({ timeoutMs: 3_000 });
     const gw = new ManualGateway();
     processor = makeProcessor(ctx, gw);
@@ -334,6 +336,9 @@ describe('webhooks', () => {
     // The slow endpoint holds at most its share of the deliveries at once.
     expect(slow.got.length).toBeGreaterThanOrEqual(1);
     expect(slow.got.length).toBeLessThanOrEqual(16);
+    // The backlog (and the order's two events) left as they were, but for the slow endpoint's share in flight.
+    const untouched = await ctx.sql.all(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'webhook' AND subject = ? AND next_attempt_at = ?`, [s.id, ctx.clock.now()]);
+    expect(Number(untouched[0]!.n)).toBe(2_500 + 2 - 16);
   });
 
   it('a rotated secret: both signatures for 24 h, each verifies; a test event reaches the endpoint', async () => {

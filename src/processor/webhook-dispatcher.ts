@@ -115,23 +115,17 @@ export class WebhookDispatcher {
   private async poll(): Promise<void> {
     const room = (this.options.concurrency ?? 64) - this.inFlight.size;
     if (room <= 0) return;
+    const cap = this.options.perEndpoint ?? 16;
     let due: OutboxMessage[];
     try {
-      // The lease outlasts an attempt (its timeout) and the store's writes after it.
-      due = await this.deps.store.outbox.claimDue('webhook', this.deps.clock.now(), room, (this.options.timeoutMs ?? TIMEOUT_MS) + 5_000);
+      // Each endpoint's share: what it has free of its cap here. The lease outlasts an attempt (its timeout) and the store's writes after it.
+      due = await this.deps.store.webhooks.claimWebhooks(this.deps.clock.now(), room, (this.options.timeoutMs ?? TIMEOUT_MS) + 5_000, (endpointId) => cap - (this.perEndpoint.get(endpointId) ?? 0));
     } catch (err) {
       this.deps.logger.error({ err }, 'could not claim webhook deliveries');
       return;
     }
-    const cap = this.options.perEndpoint ?? 16;
     for (const m of due) {
-      const busy = this.perEndpoint.get(m.subject) ?? 0;
-      if (busy >= cap) {
-        // That endpoint has its share in flight: its message waits a moment, the others' go now.
-        await this.deps.store.outbox.postpone(m.id, this.deps.clock.now() + 1_000).catch((err: unknown) => this.deps.logger.error({ err }, 'could not put a webhook delivery back'));
-        continue;
-      }
-      this.perEndpoint.set(m.subject, busy + 1);
+      this.perEndpoint.set(m.subject, (this.perEndpoint.get(m.subject) ?? 0) + 1);
       const p = this.deliver(m).finally(() => {
         this.inFlight.delete(p);
         const n = (this.perEndpoint.get(m.subject) ?? 1) - 1;

@@ -760,6 +760,9 @@ CREATE TABLE webhook_attempts (
   error TEXT,
   PRIMARY KEY (message_id, attempt)
 );
+-- Webhook messages not yet delivered, per endpoint: the dispatcher claims each endpoint's due messages
+-- up to its free slots, so one endpoint's deep backlog is never scanned to reach another's.
+CREATE INDEX outbox_webhook_pending ON outbox(subject, next_attempt_at) WHERE kind = 'webhook' AND delivered_at IS NULL;
 `,
     postgres: `
 -- Every attempt to deliver a webhook message: when, how long, the endpoint's HTTP status and the
@@ -774,6 +777,9 @@ CREATE TABLE webhook_attempts (
   error TEXT,
   PRIMARY KEY (message_id, attempt)
 );
+-- Webhook messages not yet delivered, per endpoint: the dispatcher claims each endpoint's due messages
+-- up to its free slots, so one endpoint's deep backlog is never scanned to reach another's.
+CREATE INDEX outbox_webhook_pending ON outbox(subject, next_attempt_at) WHERE kind = 'webhook' AND delivered_at IS NULL;
 `,
   },
 ];

@@ -449,8 +449,6 @@ export interface OutboxStore {
   claimDue(kind: OutboxMessage['kind'], now: number, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
   markDelivered(id: string, now: number): Promise<void>;
   markFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
-  /** Put a claimed message back, due at `at`, without counting an attempt (its dispatcher had no room for it). */
-  postpone(id: string, at: number): Promise<void>;
 }
 
 /** A gateway channel (a modem pool's SIM) as the process that drives it last published it. */
@@ -593,6 +591,12 @@ export interface WebhookStore {
    * that number (two dispatchers after a lost lease) is kept as it was.
    */
   finishAttempt(messageId: string, attempt: WebhookAttemptRecord, next: { deliveredAt: number } | { nextAttemptAt: number; lastError: string }): Promise<void>;
+  /**
+   * Claim due webhook messages endpoint by endpoint, the endpoint whose oldest message is due the
+   * longest first: at most `free(endpointId)` of each endpoint's, at most `limit` in all, each not due
+   * again for `leaseMs`. An endpoint's backlog is reached by its own index range, never scanned past.
+   */
+  claimWebhooks(now: number, limit: number, leaseMs: number, free: (endpointId: string) => number): Promise<OutboxMessage[]>;
   /** One delivery (outbox message) of an endpoint. */
   getDelivery(endpointId: string, messageId: string): Promise<OutboxMessage | undefined>;
   /** A message's attempts, first first. */

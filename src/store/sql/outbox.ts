@@ -23,7 +23,6 @@ export function makeOutboxStore(db: SqlDb): OutboxStore {
         [now + leaseMs, kind, now, limit],
       ))).map(toOutbox),
     markDelivered: (id, now) => db.exec(run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [now, id])).then(() => undefined),
-    postpone: (id, at) => db.exec(run('UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND delivered_at IS NULL', [at, id])).then(() => undefined),
     markFailed: (id, nextAttemptAt, error) =>
       db.exec(run('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [nextAttemptAt, error.slice(0, 500), id])).then(() => undefined),
   };

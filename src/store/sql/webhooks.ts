@@ -6,7 +6,7 @@
 import { newObjectId } from '../../lib/ids.js';
 import { toOrder, toOutbox, type OrderRow, type OutboxRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
-import { WEBHOOK_EVENT_OF_STATUS, type Env, type OrderRecord, type WebhookEndpointRecord, type WebhookEventRecord, type WebhookEventType, type WebhookStore } from '../store.js';
+import { WEBHOOK_EVENT_OF_STATUS, type Env, type OrderRecord, type OutboxMessage, type WebhookEndpointRecord, type WebhookEventRecord, type WebhookEventType, type WebhookStore } from '../store.js';
 import { insertAudit, insertOutbox, page } from './common.js';
 
 /** The merchant's live endpoints in one environment, each with the event types it takes (empty: every type). */
@@ -123,6 +123,20 @@ export function* scheduleOrderEvents(order: OrderRecord, scheduled: readonly { a
   }
 }
 
+/**
+ * Each endpoint with undelivered messages and when its oldest is due: a skip scan over the index
+ * outbox_webhook_pending (one seek per endpoint, whatever the depth of its backlog).
+ */
+const ENDPOINTS_WITH_PENDING = `
+WITH RECURSIVE pending(subject) AS (
+  SELECT MIN(subject) FROM outbox WHERE kind = 'webhook' AND delivered_at IS NULL
+  UNION ALL
+  SELECT (SELECT MIN(o.subject) FROM outbox o WHERE o.kind = 'webhook' AND o.delivered_at IS NULL AND o.subject > pending.subject)
+  FROM pending WHERE pending.subject IS NOT NULL
+)
+SELECT subject, (SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.kind = 'webhook' AND o.delivered_at IS NULL AND o.subject = pending.subject) AS due
+FROM pending WHERE subject IS NOT NULL`;
+
 export function makeWebhookStore(db: SqlDb): WebhookStore {
   return {
     createEndpoint: (e) =>
@@ -194,6 +208,25 @@ export function makeWebhookStore(db: SqlDb): WebhookStore {
         if ('deliveredAt' in next) yield* run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [next.deliveredAt, messageId]);
         else yield* run('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [next.nextAttemptAt, next.lastError.slice(0, 500), messageId]);
       }),
+
+    claimWebhooks: async (now, limit, leaseMs, free) => {
+      const pending = await db.exec(all<{ subject: string; due: number | string }>(ENDPOINTS_WITH_PENDING, []));
+      const ready = pending.filter((p) => Number(p.due) <= now).sort((a, b) => Number(a.due) - Number(b.due));
+      const claimed: OutboxMessage[] = [];
+      for (const p of ready) {
+        const n = Math.min(free(p.subject), limit - claimed.length);
+        if (n <= 0) continue;
+        const rows = await db.exec(all<OutboxRow>(
+          `UPDATE outbox SET next_attempt_at = $1 WHERE id IN
+             (SELECT id FROM outbox WHERE kind = 'webhook' AND delivered_at IS NULL AND subject = $2 AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+          [now + leaseMs, p.subject, now, n],
+        ));
+        claimed.push(...rows.map(toOutbox));
+        if (claimed.length >= limit) break;
+      }
+      return claimed;
+    },
 
     getDelivery: async (endpointId, messageId) => {
       const r = await db.exec(one<OutboxRow>(`SELECT * FROM outbox WHERE id = $1 AND kind = 'webhook' AND subject = $2`, [messageId, endpointId]));
