@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the benchmark scripts in bench/ (check-id.mjs, stores.mjs, processor.mjs,
- * merchant-sync.mjs): arguments, numbers, /proc CPU counters, child processes, the node:http
- * baseline, autocannon and the git state. Plain ESM; only node: built-ins are imported up front
+ * merchant-sync.mjs, kit-webhooks.mjs, …): arguments, numbers, a counting fetch for the SDK, /proc CPU
+ * counters, child processes, the node:http baseline, autocannon and the git state. Plain ESM; only node: built-ins are imported up front
  * (autocannon is loaded on demand, so processor.mjs and merchant-sync.mjs do not carry it).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -83,6 +83,59 @@ export function percentile(sorted, p) {
 }
 /** A right-aligned table cell; '-' for null and undefined. */
 export const col = (s, w) => String(s ?? '-').padStart(w);
+
+/** n, mean, p50, p95, p99, max and min of the finite values of xs (nulls when there are none). */
+export function stats(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return { n: 0, mean: null, p50: null, p95: null, p99: null, max: null, min: null };
+  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1], min: s[0] };
+}
+/** Milliseconds as seconds with 2 decimals ("1.23 s"); '—' for null and undefined. */
+export const sec = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
+/** How many times each value occurs in xs: { value: count }. */
+export function countBy(xs) {
+  const m = {};
+  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
+  return m;
+}
+
+// ---------------------------------------------------------------- the SDK's HTTP calls
+
+/**
+ * A fetch for the SDK that counts HTTP calls by endpoint and, when `observe` is given, reports every
+ * top-up in a check-id or list answer (id, status, when the answer arrived).
+ */
+export function countingFetch(observe) {
+  const counts = { send: 0, checkId: 0, checkRef: 0, list: 0, other: 0, failed: 0, non2xx: 0 };
+  const f = async (input, init) => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? String(input) : input.url);
+    const kind = url.pathname === '/v3/mobile/send' ? 'send'
+      : url.pathname.startsWith('/v3/mobile/check-id/') ? 'checkId'
+      : url.pathname.startsWith('/v3/mobile/check-ref/') ? 'checkRef'
+      : url.pathname === '/v3/mobile/list' ? 'list' : 'other';
+    counts[kind]++;
+    let res;
+    try {
+      res = await globalThis.fetch(input, init);
+    } catch (err) {
+      counts.failed++;
+      throw err;
+    }
+    const at = Date.now();
+    if (!res.ok) counts.non2xx++;
+    if (observe && res.ok && (kind === 'checkId' || kind === 'list' || kind === 'checkRef')) {
+      try {
+        const body = await res.clone().json();
+        const items = kind === 'list' ? (body?.data?.items ?? []) : body?.data ? [body.data] : [];
+        observe(kind, at, items);
+      } catch {
+        /* not JSON: the SDK reports it */
+      }
+    }
+    return res;
+  };
+  return { fetch: f, counts };
+}
 
 // ---------------------------------------------------------------- CPU counters (/proc)
 

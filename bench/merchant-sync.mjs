@@ -43,7 +43,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ROOT, killChildrenNow, numArg, percentile, round, sleep } from './lib.mjs';
+import { ROOT, countBy, countingFetch, killChildrenNow, numArg, round, sec, sleep, stats } from './lib.mjs';
 
 const BIN = join(ROOT, 'bin', 'shahn.js');
 const SELF = fileURLToPath(import.meta.url);
@@ -89,12 +89,6 @@ const DEADLINE_MS = SPREAD_MS + (GUIDE_MAX_ATTEMPTS * GUIDE_INTERVAL_MS) + 60_00
 // ---------------------------------------------------------------- helpers
 
 const log = (msg) => process.stderr.write(`[merchant-sync ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-function stats(xs) {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return { n: 0, mean: null, p50: null, p95: null, max: null, min: null };
-  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 50), p95: percentile(s, 95), max: s[s.length - 1], min: s[0] };
-}
-const sec = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
 const histogram = (xs, edges) => {
   const h = edges.map((e, i) => ({ from: e, to: edges[i + 1] ?? null, n: 0 }));
   for (const x of xs) for (let i = h.length - 1; i >= 0; i--) if (x >= h[i].from) { h[i].n++; break; }
@@ -146,42 +140,6 @@ async function startServe(env) {
       return code;
     },
   };
-}
-
-/**
- * A fetch for the SDK that counts HTTP calls by endpoint and, when `observe` is given, reports every
- * top-up in a check-id or list answer (id, status, when the answer arrived).
- */
-function countingFetch(observe) {
-  const counts = { send: 0, checkId: 0, checkRef: 0, list: 0, other: 0, failed: 0, non2xx: 0 };
-  const f = async (input, init) => {
-    const url = new URL(typeof input === 'string' || input instanceof URL ? String(input) : input.url);
-    const kind = url.pathname === '/v3/mobile/send' ? 'send'
-      : url.pathname.startsWith('/v3/mobile/check-id/') ? 'checkId'
-      : url.pathname.startsWith('/v3/mobile/check-ref/') ? 'checkRef'
-      : url.pathname === '/v3/mobile/list' ? 'list' : 'other';
-    counts[kind]++;
-    let res;
-    try {
-      res = await globalThis.fetch(input, init);
-    } catch (err) {
-      counts.failed++;
-      throw err;
-    }
-    const at = Date.now();
-    if (!res.ok) counts.non2xx++;
-    if (observe && res.ok && (kind === 'checkId' || kind === 'list' || kind === 'checkRef')) {
-      try {
-        const body = await res.clone().json();
-        const items = kind === 'list' ? (body?.data?.items ?? []) : body?.data ? [body.data] : [];
-        observe(kind, at, items);
-      } catch {
-        /* not JSON: the SDK reports it */
-      }
-    }
-    return res;
-  };
-  return { fetch: f, counts };
 }
 
 // ---------------------------------------------------------------- the run
@@ -529,12 +487,6 @@ async function main() {
     else log(`kept ${dir}`);
   }
   return result;
-}
-
-function countBy(xs) {
-  const m = {};
-  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
-  return m;
 }
 
 function printTable(r) {

@@ -88,7 +88,10 @@ describe('the sync kit with webhooks', () => {
     const order = await kit.send({ orderId: 'shop-1', plan_code: 'PREPAID_MOBILIS', MSSIDN: '0661234567', amount: 100 });
     expect(order.status).toBe('PENDING');
     const callsAfterSend = kit.apiCalls;
+    const scheduled = (await store.getOrder('shop-1'))!.nextCheckAt;
     await waitUntil(async () => (await store.getOrder('shop-1'))?.status === 'HANDLING', 5_000, 'HANDLING from its webhook');
+    // The webhook leaves the order's next check where it was: its checks stay in step with the others'.
+    expect((await store.getOrder('shop-1'))!.nextCheckAt).toBe(scheduled);
     await gw.answer(order.topupId!, { kind: 'FULFILLED' });
     await waitUntil(async () => (await store.getOrder('shop-1'))?.status === 'FULFILLED', 5_000, 'FULFILLED from its webhook');
     await waitUntil(() => hooks.fulfilled.length === 1 && results.length === 2, 5_000, 'the hook, and the delivery answered');

@@ -220,6 +220,24 @@ describe('@shahn/merchant sync kit', () => {
     expect(pollCalls).toBeLessThan(30);
   });
 
+  it('a list pass reschedules every open order its pages show, due or not: their next checks fall together', async () => {
+    const k = await kit();
+    const store = k.store;
+    for (const id of ['s-1', 's-2']) await k.send({ orderId: id, plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    ctx.clock.advance(2_000);
+    await k.send({ orderId: 's-3', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 });
+    const before = (await store.getOrder('s-3'))!.nextCheckAt!;
+    expect(before).toBeGreaterThan((await store.getOrder('s-1'))!.nextCheckAt!);
+    // s-1 and s-2 are due first: one list page answers them, and s-3 with them.
+    ctx.clock.advance((await store.getOrder('s-1'))!.nextCheckAt! - ctx.clock.now());
+    const calls0 = k.apiCalls;
+    expect(await k.pollOnce()).toBe(2);
+    expect(k.apiCalls - calls0).toBe(1);
+    const next = await Promise.all(['s-1', 's-2', 's-3'].map(async (id) => (await store.getOrder(id))!.nextCheckAt));
+    expect(new Set(next).size).toBe(1);
+    expect(next[0]).not.toBe(before);
+  });
+
   it('a send refused by the API is REJECTED locally and rethrown; a send whose answer never came is found by ref', async () => {
     const k = await kit({ key: ctx.merchant.productionKey });
     await expect(k.send({ orderId: 'r-1', plan_code: 'GROS_MOBILIS', MSSIDN: '0661234567', amount: 300000 })).rejects.toThrow(/balance/);

@@ -186,9 +186,9 @@ export class SyncKit {
           if (!o) continue;
           wanted.delete(t._id);
           open.delete(t._id);
-          // A due order is rescheduled; an order not yet due is touched only when its status moved.
-          if (o.nextCheckAt !== null && o.nextCheckAt <= now) await this.apply(o, t, 0, now);
-          else if (t.status !== o.status) await this.apply(o, t, 0, now);
+          // Every open order the page shows was just looked at: applied and rescheduled from now, due or
+          // not, so that their next checks fall together and one list pass answers them again.
+          await this.apply(o, t, 0, now);
         }
         if (page >= result.pagination.totalPages || result.items.length === 0) break;
       }
@@ -219,11 +219,16 @@ export class SyncKit {
     }
   }
 
-  /** Bring one stored order in line with what the API said. */
-  private async apply(order: KitOrder, t: Topup, calls: number, now = this.clock.now()): Promise<void> {
+  /**
+   * Bring one stored order in line with what the API said. `now`: when the poll started (the
+   * schedule counts from there); the change itself is dated when the answer came. A webhook keeps
+   * the order's next check as it was (`keepSchedule`): rescheduling each order on its own would
+   * scatter the checks that one list page answers together.
+   */
+  private async apply(order: KitOrder, t: Topup, calls: number, now = this.clock.now(), keepSchedule = false): Promise<void> {
     const apiCreatedAt = Date.parse(t.created_at) || null;
     const status = t.status as KitStatus;
-    const nextAt = FINAL.has(status) ? null : nextCheckAt(this.schedule, order.createdAt, now);
+    const nextAt = FINAL.has(status) ? null : keepSchedule ? order.nextCheckAt : nextCheckAt(this.schedule, order.createdAt, now);
     if (status === order.status && t._id === order.topupId) {
       await this.store.recordCheck(order.id, nextAt, now, apiCreatedAt, calls);
       return;
@@ -235,7 +240,7 @@ export class SyncKit {
       suggestedOffers: t.suggested_offers ?? null,
       apiCreatedAt,
       nextCheckAt: nextAt,
-    }, now);
+    }, this.clock.now());
     if (moved && calls > 0) await this.store.recordCheck(order.id, nextAt, now, apiCreatedAt, calls);
     if (moved && FINAL.has(status)) await this.deliverEvents();
   }
@@ -255,7 +260,7 @@ export class SyncKit {
     const order = await this.store.getOrderByRef(t.ref);
     if (!order) return 'unknown-order';
     if ((RANK[t.status] ?? -1) <= (RANK[order.status] ?? 0)) return 'stale';
-    await this.apply(order, t, 0);
+    await this.apply(order, t, 0, this.clock.now(), true);
     return 'applied';
   }
 
