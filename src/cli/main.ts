@@ -5,6 +5,13 @@
  *   shahn merchant credit --username +213… --amount N [--note TEXT]
  *   shahn topup send --key K --plan P --phone 07… [--amount N] [--ref R]
  *   shahn topup status ID --key K
+ *   shahn webhooks list --key K [--url SERVER] [--json]
+ *   shahn webhooks add --key K --endpoint-url https://… [--events topup.fulfilled,topup.refunded] [--description D]
+ *   shahn webhooks delete ID | rotate-secret ID | test ID   --key K
+ *   shahn webhooks deliveries ID --key K [--page N] [--page-size N]
+ *   shahn webhooks delivery ID DELIVERY_ID --key K  |  shahn webhooks enable ID --key K
+ *   shahn webhooks replay ID --key K --from ISO --to ISO
+ *   (topup and webhooks talk HTTP to a running shahn: --url, env SHAHN_URL, default http://127.0.0.1:$PORT)
  *   shahn worker
  *   shahn merchant-sync --store F [--key K] [--base-url U] [--hook-url H]
  *   shahn admin create --name N
@@ -37,6 +44,15 @@ import { GatewaysConfigError } from '../gateways/gateways-config.js';
 
 /** Every command that opens the store takes the same --db (SQLite file or PostgreSQL URL). */
 const DB_OPTION = ['--db <path-or-url>', 'SQLite file or postgres:// URL (env SHAHN_DB, default ./data/shahn.db)'] as const;
+/** Every command that talks HTTP to a running shahn (topup, webhooks) finds it with the same --url. */
+const URL_OPTION = ['--url <url>', 'the server (env SHAHN_URL, default http://127.0.0.1:$PORT)'] as const;
+
+/** A `shahn webhooks …` action, loaded when it runs. */
+type WebhookCommand = keyof typeof import('./webhook-commands.js');
+const webhooksAction =
+  (name: WebhookCommand) =>
+  async (...a: unknown[]): Promise<void> =>
+    ((await import('./webhook-commands.js'))[name] as (...x: unknown[]) => Promise<void>)(...a);
 
 // The commands that run the server, a worker, the sync kit or talk HTTP load their modules when they
 // run (fastify, the SDK, the kit), so that the store commands start quickly.
@@ -310,7 +326,7 @@ export function buildProgram(): Command {
     .requiredOption('--phone <mssidn>', 'the number to top up, e.g. 0778037340')
     .option('--amount <dzd>', 'amount in DZD (dynamic plans)')
     .option('--ref <ref>', 'your reference (generated when absent)')
-    .option('--url <url>', 'the server (env SHAHN_URL, default http://127.0.0.1:$PORT)')
+    .option(...URL_OPTION)
     .option('--no-wait', 'print the topupId and return at once')
     .option('--interval <ms>', 'poll interval while watching', '1000')
     .option('--json', 'print the final top-up as JSON')
@@ -321,11 +337,56 @@ export function buildProgram(): Command {
     .description('Show a top-up status, live until a final state')
     .argument('<id>', 'the topupId')
     .requiredOption('--key <key>', 'an API key of the same environment')
-    .option('--url <url>', 'the server (env SHAHN_URL, default http://127.0.0.1:$PORT)')
+    .option(...URL_OPTION)
     .option('--no-wait', 'show the current status once')
     .option('--interval <ms>', 'poll interval while watching', '1000')
     .option('--json', 'print the final top-up as JSON')
     .action(async (...a: unknown[]) => ((await import('./topup-commands.js')).topupStatus as (...x: unknown[]) => Promise<void>)(...a));
+
+  const webhooks = program
+    .command('webhooks')
+    .description("Your webhook endpoints, managed with your key (talks HTTP to a running shahn); an endpoint belongs to the key's environment")
+    .addHelpText(
+      'after',
+      '\nThe server is --url (env SHAHN_URL, default http://127.0.0.1:$PORT), as for `shahn topup`;\n' +
+        'the URL that receives the webhooks is `add --endpoint-url`. --json prints the answer\'s data\n' +
+        "object. An error prints the contract's code and message on stderr and exits 1.\n\n" +
+        'Example:\n  shahn webhooks add --key K --endpoint-url https://shop.example/hooks/shahn \\\n' +
+        '    --events topup.fulfilled,topup.refunded',
+    );
+  const webhookCommand = (name: string, description: string) =>
+    webhooks
+      .command(name)
+      .description(description)
+      .requiredOption('--key <key>', 'an API key (SANDBOX or PRODUCTION: the environment whose endpoints you manage)')
+      .option(...URL_OPTION)
+      .option('--json', "print the answer's data object as JSON");
+  webhookCommand('list', "The endpoints of the key's environment, one a line").action(webhooksAction('webhooksList'));
+  webhookCommand('add', 'Add an endpoint; prints its signing secret, shown only now')
+    .requiredOption('--endpoint-url <url>', 'where the webhooks go: https://… (http:// and private addresses only when the server sets SHAHN_WEBHOOK_ALLOW_PRIVATE)')
+    .option('--events <types>', 'comma-separated event types (topup.handling, topup.fulfilled, topup.refunded, topup.unknown_error); default: all')
+    .option('--description <text>', 'a note of yours (up to 200 characters)')
+    .action(webhooksAction('webhooksAdd'));
+  webhookCommand('delete', 'Delete an endpoint (its deliveries stop)').argument('<id>', 'the endpoint id (we_…)').action(webhooksAction('webhooksDelete'));
+  webhookCommand('rotate-secret', 'A new signing secret, shown only now; the previous one keeps signing alongside it for 24 h')
+    .argument('<id>', 'the endpoint id (we_…)')
+    .action(webhooksAction('webhooksRotateSecret'));
+  webhookCommand('test', 'Send a ping event to the endpoint; prints its event id').argument('<id>', 'the endpoint id (we_…)').action(webhooksAction('webhooksTest'));
+  webhookCommand('deliveries', "The endpoint's deliveries, newest first, one a line")
+    .argument('<id>', 'the endpoint id (we_…)')
+    .option('--page <n>', 'page (default 1)')
+    .option('--page-size <n>', 'deliveries per page, 1-100 (default 20)')
+    .action(webhooksAction('webhooksDeliveries'));
+  webhookCommand('delivery', 'One delivery: each attempt with its time, duration, status and the start of the answer, and the body sent')
+    .argument('<id>', 'the endpoint id (we_…)')
+    .argument('<delivery-id>', 'the delivery id (the last column of `deliveries`)')
+    .action(webhooksAction('webhooksDelivery'));
+  webhookCommand('enable', 'Put a disabled endpoint back in service (then replay what it missed)').argument('<id>', 'the endpoint id (we_…)').action(webhooksAction('webhooksEnable'));
+  webhookCommand('replay', 'Deliver again every event of a time window, under the same event ids')
+    .argument('<id>', 'the endpoint id (we_…)')
+    .requiredOption('--from <time>', 'start of the window (ISO 8601 date-time, e.g. 2026-03-01T00:00:00Z)')
+    .requiredOption('--to <time>', 'end of the window (ISO 8601 date-time), inclusive')
+    .action(webhooksAction('webhooksReplay'));
 
   program
     .command('reconcile')

@@ -3,49 +3,14 @@ import { FINAL_STATUSES, type TopupStatus } from '@shahn/contract/core';
 import type { TopupOut } from '@shahn/contract';
 
 import { CliHttpError } from './cli-errors.js';
+import { baseUrl, call, type ServerOptions } from './http-client.js';
 
 export { CliHttpError };
 
-interface CommonOpts {
-  key: string;
-  url?: string;
+interface CommonOpts extends ServerOptions {
   wait: boolean;
   interval: string;
   json?: boolean;
-}
-
-function baseUrl(opts: { url?: string }): string {
-  const fromEnv = process.env.SHAHN_URL;
-  const port = process.env.PORT ?? '3000';
-  return (opts.url ?? fromEnv ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
-}
-
-async function call<T>(url: string, key: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: init.method ?? 'GET',
-      headers: { 'X-Access-Token': key, ...(init.body ? { 'Content-Type': 'application/json' } : {}) },
-      ...(init.body ? { body: JSON.stringify(init.body) } : {}),
-      signal: AbortSignal.timeout(15_000),
-    });
-  } catch (err) {
-    throw new CliHttpError(`cannot reach ${url}: ${(err as Error).message}`);
-  }
-  const text = await res.text();
-  let body: { success?: boolean; data?: T; error?: { code: string; message: string; details?: unknown }; requestId?: string };
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    throw new CliHttpError(`${url} answered HTTP ${res.status} with a body that is not JSON`);
-  }
-  if (!body.success || body.data === undefined) {
-    const e = body.error;
-    throw new CliHttpError(
-      `${e?.code ?? `HTTP ${res.status}`}: ${e?.message ?? 'request failed'}${e?.details ? ` ${JSON.stringify(e.details)}` : ''} (requestId ${body.requestId ?? '?'})`,
-    );
-  }
-  return body.data;
 }
 
 function describe(t: TopupOut): string {

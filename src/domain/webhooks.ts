@@ -145,7 +145,8 @@ function presentDelivery(m: OutboxMessage): DeliveryOut {
     eventId: String(m.payload.eventId),
     type: m.topic,
     attempts: m.attempts,
-    lastStatusCode: delivered && m.lastError === null ? (m.attempts > 0 ? 200 : null) : (last.status ?? null),
+    // Null: not tried yet, no answer, or skipped (its endpoint deleted or disabled before the attempt).
+    lastStatusCode: last.status ?? null,
     lastError: delivered ? null : (last.error ?? m.lastError ?? null),
     deliveredAt: delivered ? new Date(m.deliveredAt!).toISOString() : null,
     nextAttemptAt: delivered || givenUp ? null : new Date(m.nextAttemptAt).toISOString(),

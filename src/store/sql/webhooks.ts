@@ -205,7 +205,8 @@ export function makeWebhookStore(db: SqlDb): WebhookStore {
           'INSERT INTO webhook_attempts (message_id, attempt, at, duration_ms, status, response, error) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id, attempt) DO NOTHING',
           [messageId, a.attempt, a.at, a.durationMs, a.status, a.response, a.error],
         );
-        if ('deliveredAt' in next) yield* run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [next.deliveredAt, messageId]);
+        // A delivered message keeps the status its endpoint answered (last_error holds the last attempt's {status, error}).
+        if ('deliveredAt' in next) yield* run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3', [next.deliveredAt, JSON.stringify({ status: a.status }), messageId]);
         else yield* run('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [next.nextAttemptAt, next.lastError.slice(0, 500), messageId]);
       }),
 
