@@ -762,7 +762,7 @@ CREATE TABLE webhook_attempts (
 );
 -- Webhook messages not yet delivered, per endpoint: the dispatcher claims each endpoint's due messages
 -- up to its free slots, so one endpoint's deep backlog is never scanned to reach another's.
-CREATE INDEX outbox_webhook_pending ON outbox(subject, next_attempt_at) WHERE kind = 'webhook' AND delivered_at IS NULL;
+CREATE INDEX outbox_webhook_pending ON outbox(kind, subject, next_attempt_at) WHERE delivered_at IS NULL;
 `,
     postgres: `
 -- Every attempt to deliver a webhook message: when, how long, the endpoint's HTTP status and the
@@ -779,7 +779,7 @@ CREATE TABLE webhook_attempts (
 );
 -- Webhook messages not yet delivered, per endpoint: the dispatcher claims each endpoint's due messages
 -- up to its free slots, so one endpoint's deep backlog is never scanned to reach another's.
-CREATE INDEX outbox_webhook_pending ON outbox(subject, next_attempt_at) WHERE kind = 'webhook' AND delivered_at IS NULL;
+CREATE INDEX outbox_webhook_pending ON outbox(kind, subject, next_attempt_at) WHERE delivered_at IS NULL;
 `,
   },
 ];
