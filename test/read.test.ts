@@ -204,7 +204,7 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/v3/')).sort()).toEqual([
       '/v3/account/balance', '/v3/account/transactions', '/v3/mobile/check-id/{id}', '/v3/mobile/check-ref/{ref}',
       '/v3/mobile/list', '/v3/mobile/plans', '/v3/mobile/send', '/v3/ping', '/v3/validate',
-      '/v3/webhooks', '/v3/webhooks/{id}', '/v3/webhooks/{id}/deliveries', '/v3/webhooks/{id}/replay', '/v3/webhooks/{id}/rotate-secret', '/v3/webhooks/{id}/test',
+      '/v3/webhooks', '/v3/webhooks/{id}', '/v3/webhooks/{id}/deliveries', '/v3/webhooks/{id}/deliveries/{deliveryId}', '/v3/webhooks/{id}/enable', '/v3/webhooks/{id}/replay', '/v3/webhooks/{id}/rotate-secret', '/v3/webhooks/{id}/test',
     ]);
     expect(Object.keys(doc.paths)).toContain('/admin/orders/{id}/resolve');
     const send = doc.paths['/v3/mobile/send'].post;

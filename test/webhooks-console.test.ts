@@ -152,7 +152,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the merchant's webhooks page", () => {
     await page.screenshot({ path: join(SHOTS, '21-merchant-webhook-disabled.png'), fullPage: true });
     await goneRow.getByRole('button', { name: 'Enable' }).click();
     await expect.poll(() => page.locator('#wh-notice').textContent()).toBe('Endpoint enabled again.');
-    expect(await page.locator('#wh-endpoints p.notice.error').count()).toBe(0);
+    await expect.poll(() => page.locator('#wh-endpoints p.notice.error').count()).toBe(0); // the list reloads after the notice
 
     // Deleted through a confirmation dialog.
     await goneRow.getByRole('button', { name: 'Delete' }).click();

@@ -341,6 +341,37 @@ describe('webhooks', () => {
     expect(Number(untouched[0]!.n)).toBe(2_500 + 2 - 16);
   });
 
+  it('two dispatchers on one store (two processes) deliver each event once, to two endpoints, both doing part of the work', async () => {
+    const a = await receiver();
+    const b = await receiver();
+    closers.push(a.close, b.close);
+    const endpoints = [(await addEndpoint(a.url)).id, (await addEndpoint(b.url)).id];
+    for (let i = 0; i < 100; i++) for (const id of endpoints) await api('POST', `/v3/webhooks/${id}/test`);
+    // The second one's attempts are counted as it records them.
+    let bySecond = 0;
+    const webhooks = ctx.deps.store.webhooks;
+    const counted = { ...ctx.deps.store, webhooks: { ...webhooks, finishAttempt: (...args: Parameters<typeof webhooks.finishAttempt>) => (bySecond++, webhooks.finishAttempt(...args)) } };
+    const make = (store = ctx.deps.store) => new WebhookDispatcher({ store, clock: ctx.clock, logger: silentLog }, { pollMs: 10, allowPrivate: true, concurrency: 8, perEndpoint: 4 });
+    const second = make(counted);
+    dispatcher = make();
+    closers.push(() => second.stop());
+    dispatcher.start();
+    second.start();
+    await waitUntil(() => a.got.length >= 100 && b.got.length >= 100, 15_000, 'every event at both endpoints');
+    await dispatcher.drain();
+    await second.drain();
+    for (const rx of [a, b]) {
+      const ids = rx.got.map((g) => String(g.headers['webhook-id']));
+      expect(ids).toHaveLength(100);
+      expect(new Set(ids).size).toBe(100);
+    }
+    // One attempt per event in the log; each process made some of them.
+    const attempts = await ctx.sql.all(`SELECT COUNT(*) AS n FROM webhook_attempts`);
+    expect(Number(attempts[0]!.n)).toBe(200);
+    expect(bySecond).toBeGreaterThan(0);
+    expect(bySecond).toBeLessThan(200);
+  });
+
   it('a rotated secret: both signatures for 24 h, each verifies; a test event reaches the endpoint', async () => {
     const rx = await receiver();
     closers.push(rx.close);
