@@ -89,6 +89,10 @@ export interface Config {
   readonly webhookAllowPrivate: boolean;
   /** How long one webhook attempt may take (SHAHN_WEBHOOK_TIMEOUT_MS). */
   readonly webhookTimeoutMs: number;
+  /** Serve Prometheus metrics on this port (SHAHN_METRICS_PORT; unset: no metrics listener, requests not timed). */
+  readonly metricsPort: number | undefined;
+  /** The metrics listener's address (SHAHN_METRICS_HOST, default 127.0.0.1: never the public interface unless asked). */
+  readonly metricsHost: string;
   /** PostgreSQL: connections per process. */
   readonly pgPoolSize: number;
   /** PostgreSQL: statement timeout (ms); a slower statement is cancelled and answered 503. */
@@ -230,6 +234,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     alertUrl: env.SHAHN_ALERT_URL?.trim() || undefined,
     webhookAllowPrivate: bool(env, 'SHAHN_WEBHOOK_ALLOW_PRIVATE', false),
     webhookTimeoutMs: int(env, 'SHAHN_WEBHOOK_TIMEOUT_MS', 15_000, 100, 60_000),
+    metricsPort: env.SHAHN_METRICS_PORT === undefined || env.SHAHN_METRICS_PORT.trim() === '' ? undefined : int(env, 'SHAHN_METRICS_PORT', 0, 0, 65535),
+    metricsHost: env.SHAHN_METRICS_HOST?.trim() || '127.0.0.1',
     pgPoolSize: int(env, 'SHAHN_PG_POOL_SIZE', 10, 1, 1000),
     pgStatementTimeoutMs: int(env, 'SHAHN_PG_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     pgConnectTimeoutMs: int(env, 'SHAHN_PG_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -241,6 +247,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(`SHAHN_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not be longer than SHAHN_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new ConfigError(`SHAHN_METRICS_PORT (${config.metricsPort}) must differ from PORT: the metrics are never served on the API's port`);
   }
   if (config.alertUrl !== undefined && !/^https?:\/\//.test(config.alertUrl)) {
     throw new ConfigError(`SHAHN_ALERT_URL must be an http(s) URL, got "${config.alertUrl}"`);

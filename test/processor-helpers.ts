@@ -52,7 +52,7 @@ export const silentLog = pino({ level: 'silent' });
 
 export function makeProcessor(ctx: TestContext, gateway: Gateway, options: Partial<ProcessorOptions> = {}): OrderProcessor {
   return new OrderProcessor(
-    { store: ctx.deps.store, clock: ctx.clock, catalogue: ctx.deps.catalogue, gateway, logger: silentLog },
+    { store: ctx.deps.store, clock: ctx.clock, catalogue: ctx.deps.catalogue, gateway, logger: silentLog, metrics: ctx.deps.metrics },
     {
       owner: options.owner ?? 'test-worker',
       concurrency: options.concurrency ?? 1000,

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { GatewayDirectory } from '../gateways/gateway.js';
 import type { Clock } from '../lib/clock.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Signal } from '../lib/signal.js';
 import type { Store } from '../store/store.js';
 import type { CatalogueCache } from './catalogue-cache.js';
@@ -26,4 +27,6 @@ export interface Deps {
   readonly queued: Signal;
   /** Rings after webhook messages are written outside the processor (a test event): wakes the webhook dispatcher. */
   readonly webhooksQueued: Signal;
+  /** The process's Prometheus metrics (served when SHAHN_METRICS_PORT is set). */
+  readonly metrics: Metrics;
 }

@@ -11,7 +11,7 @@ import type { Deps } from './deps.js';
 import { isSandboxTestNumber, sandboxEvents, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
 
 export async function sendTopup(
-  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued' | 'config'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued' | 'config' | 'metrics'>,
   options: { key: KeyRecord; body: SendBodyInput },
 ): Promise<SendDataOut> {
   const { key, body } = options;
@@ -85,6 +85,7 @@ export async function sendTopup(
       available: centimesToDzd(result.available),
     });
   }
+  deps.metrics.transition(key.type, 'PENDING');
   if (!sandbox) deps.queued.notify();
   return { topupId: id, topupRef: ref, newBalance: centimesToDzd(result.balance) };
 }

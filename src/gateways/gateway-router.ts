@@ -8,8 +8,13 @@ import type { Gateway, GatewayDirectory, GatewayOutcome, GatewayRequest, Gateway
 import { routeOf, type RouteSpec } from './gateways-config.js';
 import { OperatorSimulator } from './operator-simulator.js';
 
+/** Told of each call a gateway answered: its route's gateway name, the operator, the outcome (ERROR: it threw), and how long it took. */
+export type GatewayCallObserver = (gateway: string, operator: string, outcome: string, seconds: number) => void;
+
 export class GatewayRouter implements Gateway, GatewayDirectory {
   readonly name = 'router';
+  /** Set by the process that serves metrics. */
+  onCall: GatewayCallObserver | undefined;
 
   constructor(
     readonly gateways: ReadonlyMap<string, Gateway>,
@@ -19,10 +24,14 @@ export class GatewayRouter implements Gateway, GatewayDirectory {
 
   /** The gateway that serves a plan of an operator. */
   route(target: Pick<GatewayTarget, 'operator' | 'planCode'>): Gateway {
+    return this.routed(target).gateway;
+  }
+
+  private routed(target: Pick<GatewayTarget, 'operator' | 'planCode'>): { name: string; gateway: Gateway } {
     const r = routeOf(this.routes, target.operator, target.planCode);
     const g = r && this.gateways.get(r.gateway);
-    if (!g) throw new Error(`no gateway serves ${target.operator} ${target.planCode}`);
-    return g;
+    if (!r || !g) throw new Error(`no gateway serves ${target.operator} ${target.planCode}`);
+    return { name: r.gateway, gateway: g };
   }
 
   isUp(target: GatewayTarget | HealthKey): boolean {
@@ -40,8 +49,20 @@ export class GatewayRouter implements Gateway, GatewayDirectory {
     return [...new Set(names)];
   }
 
-  send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
-    return this.route(request).send(request, ctx);
+  async send(request: GatewayRequest, ctx: SendContext): Promise<GatewayOutcome> {
+    const { name, gateway } = this.routed(request);
+    const onCall = this.onCall;
+    if (onCall === undefined) return gateway.send(request, ctx);
+    const started = performance.now();
+    let outcome: GatewayOutcome;
+    try {
+      outcome = await gateway.send(request, ctx);
+    } catch (err) {
+      onCall(name, request.operator, 'ERROR', (performance.now() - started) / 1000);
+      throw err;
+    }
+    onCall(name, request.operator, outcome.kind, (performance.now() - started) / 1000);
+    return outcome;
   }
 
   /** "pool (modem pool, 2 of 2 SIMs ready (Djezzy)), simulator (operator simulator)". */

@@ -11,6 +11,7 @@
  * uncertain order.
  */
 import type { Log } from '../lib/log.js';
+import type { Metrics } from '../lib/metrics.js';
 import { MESSAGES } from '@shahn/contract/core';
 import type { CatalogueCache } from '../domain/catalogue-cache.js';
 import type { Gateway, GatewayOutcome } from '../gateways/gateway.js';
@@ -47,6 +48,8 @@ export interface ProcessorDeps {
   onUncertain?: (order: OrderRecord) => void;
   /** Called after orders were claimed or an outcome recorded (their webhook events are in the outbox). */
   onChange?: () => void;
+  /** Counts transitions and lease recoveries. */
+  metrics?: Pick<Metrics, 'transition' | 'leaseRecoveries'>;
 }
 
 export type AlertTopic = 'UNKNOWN_ERROR' | 'LATE_ANSWER_CONTRADICTS' | 'CONFIRMATION_AMBIGUOUS';
@@ -194,7 +197,10 @@ export class OrderProcessor {
     const now = this.deps.clock.now();
     // Claim at most 256 at a time: a claim of 10,000 (+ their markCallStarted) blocks the event loop for ~1 s.
     const orders = await this.deps.store.processing.claimOrders({ owner: this.options.owner, now, leaseMs: this.options.leaseMs, limit: Math.min(free, 256) });
-    if (orders.length > 0) this.deps.onChange?.();
+    if (orders.length > 0) {
+      this.deps.metrics?.transition('PRODUCTION', 'HANDLING', orders.length);
+      this.deps.onChange?.();
+    }
     for (const order of orders) {
       const p: Promise<void> = this.process(order)
         .catch((err: unknown) => this.deps.logger.error({ err, orderId: order.id }, 'processing an order failed; recovery will settle it'))
@@ -217,6 +223,9 @@ export class OrderProcessor {
       refundMessage: MESSAGES.UNKNOWN_NOTICE,
       makeAlert: (order) => makeAlert(order, now, 'the worker lost its lease after the gateway call started (crash or stall)'),
     });
+    this.deps.metrics?.leaseRecoveries(result.requeued.length, result.uncertain.length);
+    this.deps.metrics?.transition('PRODUCTION', 'PENDING', result.requeued.length);
+    this.deps.metrics?.transition('PRODUCTION', 'UNKNOWN_ERROR', result.uncertain.length);
     if (result.requeued.length > 0) this.deps.logger.warn({ orders: result.requeued }, 'recovered orders whose call never started: back to PENDING');
     for (const order of result.uncertain) this.announceUncertain(order, 'lease expired after the call started');
     return result;
@@ -320,6 +329,7 @@ export class OrderProcessor {
   /** Record an outcome as the rules say given the order as it is then (domain/order-rules.ts). */
   private async recordOutcome(orderId: string, now: number, outcome: RecordedOutcome) {
     const result = await this.deps.store.processing.recordOutcome({ orderId, now, outcome, decide: (current) => decideOutcome(current, this.options.owner, outcome, now) });
+    if (result !== 'ignored') this.deps.metrics?.transition('PRODUCTION', outcome.status);
     if (result !== 'ignored' && outcome.status !== 'PENDING') this.deps.onChange?.();
     return result;
   }

@@ -7,6 +7,7 @@ import { KeyCache } from '../domain/key-cache.js';
 import { RateLimiter } from '../domain/rate-limiter.js';
 import { StaticGatewayHealth, type GatewayDirectory } from '../gateways/gateway.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { Metrics } from '../lib/metrics.js';
 import { Signal } from '../lib/signal.js';
 import type { Store } from '../store/store.js';
 
@@ -28,5 +29,6 @@ export function buildDeps(config: Config, store: Store, options: { clock?: Clock
     gateways: options.gateways ?? new StaticGatewayHealth(),
     queued: new Signal(),
     webhooksQueued: new Signal(),
+    metrics: new Metrics(),
   });
 }

@@ -132,7 +132,9 @@ export async function wireProcess(config: Config, store: Store, proc: GatewayPro
     const catalogue = new CatalogueCache(store, systemClock);
     const gateways = await openGateways(config, store, catalogue, proc);
     await gateways.start();
-    return { deps: buildDeps(config, store, { gateways, catalogue }), gateways };
+    const deps = buildDeps(config, store, { gateways, catalogue });
+    gateways.onCall = (gateway, operator, outcome, seconds) => deps.metrics.gatewayCall(gateway, operator, outcome, seconds);
+    return { deps, gateways };
   } catch (err) {
     await store.close();
     throw err;

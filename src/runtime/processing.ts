@@ -28,7 +28,7 @@ export async function startProcessing(config: Config, deps: Deps, gateway: Gatew
   const unlistenWebhooks = deps.webhooksQueued.listen(() => webhooks.kick());
   if (options.runProcessor) {
     const p = new OrderProcessor(
-      { store: deps.store, clock: deps.clock, catalogue: deps.catalogue, gateway, logger, onUncertain: () => alerts.kick(), onChange: () => webhooks.kick() },
+      { store: deps.store, clock: deps.clock, catalogue: deps.catalogue, gateway, logger, onUncertain: () => alerts.kick(), onChange: () => webhooks.kick(), metrics: deps.metrics },
       {
         owner: config.workerId,
         concurrency: config.processorConcurrency,

@@ -16,6 +16,7 @@ import { generatePassword } from '../server/console/passwords.js';
 import type { GatewayRouter } from '../gateways/gateway-router.js';
 import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
+import { startMetricsServer } from './metrics-server.js';
 import { startProcessing, type Processing } from './processing.js';
 
 export const DEMO_USERNAME = '+213555000000';
@@ -34,6 +35,8 @@ export interface RunningServer {
   demoConsole: { role: 'admin' | 'merchant'; login: string; password: string }[] | undefined;
   processing: Processing;
   gateways: GatewayRouter;
+  /** Where Prometheus scrapes this process (SHAHN_METRICS_PORT), if it serves metrics. */
+  metricsUrl: string | undefined;
   /** Drain in-flight requests and gateway calls, then close the store. */
   stop(): Promise<void>;
 }
@@ -85,6 +88,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   proc.onAlert = () => processing.alerts.kick();
   const url = await app.listen({ port: config.port, host: config.host });
   const shared = startSharedGuards(deps, `${config.workerId}-api`, app.log);
+  const metrics = await startMetricsServer(deps, app.log);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -94,9 +98,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await processing.stop();
       await gateways.stop();
       await shared.stop();
+      await metrics?.close();
       await store.close();
     })());
-  return { app, deps, url, demo, demoSkipped, demoAdminToken, demoConsole, processing, gateways, stop };
+  return { app, deps, url, demo, demoSkipped, demoAdminToken, demoConsole, processing, gateways, metricsUrl: metrics?.url, stop };
 }
 
 /** How often an API process deletes failed-key records that no longer count. */

@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { Config } from '../config.js';
 import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
+import { startMetricsServer } from './metrics-server.js';
 import { startProcessing } from './processing.js';
 
 export async function runWorker(config: Config) {
@@ -12,7 +13,8 @@ export async function runWorker(config: Config) {
   const { deps, gateways } = await wireProcess(config, store, proc);
   const processing = await startProcessing(config, deps, gateways, logger, { runProcessor: true });
   proc.onAlert = () => processing.alerts.kick();
-  logger.info({ workerId: config.workerId, concurrency: config.processorConcurrency }, 'order processor started');
+  const metrics = await startMetricsServer(deps, logger);
+  logger.info({ workerId: config.workerId, concurrency: config.processorConcurrency, ...(metrics ? { metrics: metrics.url } : {}) }, 'order processor started');
   let stopping: Promise<void> | undefined;
   return {
     app: { log: logger },
@@ -21,6 +23,7 @@ export async function runWorker(config: Config) {
       (stopping ??= (async () => {
         await processing.stop();
         await gateways.stop();
+        await metrics?.close();
         await store.close();
       })()),
   };

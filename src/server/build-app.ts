@@ -22,6 +22,7 @@ import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
+import { healthRoutes } from './routes/health-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { consoleRoutes } from './console/console-routes.js';
@@ -39,6 +40,8 @@ declare module 'fastify' {
     auth?: 'read' | 'write';
     /** Admin and support routes: an admin token in `Authorization: Bearer …`. */
     admin?: boolean;
+    /** /livez: answered while the process runs, shutting down or not. */
+    live?: boolean;
   }
 }
 
@@ -198,7 +201,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('x-request-id', request.id);
-    if (closing) throw new AppError('SERVICE_UNAVAILABLE', 'The server is shutting down', { retryAfter: 5 }, { 'retry-after': '5' });
+    if (closing && !request.routeOptions.config.live) throw new AppError('SERVICE_UNAVAILABLE', 'The server is shutting down', { retryAfter: 5, reason: 'shutting_down' }, { 'retry-after': '5' });
     if (request.routeOptions.config.admin) {
       request.admin = await authenticateAdmin(deps, request.headers.authorization);
       return;
@@ -215,12 +218,18 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     request.presentedKey = presented ?? '';
   });
 
-  if (config.accessLog) {
+  // One hook for both: the access line (SHAHN_ACCESS_LOG) and the request histogram (when metrics are served).
+  const timed = config.metricsPort !== undefined ? deps.metrics : undefined;
+  if (config.accessLog || timed) {
+    const accessLog = config.accessLog;
     app.addHook('onResponse', async (request, reply) => {
-      request.log.info(
-        { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip },
-        'request completed',
-      );
+      if (timed) timed.request(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+      if (accessLog) {
+        request.log.info(
+          { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip },
+          'request completed',
+        );
+      }
     });
   }
 
@@ -257,6 +266,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  await app.register(healthRoutes, { deps });
   await app.register(coreRoutes, { deps });
   await app.register(accountRoutes, { deps });
   await app.register(webhookRoutes, { deps });
@@ -267,7 +277,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   // The hot path shares the key cache, guards, limiter, store and logger, and resolves the client
   // address by the same rule as fastify (client-ip.ts).
   if (config.fastPath) {
-    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined, clientIp: makeClientIp(config.trustProxy) });
+    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined, metrics: timed, clientIp: makeClientIp(config.trustProxy) });
   }
 
   const shahn = app as unknown as ShahnApp;

@@ -15,10 +15,13 @@ import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
 import type { Log } from '../lib/log.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
 
 const PREFIX = '/v3/mobile/check-id/';
+/** The fastify route this path answers for (the request histogram's label). */
+const ROUTE = '/v3/mobile/check-id/:id';
 const ID = new RegExp(ID_PATTERN);
 
 /**
@@ -47,7 +50,8 @@ class FulfilledOrders {
 /**
  * The global (root-level) per-request fastify hooks this path does by hand, in the same order of
  * checks: onRequest (the X-Request-Id header, 503 while shutting down, the key check, the rate limit)
- * and onResponse (the access line, when SHAHN_ACCESS_LOG is on). A global hook added to buildApp must
+ * and onResponse (the access line, when SHAHN_ACCESS_LOG is on; the request histogram, when metrics are
+ * served). A global hook added to buildApp must
  * be mirrored here too, or the path must step aside; test/fast-path.test.ts fails until it is.
  */
 export const MIRRORED_GLOBAL_HOOKS: Readonly<Record<string, number>> = Object.freeze({ onRequest: 1, onResponse: 1 });
@@ -55,6 +59,8 @@ export const MIRRORED_GLOBAL_HOOKS: Readonly<Record<string, number>> = Object.fr
 export interface FastPathOptions {
   isClosing(): boolean;
   accessLog: Pick<Log, 'info'> | undefined;
+  /** The request histogram, when metrics are served: this path counts its requests as the fastify route would. */
+  metrics?: Pick<Metrics, 'request'> | undefined;
   /** The client address by the configured trust-proxy rule (the one fastify uses too). */
   clientIp(req: IncomingMessage): string;
 }
@@ -70,11 +76,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       'content-length': Buffer.byteLength(body),
     });
     res.end(body);
-    if (options.accessLog && started !== undefined) {
-      options.accessLog.info(
-        { requestId, method: 'GET', url: req.url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 10_000) / 100, ip },
-        'request completed',
-      );
+    if (started === undefined) return;
+    const ns = Number(process.hrtime.bigint() - started);
+    options.metrics?.request(ROUTE, 'GET', status, ns / 1e9);
+    if (options.accessLog) {
+      options.accessLog.info({ requestId, method: 'GET', url: req.url, status, ms: Math.round(ns / 10_000) / 100, ip }, 'request completed');
     }
   };
 
@@ -112,7 +118,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (!key || deps.limiter.take(key.id) > 0) return false;
     stats.answered++;
     const requestId = newRequestId();
-    const started = options.accessLog ? process.hrtime.bigint() : undefined;
+    const started = options.accessLog || options.metrics ? process.hrtime.bigint() : undefined;
     const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
     if (cached) {
       write(req, res, 200, requestId, envelope(cached, requestId), started, ip);

@@ -96,4 +96,6 @@ export interface SqlDb {
   schemaVersion(): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** PostgreSQL: the pool's connections (open, idle) and the requests waiting for one. */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }

@@ -449,6 +449,8 @@ export interface OutboxStore {
   claimDue(kind: OutboxMessage['kind'], now: number, limit: number, leaseMs: number): Promise<OutboxMessage[]>;
   markDelivered(id: string, now: number): Promise<void>;
   markFailed(id: string, nextAttemptAt: number, error: string): Promise<void>;
+  /** Undelivered messages per kind: still to be tried, given up (their schedule ran out), and when the oldest still to be tried was written. */
+  backlog(): Promise<{ kind: string; pending: number; givenUp: number; oldestCreatedAt: number | null }[]>;
 }
 
 /** A gateway channel (a modem pool's SIM) as the process that drives it last published it. */
@@ -488,6 +490,8 @@ export interface Store {
   /** A cheap round trip; throws when the store is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** PostgreSQL: this process's pool (connections open, idle, and requests waiting for one). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   readonly orders: OrdersStore;
   readonly processing: ProcessingStore;
   readonly ledger: LedgerStore;

@@ -17,7 +17,7 @@ import { auditRecord } from './audit.js';
 import { refundNote } from '../domain/order-rules.js';
 
 export async function resolveOrder(
-  deps: Pick<Deps, 'store' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'store' | 'clock' | 'config' | 'metrics'>,
   options: { actor: string; orderId: string; to: 'FULFILLED' | 'REFUNDED'; reason: string; refundMessage?: string | undefined },
 ): Promise<TopupOut> {
   const reason = options.reason.trim();
@@ -45,6 +45,7 @@ export async function resolveOrder(
     if (result.reason === 'NOT_FOUND') throw new AppError('NOT_FOUND', `Top-up with id '${options.orderId}' not found`);
     throw new AppError('CONFLICT', `The order was resolved meanwhile; it is ${result.status}`, { status: result.status });
   }
+  deps.metrics.transition(order.env, options.to);
   return presentTopup(result.order, now, deps.config.sandbox);
 }
 

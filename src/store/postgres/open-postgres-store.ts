@@ -148,6 +148,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     schemaVersion: () => withClient(currentVersion),
     ping: () => withClient(async (c) => void (await c.query('SELECT 1'))),
     close: () => pool.end(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
   return makeSqlStore(db);
 }

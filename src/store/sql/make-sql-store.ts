@@ -21,6 +21,7 @@ export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['sync
     schemaVersion: () => db.schemaVersion(),
     ping: () => db.ping(),
     close: () => db.close(),
+    ...(db.poolStats ? { poolStats: db.poolStats } : {}),
     orders: makeOrdersStore(db, options),
     processing: makeProcessingStore(db),
     ledger: makeLedgerStore(db),

@@ -23,6 +23,13 @@ export function makeOutboxStore(db: SqlDb): OutboxStore {
         [now + leaseMs, kind, now, limit],
       ))).map(toOutbox),
     markDelivered: (id, now) => db.exec(run('UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2', [now, id])).then(() => undefined),
+    backlog: async () =>
+      (await db.exec(all<{ kind: string; pending: number | string | null; given_up: number | string | null; oldest: number | string | null }>(
+        `SELECT kind, SUM(CASE WHEN next_attempt_at < $1::bigint THEN 1 ELSE 0 END) AS pending, SUM(CASE WHEN next_attempt_at >= $1::bigint THEN 1 ELSE 0 END) AS given_up,
+                MIN(CASE WHEN next_attempt_at < $1::bigint THEN created_at END) AS oldest
+         FROM outbox WHERE delivered_at IS NULL GROUP BY kind ORDER BY kind`,
+        [Number.MAX_SAFE_INTEGER],
+      ))).map((r) => ({ kind: r.kind, pending: Number(r.pending ?? 0), givenUp: Number(r.given_up ?? 0), oldestCreatedAt: r.oldest === null ? null : Number(r.oldest) })),
     markFailed: (id, nextAttemptAt, error) =>
       db.exec(run('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3', [nextAttemptAt, error.slice(0, 500), id])).then(() => undefined),
   };
