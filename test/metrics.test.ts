@@ -8,7 +8,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.js';
 import { startMetricsServer, type MetricsServer } from '../src/runtime/metrics-server.js';
@@ -115,8 +115,18 @@ describe('metrics', () => {
     expect((await fetch(`${api}/no/such/route`)).status).toBe(404);
     expect(ctx.app.fastPathAnswered()).toBeGreaterThanOrEqual(3);
 
+    // A modem pool's SIMs as their driver published them: one usable with its balance, one out of rotation.
+    await ctx.deps.store.channels.publish('pool', 'w1', ctx.clock.now(), [
+      { channel: 'dj-1', operator: 'Djezzy', usable: true, status: { state: 'ready', balance: 1234.5 } },
+      { channel: 'dj-2', operator: 'Djezzy', usable: false, status: { state: 'gone', balance: null } },
+    ], 60_000);
+
     const text = await (await fetch(metrics!.url)).text();
     const m = samples(text);
+    expect(m.get('shahn_gateway_channel_usable{gateway="pool",channel="dj-1",operator="Djezzy"}')).toBe(1);
+    expect(m.get('shahn_gateway_channel_usable{gateway="pool",channel="dj-2",operator="Djezzy"}')).toBe(0);
+    expect(m.get('shahn_gateway_channel_balance_dzd{gateway="pool",channel="dj-1",operator="Djezzy"}')).toBe(1234.5);
+    expect(m.has('shahn_gateway_channel_balance_dzd{gateway="pool",channel="dj-2",operator="Djezzy"}')).toBe(false);
     const env = 'env="PRODUCTION"';
     expect(m.get(`shahn_order_transitions_total{${env},status="PENDING"}`)).toBe(3);
     expect(m.get(`shahn_order_transitions_total{${env},status="HANDLING"}`)).toBe(3);
@@ -134,6 +144,15 @@ describe('metrics', () => {
     expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect(m.has('shahn_store_pool_connections{state="total"}')).toBe(TEST_STORE === 'postgres');
     await gw.answer(ids[2]!, { kind: 'FULFILLED' });
+
+    // Every metric docs/operations.md and the Grafana dashboard name exists (the pool's on PostgreSQL only).
+    const served = new Set([...text.matchAll(/^# HELP (\S+)/gm)].map((x) => x[1]!));
+    if (TEST_STORE === 'sqlite') served.add('shahn_store_pool_connections');
+    for (const file of ['docs/operations.md', 'docs/grafana-dashboard.json']) {
+      const named = new Set([...readFileSync(file, 'utf8').matchAll(/\b((?:shahn|process|nodejs)_[a-z0-9_]+)/g)].map((x) => x[1]!.replace(/_(bucket|count|sum)$/, '')));
+      expect(named.size, file).toBeGreaterThan(5);
+      for (const name of named) expect(served.has(name), `${file} names ${name}`).toBe(true);
+    }
 
     // Not on the API's port; the metrics listener serves nothing else.
     const onApi = await fetch(`${api}/metrics`);
@@ -160,9 +179,11 @@ describe('metrics of `shahn serve`', () => {
       });
       expect(sent.status).toBe(200);
       const calls = 'shahn_gateway_call_duration_seconds_count{gateway="simulator",operator="Djezzy",outcome="FULFILLED"}';
-      await waitUntil(async () => samples(await (await fetch(url!)).text()).get(calls) === 1, 10_000, 'the gateway call counted');
+      // The call is counted when the gateway answers; the transition once the outcome is recorded, a moment later.
+      const fulfilled = 'shahn_order_transitions_total{env="PRODUCTION",status="FULFILLED"}';
+      await waitUntil(async () => samples(await (await fetch(url!)).text()).get(fulfilled) === 1, 10_000, 'the outcome recorded');
       const m = samples(await (await fetch(url!)).text());
-      expect(m.get('shahn_order_transitions_total{env="PRODUCTION",status="FULFILLED"}')).toBe(1);
+      expect(m.get(calls)).toBe(1);
       expect(m.get('shahn_gateway_call_duration_seconds_bucket{le="+Inf",gateway="simulator",operator="Djezzy",outcome="FULFILLED"}')).toBe(1);
     } finally {
       await server.stop();

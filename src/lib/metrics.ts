@@ -12,6 +12,8 @@ export interface StoreGauges {
   openOrders(): Promise<{ PENDING: number; HANDLING: number }>;
   uncertainOrders(): Promise<number>;
   outboxBacklog(): Promise<{ kind: string; pending: number; givenUp: number; oldestAgeSeconds: number }[]>;
+  /** The gateways' channels (a modem pool's SIMs, a relay's upstream) as their driver last published them. */
+  channels(): Promise<{ gateway: string; channel: string; operator: string; usable: boolean; balance: number | null }[]>;
   pool?(): { total: number; idle: number; waiting: number };
 }
 
@@ -128,6 +130,29 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const b of await fetchBacklog()) this.set({ kind: b.kind }, b.oldestAgeSeconds);
+      },
+    });
+    // One query for both channel gauges, as for the outbox.
+    let channels: ReturnType<StoreGauges['channels']> | undefined;
+    const fetchChannels = () => (channels ??= store.channels().finally(() => setImmediate(() => (channels = undefined))));
+    new Gauge({
+      name: 'shahn_gateway_channel_usable',
+      help: "A gateway channel (a modem pool's SIM, a relay's upstream) takes orders now: 1, or 0",
+      labelNames: ['gateway', 'channel', 'operator'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const c of await fetchChannels()) this.set({ gateway: c.gateway, channel: c.channel, operator: c.operator }, c.usable ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'shahn_gateway_channel_balance_dzd',
+      help: "A gateway channel's balance as last read (a SIM's credit, the upstream account's balance), in DZD",
+      labelNames: ['gateway', 'channel', 'operator'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const c of await fetchChannels()) if (c.balance !== null) this.set({ gateway: c.gateway, channel: c.channel, operator: c.operator }, c.balance);
       },
     });
     if (store.pool) {

@@ -19,6 +19,8 @@ export function storeGauges(deps: Pick<Deps, 'store' | 'clock'>): StoreGauges {
       const now = clock.now();
       return (await store.outbox.backlog()).map((b) => ({ kind: b.kind, pending: b.pending, givenUp: b.givenUp, oldestAgeSeconds: b.oldestCreatedAt === null ? 0 : Math.max(0, (now - b.oldestCreatedAt) / 1000) }));
     },
+    channels: async () =>
+      (await store.channels.list()).map((c) => ({ gateway: c.gateway, channel: c.channel, operator: c.operator, usable: c.usable, balance: typeof c.status.balance === 'number' ? c.status.balance : null })),
     ...(store.poolStats ? { pool: store.poolStats } : {}),
   };
 }
