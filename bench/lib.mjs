@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the benchmark scripts in bench/ (check-id.mjs, stores.mjs, processor.mjs,
  * merchant-sync.mjs, kit-webhooks.mjs, …): arguments, numbers, a counting fetch for the SDK, /proc CPU
- * counters, child processes, the node:http baseline, autocannon and the git state. Plain ESM; only node: built-ins are imported up front
+ * counters, child processes, the node:http baseline, wrk (and its Lua report), autocannon and the git state. Plain ESM; only node: built-ins are imported up front
  * (autocannon is loaded on demand, so processor.mjs and merchant-sync.mjs do not carry it).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -26,7 +26,7 @@ export async function dist(path) {
 }
 
 export const BENCH_USERNAME = '+213550000000';
-export const BENCH_BALANCE_DZD = 1_000_000_000; // 10^9 DZD: room for millions of sends
+export const BENCH_BALANCE_DZD = 100_000_000; // 10^8 DZD, the most a merchant may be created with: 10^6 sends of 100 DZD
 export const BENCH_SHARE = 0.1; // share of all orders that belong to the benchmarked merchant
 export const SANDBOX_SHARE = 0.1; // share of orders in the sandbox (the rest: production)
 export const SAMPLE_IDS = 20_000; // check-id rotates over this many distinct production orders
@@ -309,7 +309,7 @@ export function cannon(opts, record) {
 
 /**
  * wrk (Debian's package): a load generator in C, faster than the servers it measures. Installed by
- * `scripts/ensure-debian-packages.sh wrk` when missing (run it first); returns false when there is none.
+ * `scripts/ensure-debian-packages.sh wrk` when missing (see ensureWrk); returns false when there is none.
  */
 export function haveWrk() {
   try {
@@ -322,17 +322,81 @@ export function haveWrk() {
 }
 
 /**
- * Run wrk against `url` for `durationS` seconds with `connections` connections on `threads` threads
- * and an optional Lua script (a file path); returns requests/s, latency percentiles (ms), status counts
- * (non-2xx/3xx and socket errors as wrk reports them) and the raw output.
+ * haveWrk(), after one try at installing it with `bash scripts/ensure-debian-packages.sh wrk` when it is
+ * missing (needs apt-get and root; the script says what is missing otherwise). Returns whether wrk is there.
  */
-export function runWrk({ url, connections = 64, threads = 1, durationS = 10, script, headers = {} }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', '10s'];
+export function ensureWrk(log = console.error) {
+  if (haveWrk()) return true;
+  log('wrk is missing: trying `bash scripts/ensure-debian-packages.sh wrk`');
+  try {
+    execFileSync('bash', [join(ROOT, 'scripts', 'ensure-debian-packages.sh'), 'wrk'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
+  } catch (err) {
+    log(`ensure-debian-packages.sh failed: ${err?.message ?? err}`);
+  }
+  return haveWrk();
+}
+
+/**
+ * Lua for a wrk script: status counts per code (response()), the threads (setup(), each with its
+ * number `tid` from 1), and a done() that prints one line `WRK_JSON {...}`: requests, duration, bytes,
+ * socket errors, latency (µs: min, mean, stdev, p50, p75, p90, p99, p99.9, max), responses by status,
+ * and wrk's own CPU ticks from /proc/self/stat (read in done(), so the whole run is counted). runWrk
+ * parses it. A script using it defines request() (and init(args) when it takes arguments) and must not
+ * define setup, response or done itself.
+ */
+export const WRK_LUA_REPORT = `
+local wrk_threads = {}
+statuses = {}
+function setup(thread)
+  wrk_threads[#wrk_threads + 1] = thread
+  thread:set("tid", #wrk_threads)
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(wrk_threads) do
+    local s = t:get("statuses")
+    if s then for k, v in pairs(s) do total[k] = (total[k] or 0) + v end end
+  end
+  local parts = {}
+  for k, v in pairs(total) do parts[#parts + 1] = string.format('"%s":%d', tostring(k), v) end
+  local utime, stime = "null", "null"
+  local f = io.open("/proc/self/stat", "r")
+  if f then
+    local st = f:read("*a")
+    f:close()
+    local fields = {}
+    for w in st:sub(st:find(")", 1, true) + 2):gmatch("%S+") do fields[#fields + 1] = w end
+    utime, stime = fields[12], fields[13]
+  end
+  local e = summary.errors
+  io.write(string.format('WRK_JSON {"requests":%d,"durationUs":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
+    .. '"latencyUs":{"min":%d,"mean":%.1f,"stdev":%.1f,"p50":%d,"p75":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d},"status":{%s},"cpuTicks":{"utime":%s,"stime":%s}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, latency.stdev, latency:percentile(50), latency:percentile(75), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max,
+    table.concat(parts, ","), utime, stime))
+end
+`;
+
+/**
+ * Run wrk against `url` for `durationS` seconds with `connections` connections on `threads` threads
+ * and an optional Lua script (a file path; `scriptArgs` go after `--` to its init(args)); returns
+ * requests/s, latency percentiles (ms), status counts (non-2xx/3xx and socket errors as wrk reports
+ * them) and the raw output. When the script prints WRK_JSON (WRK_LUA_REPORT), `summary` holds it
+ * parsed, with `status` (responses by code), `ok` (2xx), `cpuS` (wrk's own CPU seconds) and the
+ * latencies in ms. `onSpawn(child)` sees the wrk process.
+ */
+export function runWrk({ url, connections = 64, threads = 1, durationS = 10, script, scriptArgs = [], headers = {}, timeoutS = 10, onSpawn }) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', `${timeoutS}s`];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   if (script) args.push('-s', script);
   args.push(url);
+  if (scriptArgs.length > 0) args.push('--', ...scriptArgs.map(String));
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -348,13 +412,29 @@ export function runWrk({ url, connections = 64, threads = 1, durationS = 10, scr
         if (!m) return null;
         return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
       };
+      let summary = null;
+      const line = /^WRK_JSON (.*)$/m.exec(out);
+      let j = null;
+      try {
+        j = line ? JSON.parse(line[1]) : null;
+      } catch {
+        j = null; // nan latencies when nothing was answered
+      }
+      if (j) {
+        const lat = Object.fromEntries(Object.entries(j.latencyUs).map(([k, v]) => [k, v / 1000]));
+        const ok = Object.entries(j.status).reduce((a, [code, n]) => a + (code >= 200 && code < 300 ? n : 0), 0);
+        const ticks = j.cpuTicks.utime === null ? null : j.cpuTicks.utime + j.cpuTicks.stime;
+        summary = { ...j, latencyMs: lat, ok, durationS: j.durationUs / 1e6, cpuS: ticks === null ? null : ticks / CLK_TCK };
+      }
       resolve({
         rps: num(/Requests\/sec:\s+([\d.]+)/),
         requests: num(/(\d+) requests in/),
-        p50: ms('50'),
-        p99: ms('99'),
+        p50: summary?.latencyMs.p50 ?? ms('50'),
+        p90: summary?.latencyMs.p90 ?? ms('90'),
+        p99: summary?.latencyMs.p99 ?? ms('99'),
         non2xx: num(/Non-2xx or 3xx responses: (\d+)/) ?? 0,
         socketErrors: /Socket errors: (.*)/.exec(out)?.[1] ?? null,
+        summary,
         raw: out,
       });
     });

@@ -13,6 +13,7 @@
  *   shahn webhooks replay ID --key K --from ISO --to ISO
  *   (topup and webhooks talk HTTP to a running shahn: --url, env SHAHN_URL, default http://127.0.0.1:$PORT)
  *   shahn worker
+ *   shahn backup --to FILE [--force] [--json] [--db PATH]
  *   shahn merchant-sync --store F [--key K] [--base-url U] [--hook-url H]
  *   shahn admin create --name N
  *   shahn support list | resolve ID --fulfilled|--refunded --reason "…" [--message "…"] | resend ID --reason "…"
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
         '',
         `shahn is listening on ${server.url}   (store: ${describeStore(config.db)})`,
         `  API reference: ${base}/docs   OpenAPI: ${base}/openapi.json`,
+        ...(server.metricsUrl ? [`  Prometheus metrics: ${server.metricsUrl}`] : []),
       ];
       if (server.demo) {
         lines.push(
@@ -141,6 +143,27 @@ export function buildProgram(): Command {
       } finally {
         await store.close();
       }
+    });
+
+  program
+    .command('backup')
+    .description('Copy the SQLite store while shahn runs on it, check the copy, then put it in place (PostgreSQL: use pg_dump)')
+    .requiredOption('--to <file>', 'the backup file to write; its folder must exist')
+    .option('--force', 'replace the file if it exists (refused otherwise)')
+    .option('--json', 'print what was copied as one JSON object')
+    .option(...DB_OPTION)
+    .addHelpText(
+      'after',
+      '\nThe copy is written to a hidden temporary file beside --to, checked (PRAGMA integrity_check, the\n' +
+        "schema version against the store's, the ledger audit) and only then renamed into place. Run it as\n" +
+        'the user that owns the store.\n\n' +
+        'Exit codes: 0 copied and checked; 1 nothing was copied (no store there, not a shahn store,\n' +
+        '--to exists, a PostgreSQL store: use pg_dump, as the message says); 2 wrong options;\n' +
+        '3 a copy was made but failed its checks (nothing put in place; the store itself may be damaged).',
+    )
+    .action(async (opts: { to: string; force?: boolean; json?: boolean; db?: string }) => {
+      const { backupCommand } = await import('./backup.js');
+      process.exitCode = await backupCommand(configFrom(opts), opts);
     });
 
   program
