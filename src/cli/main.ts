@@ -159,7 +159,8 @@ export function buildProgram(): Command {
         'the user that owns the store.\n\n' +
         'Exit codes: 0 copied and checked; 1 nothing was copied (no store there, not a shahn store,\n' +
         '--to exists, a PostgreSQL store: use pg_dump, as the message says); 2 wrong options;\n' +
-        '3 a copy was made but failed its checks (nothing put in place; the store itself may be damaged).',
+        '3 a copy was made but failed its checks: nothing was put in place, and the store itself is\n' +
+        'damaged or breaks the ledger audit (the message says which).',
     )
     .action(async (opts: { to: string; force?: boolean; json?: boolean; db?: string }) => {
       const { backupCommand } = await import('./backup.js');
