@@ -41,10 +41,10 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import {
   BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, WRK_LUA_REPORT, cannon, col, dist,
-  ensureWrk, envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, procCpu, round,
-  runMain, runWrk, startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
+  ensureWrk, envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, round,
+  procCpuSplit, runMain, runWrk, startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
 } from './lib.mjs';
-import { formatSummary, summarizeProfile } from './profile-summary.mjs';
+import { formatSummary, profileFiles, summarizeProfile } from './profile-summary.mjs';
 
 // The compiled server (npm run build).
 const { openSqliteStore } = await dist('store/sqlite/open-sqlite-store.js');
@@ -77,7 +77,7 @@ const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy']
 const CHECK_ID_PHASES = ['check-id', 'poll', 'sandbox-poll', 'proxy'];
 const PHASE_INFO = {
   baseline: 'node:http answering the check-id body (same wrk script as check-id)',
-  'check-id': 'GET check-id, production FULFILLED orders (20,000 rotated)',
+  'check-id': 'GET check-id, production FULFILLED orders (about 18,000 rotated)',
   poll: 'GET check-id, production orders still open (PENDING, HANDLING)',
   'sandbox-poll': 'GET check-id, sandbox orders still open (< 15 s old)',
   send: 'POST send, production, a new ref per request',
@@ -403,10 +403,11 @@ async function startShahn(dbPath, label, extra = {}) {
   const n = ++spawned;
   const out = join(tmpDir, `shahn-${n}-${label}.out`);
   const fd = openSync(out, 'w');
-  const profDir = join(RESULTS_DIR, 'cpuprof');
-  const profile = CPU_PROF ? join(profDir, `shahn-${RUN_TAG}-${n}-${label}.cpuprofile`) : null;
-  if (CPU_PROF) mkdirSync(profDir, { recursive: true });
-  const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=shahn-${RUN_TAG}-${n}-${label}.cpuprofile`] : [];
+  // One directory per server process: node writes a profile per thread (main, and workers such as the
+  // SQLite background checkpoint), named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
+  const profile = CPU_PROF ? join(RESULTS_DIR, 'cpuprof', `${RUN_TAG}-${n}-${label}`) : null;
+  if (CPU_PROF) mkdirSync(profile, { recursive: true });
+  const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const env = shahnEnv(dbPath, extra);
   const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'shahn.js'), 'serve'], {
     cwd: ROOT,
@@ -603,7 +604,7 @@ async function phase(name, target, load, { prepare, after } = {}) {
     await runLoad(target.url, load, WARMUP);
   }
   process.stdout.write(`measuring ${DURATION} s … `);
-  const cpu0 = procCpu(target.pid);
+  const cpu0 = procCpuSplit(target.pid);
   const me0 = process.cpuUsage();
   const sys0 = sysCpu();
   const mono0 = process.hrtime.bigint();
@@ -611,12 +612,13 @@ async function phase(name, target, load, { prepare, after } = {}) {
   const r = await runLoad(target.url, load, DURATION);
   const wall = (performance.now() - t0) / 1000;
   const mono1 = process.hrtime.bigint();
-  const cpu1 = procCpu(target.pid);
+  const cpu1 = procCpuSplit(target.pid);
   const me = process.cpuUsage(me0);
   const sys1 = sysCpu();
   const afterInfo = after ? await after(prepared) : undefined;
 
-  const serverCpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+  const serverCpuS = cpu0 === null || cpu1 === null ? null : cpu1.user + cpu1.system - cpu0.user - cpu0.system;
+  const serverSysS = cpu0 === null || cpu1 === null ? null : cpu1.system - cpu0.system;
   const myCpuS = (me.user + me.system) / 1e6;
   // With autocannon the load generator is this process: count it once.
   const othersOfOurs = (serverCpuS ?? 0) + (r.loadgenCpuS ?? 0) + (USE_WRK ? myCpuS : 0);
@@ -649,6 +651,8 @@ async function phase(name, target, load, { prepare, after } = {}) {
     bytesPerResponse: round(r.bytes / Math.max(1, r.requests), 0),
     serverCpuCores: serverCpuS === null ? null : round(serverCpuS / wall, 2),
     serverCpuUsPerRequest: serverCpuS === null ? null : round((serverCpuS * 1e6) / Math.max(1, r.requests), 1),
+    /** The kernel's share of it (system time: sockets, the loopback TCP stack, file writes). */
+    serverSysUsPerRequest: serverSysS === null ? null : round((serverSysS * 1e6) / Math.max(1, r.requests), 1),
     loadgen: USE_WRK ? 'wrk' : 'autocannon (in process)',
     loadgenCpuCores: r.loadgenCpuS === null ? null : round(r.loadgenCpuS / wall, 2),
     loadgenCpuUsPerRequest: r.loadgenCpuS === null ? null : round((r.loadgenCpuS * 1e6) / Math.max(1, r.requests), 1),
@@ -709,8 +713,13 @@ async function main() {
   const probeSendBody = await probeSend.text();
   if (probeSend.status !== 200) throw new Error(`send probe answered ${probeSend.status}: ${probeSendBody}`);
 
-  const baseline = ONLY.has('baseline') ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '', { dir: tmpDir, children }) : null;
-  const baselineTarget = baseline ? { label: 'baseline', pid: baseline.child.pid, url: baseline.url } : null;
+  // Profiled too with --cpu-prof: where node:http itself spends a request, for reference.
+  const baselineProfile = CPU_PROF ? join(RESULTS_DIR, 'cpuprof', `${RUN_TAG}-0-baseline`) : null;
+  if (baselineProfile) mkdirSync(baselineProfile, { recursive: true });
+  const baseline = ONLY.has('baseline')
+    ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '', { dir: tmpDir, children, nodeArgs: baselineProfile ? ['--cpu-prof', `--cpu-prof-dir=${baselineProfile}`] : [] })
+    : null;
+  const baselineTarget = baseline ? { label: 'baseline', pid: baseline.child.pid, url: baseline.url, profile: baselineProfile } : null;
   if (baseline) log(`baseline: ${baseline.url} (pid ${baseline.child.pid}), node:http answering the same ${Buffer.byteLength(probeBody)}-byte check-id body`);
   log(USE_WRK
     ? `load: wrk (a child process) ${THREADS} thread(s), ${CONNECTIONS} connections, a Lua script per phase (request variety, the key, status counts, latency percentiles); ${WARMUP} s warm-up then ${DURATION} s measured per phase\n`
@@ -830,6 +839,7 @@ async function main() {
       latencyMs: { p50: med((r) => r.latencyMs.p50), p90: med((r) => r.latencyMs.p90), p99: med((r) => r.latencyMs.p99), max: med((r) => r.latencyMs.max) },
       serverCpuCores: med((r) => r.serverCpuCores),
       serverCpuUsPerRequest: med((r) => r.serverCpuUsPerRequest, 1),
+      serverSysUsPerRequest: med((r) => r.serverSysUsPerRequest, 1),
       loadgenCpuCores: med((r) => r.loadgenCpuCores),
       bytesPerResponse: med((r) => r.bytesPerResponse, 0),
       failed: rs.reduce((a, r) => a + r.failed, 0),
@@ -854,10 +864,10 @@ async function main() {
 
   // ---- table and targets
   const header = `${'phase'.padEnd(13)}${col('req/s', 8)}${col('x base', 7)}${col('p50 ms', 8)}${col('p90 ms', 8)}${col('p99 ms', 8)}${col('p99 x', 7)}`
-    + `${col('srv cores', 10)}${col('µs/req', 8)}${col('wrk cores', 10)}${col('failed', 7)}${col('noise', 6)}  ratio`;
+    + `${col('srv cores', 10)}${col('µs/req', 8)}${col('sys µs', 7)}${col('load cores', 11)}${col('failed', 7)}${col('noise', 6)}  ratio`;
   const line = (r, ratio, p99x, bound) =>
     `${r.name.padEnd(13)}${col(r.requestsPerSec, 8)}${col(ratio?.toFixed(2), 7)}${col(r.latencyMs.p50?.toFixed(2), 8)}${col(r.latencyMs.p90?.toFixed(2), 8)}${col(r.latencyMs.p99?.toFixed(2), 8)}${col(p99x?.toFixed(2), 7)}`
-    + `${col(r.serverCpuCores?.toFixed(2), 10)}${col(r.serverCpuUsPerRequest?.toFixed(1), 8)}${col(r.loadgenCpuCores?.toFixed(2), 10)}${col(r.failed, 7)}${col((r.otherCores ?? r.machine?.otherCores)?.toFixed(2), 6)}  ${bound}`;
+    + `${col(r.serverCpuCores?.toFixed(2), 10)}${col(r.serverCpuUsPerRequest?.toFixed(1), 8)}${col(r.serverSysUsPerRequest?.toFixed(1), 7)}${col(r.loadgenCpuCores?.toFixed(2), 11)}${col(r.failed, 7)}${col((r.otherCores ?? r.machine?.otherCores)?.toFixed(2), 6)}  ${bound}`;
   const baseBound = (cores) => (cores === null || cores === undefined ? '(no /proc)' : cores < TARGETS.minBaselineCores ? `CLIENT-BOUND (baseline < ${TARGETS.minBaselineCores} core)` : 'server-bound');
   if (ROUNDS > 1) {
     for (const [i, r] of rounds.entries()) {
@@ -882,7 +892,8 @@ async function main() {
     }
   }
   log(`  ${USE_WRK ? 'wrk' : 'autocannon'} latency per request (µs resolution); srv cores: the server process's CPU (/proc utime+stime) over the measured run, in cores; µs/req: that CPU per request;`);
-  log(`  wrk cores: the load generator's CPU${USE_WRK ? '' : ' (this process)'}; p99 x: p99 over the baseline's p99 in the same round; failed: non-2xx + socket errors + timeouts;`);
+  log('  sys µs: the kernel (system time) part of µs/req;');
+  log(`  load cores: the load generator's CPU (${USE_WRK ? 'wrk' : 'autocannon, this process'}); p99 x: p99 over the baseline's p99 in the same round; failed: non-2xx + socket errors + timeouts;`);
   log('  noise: cores busy outside the server, the load generator and this script during the phase');
   for (const n of PHASES) if (results[n]) log(`  ${n.padEnd(13)} ${PHASE_INFO[n]}`);
   for (const n of ['poll', 'sandbox-poll']) {
@@ -922,22 +933,24 @@ async function main() {
   // ---- CPU profiles: each phase's measured windows in the profile of the server it ran on
   const profiles = {};
   if (CPU_PROF) {
-    for (const n of PHASES.filter((x) => x !== 'baseline')) {
-      const byFile = new Map();
+    for (const n of PHASES) {
+      const parts = [];
       for (const r of rounds) {
         const p = r[n];
         if (!p?.profile) continue;
-        if (!existsSync(p.profile)) {
-          log(`(no profile ${p.profile}: the server did not exit normally)`);
-          continue;
-        }
-        if (!byFile.has(p.profile)) byFile.set(p.profile, []);
-        byFile.get(p.profile).push([p.windowUs.from, p.windowUs.to]);
+        const files = existsSync(p.profile) ? profileFiles(p.profile) : [];
+        if (files.length === 0) log(`(no profile in ${p.profile}: the server did not exit normally)`);
+        for (const f of files) parts.push({ ...f, windows: [[p.windowUs.from, p.windowUs.to]] });
       }
-      if (byFile.size === 0) continue;
-      const s = summarizeProfile([...byFile].map(([file, windows]) => ({ file, windows })));
-      log(`\n${formatSummary(s, { top: PROFILE_TOP, title: `CPU profile, phase ${n} (measured window only; ${[...byFile.keys()].join(', ')})` }).join('\n')}`);
-      profiles[n] = { ...s, functions: s.functions.slice(0, 50), byFile: s.byFile.slice(0, 50) };
+      if (parts.length === 0) continue;
+      const s = summarizeProfile(parts);
+      const threads = parts.map((p) => ({ thread: p.thread, file: p.file, busyS: round(summarizeProfile([p]).busyUs / 1e6, 2) }));
+      const byThread = new Map();
+      for (const t of threads) byThread.set(t.thread, round((byThread.get(t.thread) ?? 0) + t.busyS, 2));
+      const dirs = [...new Set(rounds.map((r) => r[n]?.profile).filter(Boolean))];
+      log(`\n${formatSummary(s, { top: PROFILE_TOP, title: `CPU profile, phase ${n} (measured window only, all threads; ${dirs.join(', ')})`, without: ['writev'] }).join('\n')}`);
+      log(`  busy s by thread: ${[...byThread].map(([t, b]) => `${t === 0 ? 'main' : `worker ${t}`} ${b}`).join(', ')}`);
+      profiles[n] = { ...s, threads, functions: s.functions.slice(0, 50), byFile: s.byFile.slice(0, 50) };
     }
   }
 

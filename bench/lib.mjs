@@ -153,6 +153,16 @@ export function procCpu(pid) {
     return null;
   }
 }
+/** User and system CPU seconds (all threads) of a process, from /proc; null where there is no /proc. */
+export function procCpuSplit(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
+  } catch {
+    return null;
+  }
+}
 /** Machine-wide CPU counters (all cores, jiffies), to see how much else ran during a phase; null without /proc. */
 export function sysCpu() {
   try {
@@ -259,11 +269,14 @@ server.listen(0, '127.0.0.1', () => process.stdout.write('listening on http://12
 process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0); });
 `;
 
-/** Start the baseline as a child process (output in dir/baseline.out, added to `children`) and wait until it listens. */
-export async function startBaseline(body, requestId, { dir, children }) {
+/**
+ * Start the baseline as a child process (output in dir/baseline.out, added to `children`) and wait until it
+ * listens; `nodeArgs` go to node before the script (--cpu-prof …).
+ */
+export async function startBaseline(body, requestId, { dir, children, nodeArgs = [] }) {
   const out = join(dir, 'baseline.out');
   const fd = openSync(out, 'w');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', BASELINE_SRC], {
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', BASELINE_SRC], {
     cwd: dir,
     env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
     stdio: ['ignore', fd, fd],
