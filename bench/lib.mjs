@@ -163,12 +163,16 @@ export function procCpuSplit(pid) {
     return null;
   }
 }
-/** Machine-wide CPU counters (all cores, jiffies), to see how much else ran during a phase; null without /proc. */
+/**
+ * Machine-wide CPU counters (all cores, jiffies), to see how much else ran during a phase; null without /proc.
+ * `irq` (hard + soft interrupts) is time no process is charged with: on loopback much of it is the
+ * benchmark's own network traffic.
+ */
 export function sysCpu() {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const [user, nice, system, , , irq, softirq, steal] = f;
-    return { busy: user + nice + system + irq + softirq + steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal };
+    return { busy: user + nice + system + irq + softirq + steal, total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal, irq: irq + softirq };
   } catch {
     return null;
   }
