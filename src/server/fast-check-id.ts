@@ -117,6 +117,9 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     const key = usableCachedKey(deps, presented, ip);
     if (!key || deps.limiter.take(key.id) > 0) return false;
     stats.answered++;
+    // A GET has no body to wait for: consume the request now, as a plain node:http server does, instead
+    // of leaving node to drain it after the answer (a chain of listeners and ticks per request).
+    req.resume();
     const requestId = newRequestId();
     const started = options.accessLog || options.metrics ? process.hrtime.bigint() : undefined;
     const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
