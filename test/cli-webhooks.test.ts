@@ -179,7 +179,7 @@ describe('shahn webhooks (the CLI against shahn serve)', () => {
     expect(empty.stdout).toContain('No webhook endpoints');
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/^shahn: NOT_FOUND: Webhook endpoint not found/);
-  });
+  }, 90_000); // about 20 CLI processes, each a Node start-up: 7 s alone, 30 s under the full suite's load
 
   it("errors: the contract's code and message on stderr, exit 1; nothing on stdout", async () => {
     // Independent calls, at once. No --key: commander's usage error (exit 2), before any request.
@@ -210,5 +210,5 @@ describe('shahn webhooks (the CLI against shahn serve)', () => {
     // No server there: said so, exit 1.
     expect(nowhere.status).toBe(1);
     expect(nowhere.stderr).toMatch(/^shahn: cannot reach http:\/\/127\.0\.0\.1:9\/v3\/webhooks/);
-  });
+  }, 60_000); // a dozen CLI processes, as above
 });

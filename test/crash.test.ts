@@ -8,7 +8,7 @@ import { freshDatabase } from './helpers.js';
 describe('crash test (short form)', () => {
   it('3 SIGKILLs under load: no acknowledged order lost, none sent twice, no uncertain refund, ledger equal', async () => {
     const fresh = await freshDatabase();
-    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'crash-test.mjs'), '--kills', '3', '--min-ms', '1000', '--max-ms', '2000', '--seed', '4242', '--db', fresh.db, '--json'], {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'crash-test.mjs'), '--kills', '3', '--min-ms', '2000', '--max-ms', '3000', '--seed', '4242', '--db', fresh.db, '--json'], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 150_000,

