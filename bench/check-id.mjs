@@ -68,11 +68,13 @@ const TARGETS = {
   p99VsBaseline: 3,
   /** production send req/s as a share of the baseline's. */
   sendRatio: 0.35,
+  /** Serving metrics (SHAHN_METRICS_PORT) may add at most this share to check-id's CPU per request. */
+  metricsCost: 0.05,
   /** A baseline server below this many cores was not the bottleneck: the round's ratios are client-bound. */
   minBaselineCores: 0.9,
 };
 /** The phases, in the order they run in a round. */
-const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy'];
+const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy', 'metrics'];
 /** The phases held to the check-id targets. */
 const CHECK_ID_PHASES = ['check-id', 'poll', 'sandbox-poll', 'proxy'];
 const PHASE_INFO = {
@@ -82,6 +84,7 @@ const PHASE_INFO = {
   'sandbox-poll': 'GET check-id, sandbox orders still open (< 15 s old)',
   send: 'POST send, production, a new ref per request',
   proxy: 'GET check-id as check-id, SHAHN_TRUST_PROXY set, X-Forwarded-For per request',
+  metrics: 'GET check-id as check-id, on a server started with SHAHN_METRICS_PORT (requests timed and counted)',
 };
 
 // ---------------------------------------------------------------- arguments
@@ -820,6 +823,14 @@ async function main() {
       r.proxy = await phase('proxy', proxied, checkIdLoad(lua.checkId, key, fulfilled, true), primed(proxied, key, fulfilled.ids, true));
       await stopShahn(proxied);
     }
+    if (ONLY.has('metrics')) {
+      // The same load on a server that serves metrics: every request is timed into the histogram.
+      if (shahn) await stopShahn(shahn);
+      shahn = null;
+      const metered = await startShahn(dbPath, 'metrics', { SHAHN_METRICS_PORT: '0' });
+      r.metrics = await phase('metrics', metered, checkIdLoad(lua.checkId, key, fulfilled), primed(metered, key, fulfilled.ids));
+      await stopShahn(metered);
+    }
     // Ratios are paired within a round, so a slow minute hits both sides.
     r.ratios = {};
     r.p99VsBaseline = {};
@@ -951,6 +962,15 @@ async function main() {
     checks.push(r.failed > 0 ? { target, value, verdict: 'FAIL', why: failedWhy(r) } : { target, value, verdict: q.p99VsBaseline <= TARGETS.p99VsBaseline ? 'PASS' : 'FAIL' });
   }
   if (results.send && ratios.send) checks.push(ratioCheck('send', TARGETS.sendRatio));
+  if (results.metrics && results['check-id']) {
+    // CPU per request, with metrics against without (the check-id phase of the same run): req/s ratios move with the machine.
+    const cost = results.metrics.serverCpuUsPerRequest / results['check-id'].serverCpuUsPerRequest - 1;
+    checks.push({
+      target: `metrics: check-id CPU/req <= +${TARGETS.metricsCost * 100}%`,
+      value: `${cost >= 0 ? '+' : ''}${round(cost * 100, 1)}% (${results.metrics.serverCpuUsPerRequest} vs ${results['check-id'].serverCpuUsPerRequest} µs; req/s ${results.metrics.requestsPerSec} vs ${results['check-id'].requestsPerSec})`,
+      verdict: cost <= TARGETS.metricsCost ? 'PASS' : 'FAIL',
+    });
+  }
   log('');
   for (const c of checks) log(`${c.verdict.padEnd(11)} ${c.target.padEnd(38)} ${c.value}${c.why ? `   (${c.why})` : ''}`);
   if (checks.length === 0) log('(no targets: the baseline or the shahn phases were left out with --only)');
