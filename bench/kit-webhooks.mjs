@@ -49,7 +49,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ROOT, countBy, countingFetch, envWithoutShahn, gitInfo, killChildrenNow, numArg, printHeaderComment, procCpu, round, sec, sleep, startServeChild, stats, stopChild,
+  ROOT, countBy, countingFetch, dist, envWithoutShahn, gitInfo, killChildrenNow, numArg, printHeaderComment, procCpu, round, sec, sleep, startServeChild, stats, stopChild,
 } from './lib.mjs';
 
 const FINAL = new Set(['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']);
@@ -97,17 +97,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 const cli = (argv, env) => execFileSync(process.execPath, [join(ROOT, 'bin', 'shahn.js'), ...argv], { env: { ...envWithoutShahn(), SHAHN_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 60_000 });
-/** A seeded generator in [0, 1) (mulberry32): the same drops for the same --seed and arrival order. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The simulator's seeded generator (mulberry32): the same drops for the same --seed and arrival order.
+const { seededRandom } = await dist('gateways/operator-simulator.js');
 const listen = (server) => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`)));
 const close = (server) => new Promise((r) => {
   server.close(() => r());
@@ -242,7 +233,7 @@ async function main() {
   const agents = [];
   let result;
   try {
-    const random = mulberry32(SEED);
+    const random = seededRandom(SEED);
     for (const c of contenders) {
       c.store = openSqliteKitStore(join(dir, `kit-${c.name}`, 'merchant.db'));
       await c.store.migrate();

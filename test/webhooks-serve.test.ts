@@ -1,6 +1,7 @@
 /**
  * Webhooks through `shahn serve`: the server killed with SIGKILL while deliveries are in flight loses
  * no event; after the restart every event reaches the receiver, under the same webhook-id.
+ * Both stores: `shahn serve` runs on the test store (a SQLite file or a PostgreSQL database).
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -2,6 +2,7 @@
  * Webhooks: endpoints managed with a merchant's key, events written with each order's change, and
  * deliveries to real HTTP receivers on loopback, signed per Standard Webhooks (checked with the
  * independent `standardwebhooks` package and with the SDK's verifyWebhook).
+ * Both stores: the context's store is the test store (SQLite or PostgreSQL).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
