@@ -78,11 +78,14 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
   }, 60_000);
 
   it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED; the orders page updates live', async () => {
-    // An order sent through the API, watched on the orders page without reloading it.
-    const apiId = await apiSend(server.sandboxKey!, { MSSIDN: '0600000002', amount: 300 });
+    // An order sent through the API, watched on the orders page without reloading it. The page is open
+    // before the order is sent: a sandbox order is PENDING for its first 5 s only, and logging in takes
+    // a while on a loaded machine.
     const list = await logIn('+213555000000', merchantPassword);
     await list.getByRole('link', { name: 'Orders' }).click();
     await list.getByLabel('Environment').selectOption('SANDBOX');
+    await list.getByRole('button', { name: 'Filter' }).click();
+    const apiId = await apiSend(server.sandboxKey!, { MSSIDN: '0600000002', amount: 300 });
     await list.getByRole('button', { name: 'Filter' }).click();
     const apiRow = list.locator(`tr[data-id="${apiId}"]`);
     await expect.poll(() => apiRow.getAttribute('data-status')).toBe('PENDING');
@@ -126,7 +129,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     expect(balance.status).toBe(200);
     const send = await fetch(`${server.url}/v3/mobile/send`, { method: 'POST', headers: { 'x-access-token': secret!, 'content-type': 'application/json' }, body: '{}' });
     expect(((await send.json()) as { error: { code: string } }).error.code).toBe('READ_ONLY_KEY');
-    expect(await page.locator('tbody tr').count()).toBe(3);
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(3);
     await page.locator('tbody tr').last().getByRole('button', { name: 'Disable' }).click();
     await expect.poll(() => page.locator('tbody tr').last().textContent()).toContain('Disabled');
     await page.screenshot({ path: join(SHOTS, '11-keys.png') });
@@ -198,7 +201,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     expect(serious(await axeViolations(support)), 'merchants page').toEqual([]);
     await support.getByRole('link', { name: 'Operators' }).click();
     await support.getByRole('heading', { name: 'Operators' }).waitFor();
-    expect(await support.locator('tbody tr').count()).toBe(4);
+    await expect.poll(() => support.locator('tbody tr').count()).toBe(4);
     expect(serious(await axeViolations(support)), 'operators page').toEqual([]);
     await merchant.reload();
     await expect.poll(() => merchant.locator('#tx-balance').textContent()).toBe('10,250.00 DZD');
@@ -232,7 +235,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await page.getByLabel('Language').selectOption('ar');
     await expect.poll(() => page.evaluate('document.documentElement.dir')).toBe('rtl');
     expect(await page.evaluate('document.documentElement.lang')).toBe('ar');
-    expect(await page.getByRole('link', { name: 'الطلبات' }).count()).toBe(1);
+    await expect.poll(() => page.getByRole('link', { name: 'الطلبات' }).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, '09-arabic.png') });
     expect(serious(await axeViolations(page)), 'arabic').toEqual([]);
     await page.getByLabel('اللغة').selectOption('en');

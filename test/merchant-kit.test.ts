@@ -311,7 +311,9 @@ describe('two kit processes on one store, one of them killed and restarted', () 
   it('every transition reaches its hook exactly once', async () => {
     // Real time, the sandbox timeline shortened (final after 1 s), and the kits checking as soon as that.
     server = await makeContext({ balance: 100_000, env: { ...QUICK_SANDBOX, SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS: '60000' } });
-    const schedule = { firstCheckMs: 2_000, intervals: [[Number.MAX_SAFE_INTEGER, 500] as const], sendingCheckMs: 2_000 };
+    // The first check 5 s after a send: on a loaded machine the 24 sends below take a few seconds, and
+    // the kill must come before any order's first check.
+    const schedule = { firstCheckMs: 5_000, intervals: [[Number.MAX_SAFE_INTEGER, 500] as const], sendingCheckMs: 5_000 };
     // The kit processes have their own clocks.
     const { systemClock } = await import('../src/lib/clock.js');
     const { buildDeps } = await import('../src/runtime/build-deps.js');
@@ -339,10 +341,11 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     for (let i = 0; i < 24; i++) await sender.send({ orderId: `p-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % 4]!, amount: 100 });
     // Kill one kit while it polls the open orders (before their first check, so no hook is cut off
     // mid-call: such a hook is left for a person, by design), start it again, and wait for every transition.
-    await new Promise((r) => setTimeout(r, 800));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(hookLog, 'utf8')).toBe(''); // no order checked yet
     first.kill('SIGKILL');
     start('one-restarted');
-    await waitUntil(() => new Set(readFileSync(hookLog, 'utf8').split('\n').filter(Boolean)).size >= 24, 30_000, 'every transition');
+    await waitUntil(() => new Set(readFileSync(hookLog, 'utf8').split('\n').filter(Boolean)).size >= 24, 60_000, 'every transition');
     await new Promise((r) => setTimeout(r, 1_500)); // time for a hook to be called twice, if it were
     const lines = readFileSync(hookLog, 'utf8').trim().split('\n').filter(Boolean);
     const counts = new Map<string, number>();
@@ -356,5 +359,5 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     }
     await store.close();
     await app.close();
-  }, 60_000);
+  }, 120_000);
 });

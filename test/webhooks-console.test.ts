@@ -70,7 +70,8 @@ describe.skipIf(!HAVE_CHROMIUM)("the merchant's webhooks page", () => {
     page.on('pageerror', (e) => errors.push(e.message));
     await page.getByRole('link', { name: 'Webhooks' }).click();
     await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
-    expect(await page.locator('#wh-endpoints').textContent()).toContain('Nothing to show.');
+    // The list arrives after the page's heading: it is fetched once the page shows.
+    await expect.poll(() => page.locator('#wh-endpoints').textContent()).toContain('Nothing to show.');
 
     // A sandbox endpoint: the sandbox's test numbers give events at once.
     await page.getByLabel('Environment').selectOption('SANDBOX');
@@ -163,7 +164,7 @@ describe.skipIf(!HAVE_CHROMIUM)("the merchant's webhooks page", () => {
     await page.getByLabel('Language').selectOption('ar');
     await expect.poll(() => page.evaluate('document.documentElement.dir')).toBe('rtl');
     await page.getByRole('heading', { name: 'الإشعارات (Webhooks)', level: 1 }).waitFor();
-    expect(await page.getByRole('button', { name: 'إضافة نقطة استقبال' }).count()).toBe(1);
+    await expect.poll(() => page.getByRole('button', { name: 'إضافة نقطة استقبال' }).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, '22-merchant-webhooks-ar.png'), fullPage: true });
     expect(serious(await axeViolations(page))).toEqual([]);
     await page.getByLabel('اللغة').selectOption('en');
