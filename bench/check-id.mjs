@@ -4,9 +4,9 @@
  *
  *   npm run build && node bench/check-id.mjs [--orders N] [--duration S] [--warmup S] [--connections C] [--threads T]
  *                                             [--rounds R] [--merchants M] [--poll-orders N] [--quiet-wait S]
- *                                             [--only baseline,check-id,poll,sandbox-poll,send,proxy]
+ *                                             [--only baseline,check-id,poll,sandbox-poll,send,proxy,metrics,no-log]
  *                                             [--no-access-log] [--no-processor] [--check-id-cache N] [--trust-proxy V]
- *                                             [--cpu-prof] [--profile-top N] [--load wrk|autocannon] [--rebuild]
+ *                                             [--pin] [--cpu-prof] [--profile-top N] [--load wrk|autocannon] [--rebuild]
  *
  * One run: build (or reuse from bench/.cache/) a SQLite store of N orders, copy it to a temp dir,
  * start a baseline node:http server and `node bin/shahn.js serve` as child processes on loopback (shahn
@@ -16,7 +16,8 @@
  * Phases: baseline (node:http, the check-id body), check-id (production FULFILLED orders), poll
  * (production orders still open), sandbox-poll (sandbox orders still open), send (production, a new ref
  * per request), proxy (check-id of FULFILLED orders on a server started with SHAHN_TRUST_PROXY=1, each
- * request carrying X-Forwarded-For). For each: requests/s, p50/p90/p99, the server's CPU per request
+ * request carrying X-Forwarded-For), metrics (check-id on a server serving metrics) and no-log (check-id
+ * with SHAHN_ACCESS_LOG=false: what the access line costs). For each: requests/s, p50/p90/p99, the server's CPU per request
  * and cores (/proc), wrk's cores, failures by status. A round whose baseline server used < 0.9 of a core
  * was limited by the client (or the machine), not the server: its ratios are shown but not counted.
  * Without wrk (after trying scripts/ensure-debian-packages.sh wrk) autocannon in this process is the
@@ -42,7 +43,7 @@ import Database from 'better-sqlite3';
 import {
   BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, WRK_LUA_REPORT, cannon, col, dist,
   ensureWrk, envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, round,
-  procCpuSplit, runMain, runWrk, startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
+  onCpu, procCpuSplit, runMain, runWrk, startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
 } from './lib.mjs';
 import { formatSummary, profileFiles, summarizeProfile } from './profile-summary.mjs';
 
@@ -74,7 +75,7 @@ const TARGETS = {
   minBaselineCores: 0.9,
 };
 /** The phases, in the order they run in a round. */
-const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy', 'metrics'];
+const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy', 'metrics', 'no-log'];
 /** The phases held to the check-id targets. */
 const CHECK_ID_PHASES = ['check-id', 'poll', 'sandbox-poll', 'proxy'];
 const PHASE_INFO = {
@@ -85,6 +86,7 @@ const PHASE_INFO = {
   send: 'POST send, production, a new ref per request',
   proxy: 'GET check-id as check-id, SHAHN_TRUST_PROXY set, X-Forwarded-For per request',
   metrics: 'GET check-id as check-id, on a server started with SHAHN_METRICS_PORT (requests timed and counted)',
+  'no-log': 'GET check-id as check-id, on a server started with SHAHN_ACCESS_LOG=false (what the access line costs; no target)',
 };
 
 // ---------------------------------------------------------------- arguments
@@ -107,6 +109,7 @@ const { values: args } = parseArgs({
     'profile-top': { type: 'string', default: '15' },
     'check-id-cache': { type: 'string' },
     'no-processor': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
     'trust-proxy': { type: 'string', default: '1' },
     load: { type: 'string', default: 'wrk' },
     rebuild: { type: 'boolean', default: false },
@@ -144,6 +147,13 @@ const CPU_PROF = args['cpu-prof'];
 /** SHAHN_CHECK_ID_CACHE for the server (FULFILLED orders answered without a store read); 0 = every check-id reads SQLite. */
 const CHECK_ID_CACHE = args['check-id-cache'] === undefined ? undefined : String(intArg(args, 'check-id-cache', 0, 10_000_000));
 const NO_PROCESSOR = args['no-processor'];
+/**
+ * --pin: each server on CPU 0 and wrk on CPU 1 (taskset), so that the scheduler cannot put the load
+ * generator beside the server on one core in some rounds and not in others.
+ */
+const PIN = args.pin && os.cpus().length >= 2;
+const SERVER_CPU = PIN ? 0 : undefined;
+const LOAD_CPU = PIN ? 1 : undefined;
 /** SHAHN_TRUST_PROXY of the proxy phase (config.ts refuses `true`: a number of proxies or their addresses). */
 const TRUST_PROXY = args['trust-proxy'];
 
@@ -412,7 +422,7 @@ async function startShahn(dbPath, label, extra = {}) {
   if (CPU_PROF) mkdirSync(profile, { recursive: true });
   const nodeArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const env = shahnEnv(dbPath, extra);
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'shahn.js'), 'serve'], {
+  const child = spawn(...onCpu(SERVER_CPU, process.execPath, [...nodeArgs, join(ROOT, 'bin', 'shahn.js'), 'serve']), {
     cwd: ROOT,
     env,
     stdio: ['ignore', fd, fd], // stdout (and the access log) goes to a file, not through this process
@@ -554,7 +564,7 @@ function sendLoad(script, apiKey) {
 /** One load run of `durationS` seconds, wrk's or autocannon's, in one shape. */
 async function runLoad(url, load, durationS) {
   if (USE_WRK) {
-    const r = await runWrk({ url, connections: CONNECTIONS, threads: THREADS, durationS, script: load.wrk.script, scriptArgs: load.wrk.args(), timeoutS: 10 });
+    const r = await runWrk({ url, connections: CONNECTIONS, threads: THREADS, durationS, script: load.wrk.script, scriptArgs: load.wrk.args(), timeoutS: 10, cpu: LOAD_CPU });
     const s = r.summary;
     if (!s) throw new Error(`wrk printed no WRK_JSON report:\n${r.raw}`);
     const l = s.latencyMs;
@@ -724,7 +734,7 @@ async function main() {
   const baselineProfile = CPU_PROF ? join(RESULTS_DIR, 'cpuprof', `${RUN_TAG}-0-baseline`) : null;
   if (baselineProfile) mkdirSync(baselineProfile, { recursive: true });
   const baseline = ONLY.has('baseline')
-    ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '', { dir: tmpDir, children, nodeArgs: baselineProfile ? ['--cpu-prof', `--cpu-prof-dir=${baselineProfile}`] : [] })
+    ? await startBaseline(probeBody, probe.headers.get('x-request-id') ?? '', { dir: tmpDir, children, nodeArgs: baselineProfile ? ['--cpu-prof', `--cpu-prof-dir=${baselineProfile}`] : [], cpu: SERVER_CPU })
     : null;
   const baselineTarget = baseline ? { label: 'baseline', pid: baseline.child.pid, url: baseline.url, profile: baselineProfile } : null;
   if (baseline) log(`baseline: ${baseline.url} (pid ${baseline.child.pid}), node:http answering the same ${Buffer.byteLength(probeBody)}-byte check-id body`);
@@ -830,6 +840,14 @@ async function main() {
       const metered = await startShahn(dbPath, 'metrics', { SHAHN_METRICS_PORT: '0' });
       r.metrics = await phase('metrics', metered, checkIdLoad(lua.checkId, key, fulfilled), primed(metered, key, fulfilled.ids));
       await stopShahn(metered);
+    }
+    if (ONLY.has('no-log')) {
+      // The same load without the access line: its cost, measured against the check-id phase.
+      if (shahn) await stopShahn(shahn);
+      shahn = null;
+      const quiet = await startShahn(dbPath, 'no-log', { SHAHN_ACCESS_LOG: 'false' });
+      r['no-log'] = await phase('no-log', quiet, checkIdLoad(lua.checkId, key, fulfilled), primed(quiet, key, fulfilled.ids));
+      await stopShahn(quiet);
     }
     // Ratios are paired within a round, so a slow minute hits both sides.
     r.ratios = {};
@@ -970,6 +988,10 @@ async function main() {
       value: `${cost >= 0 ? '+' : ''}${round(cost * 100, 1)}% (${results.metrics.serverCpuUsPerRequest} vs ${results['check-id'].serverCpuUsPerRequest} µs; req/s ${results.metrics.requestsPerSec} vs ${results['check-id'].requestsPerSec})`,
       verdict: cost <= TARGETS.metricsCost ? 'PASS' : 'FAIL',
     });
+  }
+  if (results['no-log'] && results['check-id']) {
+    const cost = results['check-id'].serverCpuUsPerRequest / results['no-log'].serverCpuUsPerRequest - 1;
+    log(`access log: check-id CPU/req ${cost >= 0 ? '+' : ''}${round(cost * 100, 1)}% with the access line (${results['check-id'].serverCpuUsPerRequest} µs) against without (${results['no-log'].serverCpuUsPerRequest} µs)`);
   }
   log('');
   for (const c of checks) log(`${c.verdict.padEnd(11)} ${c.target.padEnd(38)} ${c.value}${c.why ? `   (${c.why})` : ''}`);

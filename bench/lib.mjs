@@ -277,10 +277,10 @@ process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); pr
  * Start the baseline as a child process (output in dir/baseline.out, added to `children`) and wait until it
  * listens; `nodeArgs` go to node before the script (--cpu-prof …).
  */
-export async function startBaseline(body, requestId, { dir, children, nodeArgs = [] }) {
+export async function startBaseline(body, requestId, { dir, children, nodeArgs = [], cpu }) {
   const out = join(dir, 'baseline.out');
   const fd = openSync(out, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', BASELINE_SRC], {
+  const child = spawn(...onCpu(cpu, process.execPath, [...nodeArgs, '--input-type=module', '-e', BASELINE_SRC]), {
     cwd: dir,
     env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
     stdio: ['ignore', fd, fd],
@@ -405,14 +405,22 @@ end
  * parsed, with `status` (responses by code), `ok` (2xx), `cpuS` (wrk's own CPU seconds) and the
  * latencies in ms. `onSpawn(child)` sees the wrk process.
  */
-export function runWrk({ url, connections = 64, threads = 1, durationS = 10, script, scriptArgs = [], headers = {}, timeoutS = 10, onSpawn }) {
+/**
+ * The command that runs `file args` on one CPU (`taskset -c`), or as is when `cpu` is undefined. taskset
+ * execs the program, so the child's pid is the program's.
+ */
+export function onCpu(cpu, file, args) {
+  return cpu === undefined ? [file, args] : ['taskset', ['-c', String(cpu), file, ...args]];
+}
+
+export function runWrk({ url, connections = 64, threads = 1, durationS = 10, script, scriptArgs = [], headers = {}, timeoutS = 10, onSpawn, cpu }) {
   const args = ['-t', String(threads), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', `${timeoutS}s`];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   if (script) args.push('-s', script);
   args.push(url);
   if (scriptArgs.length > 0) args.push('--', ...scriptArgs.map(String));
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...onCpu(cpu, 'wrk', args), { stdio: ['ignore', 'pipe', 'pipe'] });
     onSpawn?.(child);
     let out = '';
     child.stdout.on('data', (d) => (out += d));

@@ -3,6 +3,7 @@
  * router: its answers must be the fastify route's, byte for byte (but the requestId and timestamp),
  * and everything unusual must fall through to fastify.
  */
+import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import { hashApiKey } from '../src/lib/ids.js';
@@ -129,20 +130,34 @@ describe('check-id hot path', () => {
     expect(ctx.app.server.keepAliveTimeout).toBe(72_000);
   });
 
-  it('steps aside for an uncached key, a disabled key, a blocked IP, a rate-limited key and a malformed id', async () => {
+  it('steps aside for an uncached key, a key header sent twice, a disabled key, a blocked IP, a rate-limited key and a malformed id', async () => {
     const key = ctx.merchant.sandboxKey;
     const id = await send(key, '0778037340');
     const n0 = ctx.app.fastPathAnswered();
     expect((await get(`/v3/mobile/check-id/${id}`, 'not-a-key')).status).toBe(401);
     expect((await get('/v3/mobile/check-id/XYZ', key)).status).toBe(400);
     expect(ctx.app.fastPathAnswered()).toBe(n0);
+    // The key header read from the raw headers: any case of its name is the hot path's; the header twice
+    // is fastify's (node joins the two values, which is no key).
+    const raw = (headers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.end(`GET /v3/mobile/check-id/${id} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`));
+        let got = '';
+        socket.on('data', (d) => (got += String(d)));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+    expect(await raw(`x-ACCESS-Token: ${key}\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(ctx.app.fastPathAnswered()).toBe(n0 + 1);
+    expect(await raw(`X-Access-Token: ${key}\r\nx-access-token: ${key}\r\n`)).toMatch(/^HTTP\/1\.1 401 /);
+    expect(ctx.app.fastPathAnswered()).toBe(n0 + 1);
     // Disable the key in the store and in this process's cache: the next answer is fastify's 403.
     await ctx.sql.run('UPDATE api_keys SET is_enabled = 0 WHERE key_hash = ?', [hashApiKey(key)]);
     ctx.deps.keys.invalidate(hashApiKey(key));
     const r = await get(`/v3/mobile/check-id/${id}`, key);
     expect(r.status).toBe(403);
     expect((r.body.error as { code: string }).code).toBe('ACCESS_TOKEN_DISABLED');
-    expect(ctx.app.fastPathAnswered()).toBe(n0);
+    expect(ctx.app.fastPathAnswered()).toBe(n0 + 1);
   });
 
   it('rate limits identically: the hot path counts its requests, the limit answers 429 through fastify', async () => {

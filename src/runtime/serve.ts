@@ -3,8 +3,8 @@
  * (SHAHN_GATEWAYS) → deps → demo data on a fresh local store → the app → the order processor and the
  * outbox dispatcher → listen; and on SIGTERM/SIGINT, drain in-flight requests and gateway calls.
  */
-import pino from 'pino';
 import type { Config } from '../config.js';
+import { processLogger } from '../lib/process-logger.js';
 import { createMerchant, type CreatedMerchant } from '../domain/create-merchant.js';
 import type { Deps } from '../domain/deps.js';
 import { buildApp, type ShahnApp } from '../server/build-app.js';
@@ -59,7 +59,7 @@ export function demoWanted(config: Pick<Config, 'demo' | 'host'>, storeKind: 'sq
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const { store } = await openReadyStore(config);
-  const logger = pino({ level: config.logLevel });
+  const logger = processLogger(config.logLevel);
   // A process drives the modems of a modem gateway only where it runs the order processor.
   const proc: GatewayProcess = { drive: config.processor, log: logger };
   const { deps, gateways } = await wireProcess(config, store, proc);

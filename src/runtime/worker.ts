@@ -1,13 +1,13 @@
 /** `shahn worker`: an order processor (and the outbox dispatcher) without the HTTP API. */
-import pino from 'pino';
 import type { Config } from '../config.js';
+import { processLogger } from '../lib/process-logger.js';
 import { wireProcess, type GatewayProcess } from './gateways.js';
 import { openReadyStore } from './open-store.js';
 import { startMetricsServer } from './metrics-server.js';
 import { startProcessing } from './processing.js';
 
 export async function runWorker(config: Config) {
-  const logger = pino({ level: config.logLevel });
+  const logger = processLogger(config.logLevel);
   const { store } = await openReadyStore(config);
   const proc: GatewayProcess = { drive: true, log: logger };
   const { deps, gateways } = await wireProcess(config, store, proc);

@@ -17,7 +17,7 @@ import { isStoreUnavailable, type AdminRecord, type KeyRecord } from '../store/s
 import { errorBody, sendError } from './envelope.js';
 import { clientErrorHandler, onConnectRequest, onUnsupportedExpectation, rawErrorResponse } from './client-errors.js';
 import { makeClientIp, trustFunction } from './client-ip.js';
-import { makeFastCheckId } from './fast-check-id.js';
+import { makeFastCheckId, rawHeader } from './fast-check-id.js';
 import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
@@ -28,6 +28,7 @@ import { adminRoutes } from './routes/admin-routes.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { authenticateAdmin } from '../support/admins.js';
 import { ajvToAppError, validatorCompiler } from './validation.js';
+import { accessLineWriter } from '../lib/access-line.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -144,7 +145,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
             req.socket.destroy();
             return;
           }
-          if (onForwardedWithoutTrust !== undefined && req.headers['x-forwarded-for'] !== undefined) onForwardedWithoutTrust();
+          if (onForwardedWithoutTrust !== undefined && rawHeader(req.rawHeaders, 'x-forwarded-for') !== undefined) onForwardedWithoutTrust();
           if (fastCheckId?.(req, res, () => handler(req, res))) return;
           handler(req, res);
         },
@@ -277,7 +278,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   // The hot path shares the key cache, guards, limiter, store and logger, and resolves the client
   // address by the same rule as fastify (client-ip.ts).
   if (config.fastPath) {
-    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? app.log : undefined, metrics: timed, clientIp: makeClientIp(config.trustProxy) });
+    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? accessLineWriter(app.log) : undefined, metrics: timed, clientIp: makeClientIp(config.trustProxy) });
   }
 
   const shahn = app as unknown as ShahnApp;

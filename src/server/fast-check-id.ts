@@ -9,12 +9,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastJsonStringify from 'fast-json-stringify';
-import { AppError, ErrorEnvelope, ID_PATTERN, Success, Topup, type TopupOut } from '@shahn/contract';
+import { AppError, ErrorEnvelope, ID_PATTERN, Topup } from '@shahn/contract';
 import { usableCachedKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
-import type { Log } from '../lib/log.js';
+import type { AccessLine } from '../lib/access-line.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
@@ -25,8 +25,8 @@ const ROUTE = '/v3/mobile/check-id/:id';
 const ID = new RegExp(ID_PATTERN);
 
 /**
- * FULFILLED production orders, as presented, by id: a check-id of one is answered without reading
- * the store. Safe across processes because such an order never changes again: FULFILLED is final
+ * FULFILLED production orders, as presented and serialized (the envelope's `data`), by id: a check-id
+ * of one is answered without reading the store or serializing the order again. Safe across processes because such an order never changes again: FULFILLED is final
  * (the lifecycle trigger refuses any status change from it), its presentation does not depend on the
  * clock (only sandbox orders' does), and the only later write to an order's other columns,
  * retry_orderid, is for REFUNDED and sandbox orders (a resend). UNKNOWN_ERROR and REFUNDED orders are
@@ -34,16 +34,16 @@ const ID = new RegExp(ID_PATTERN);
  * deleted. Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first.
  */
 class FulfilledOrders {
-  private readonly entries = new Map<string, { merchantId: string; data: TopupOut }>();
+  private readonly entries = new Map<string, { merchantId: string; json: string }>();
   constructor(private readonly max: number) {}
-  get(id: string, merchantId: string): TopupOut | undefined {
+  get(id: string, merchantId: string): string | undefined {
     const e = this.entries.get(id);
-    return e !== undefined && e.merchantId === merchantId ? e.data : undefined;
+    return e !== undefined && e.merchantId === merchantId ? e.json : undefined;
   }
-  put(id: string, merchantId: string, data: TopupOut): void {
+  put(id: string, merchantId: string, json: string): void {
     if (this.max === 0 || this.entries.has(id)) return;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(id, { merchantId, data });
+    this.entries.set(id, { merchantId, json });
   }
 }
 
@@ -58,15 +58,36 @@ export const MIRRORED_GLOBAL_HOOKS: Readonly<Record<string, number>> = Object.fr
 
 export interface FastPathOptions {
   isClosing(): boolean;
-  accessLog: Pick<Log, 'info'> | undefined;
+  /** Writes the access line, when SHAHN_ACCESS_LOG is on (lib/access-line.ts). */
+  accessLog: AccessLine | undefined;
   /** The request histogram, when metrics are served: this path counts its requests as the fastify route would. */
   metrics?: Pick<Metrics, 'request'> | undefined;
   /** The client address by the configured trust-proxy rule (the one fastify uses too). */
   clientIp(req: IncomingMessage): string;
 }
 
+/**
+ * A request header's value read from `req.rawHeaders` (`name` in lower case), without making node build
+ * `req.headers` for every header of the request; null when the header comes more than once (node
+ * would join the values: the caller steps aside and lets fastify read them).
+ */
+export function rawHeader(raw: readonly string[], name: string): string | undefined | null {
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === name.length && (n === name || n.toLowerCase() === name)) {
+      if (found !== undefined) return null;
+      found = raw[i + 1];
+    }
+  }
+  return found;
+}
+
 export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
-  const ok = fastJsonStringify(Success(Topup) as object);
+  // The success envelope is written around the serialized order, in the schema's key order
+  // (Success(Topup): success, data, meta, requestId), so that a cached order is not serialized again.
+  // The request id and the timestamp are this process's own (hex, digits and punctuation only).
+  const topupJson = fastJsonStringify(Topup as object);
   const failure = fastJsonStringify(ErrorEnvelope as object);
 
   const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint | undefined, ip: string) => {
@@ -80,7 +101,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     const ns = Number(process.hrtime.bigint() - started);
     options.metrics?.request(ROUTE, 'GET', status, ns / 1e9);
     if (options.accessLog) {
-      options.accessLog.info({ requestId, method: 'GET', url: req.url, status, ms: Math.round(ns / 10_000) / 100, ip }, 'request completed');
+      options.accessLog(requestId, 'GET', req.url!, status, Math.round(ns / 10_000) / 100, ip);
     }
   };
 
@@ -90,11 +111,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
       return;
     }
-    const data = presentTopup(order, deps.clock.now(), deps.config.sandbox);
-    if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, data);
-    write(req, res, 200, requestId, envelope(data, requestId), started, ip);
+    const json = topupJson(presentTopup(order, deps.clock.now(), deps.config.sandbox));
+    if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
+    write(req, res, 200, requestId, envelope(json, requestId), started, ip);
   };
-  const envelope = (data: TopupOut, requestId: string) => ok({ success: true, data, meta: { timestamp: nowIso() }, requestId });
+  const envelope = (dataJson: string, requestId: string) => `{"success":true,"data":${dataJson},"meta":{"timestamp":"${nowIso()}"},"requestId":"${requestId}"}`;
 
   const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
 
@@ -111,7 +132,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (req.method !== 'GET' || url === undefined || !url.startsWith(PREFIX)) return false;
     const id = url.slice(PREFIX.length);
     if (!ID.test(id) || options.isClosing()) return false;
-    const presented = req.headers['x-access-token'];
+    const presented = rawHeader(req.rawHeaders, 'x-access-token');
     if (typeof presented !== 'string' || presented === '') return false;
     const ip = options.clientIp(req);
     const key = usableCachedKey(deps, presented, ip);
