@@ -13,6 +13,7 @@ import { AppError, ErrorEnvelope, ID_PATTERN, Topup } from '@shahn/contract';
 import { usableCachedKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
+import { sandboxView } from '../domain/sandbox.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
 import type { AccessLine } from '../lib/access-line.js';
 import type { Metrics } from '../lib/metrics.js';
@@ -111,15 +112,39 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
       return;
     }
-    const json = topupJson(presentTopup(order, deps.clock.now(), deps.config.sandbox));
+    const json = presentJson(order);
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
     write(req, res, 200, requestId, envelope(json, requestId), started, ip);
   };
   const envelope = (dataJson: string, requestId: string) => `{"success":true,"data":${dataJson},"meta":{"timestamp":"${nowIso()}"},"requestId":"${requestId}"}`;
 
   const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
-
   const reads = deps.store.orders.syncReads;
+
+  /**
+   * An order's JSON, kept beside the record it was made from while that record is the store's cached
+   * one (SQLite's order cache hands out the same frozen record until the order changes). A record's
+   * presentation depends on nothing but the record and, for a sandbox order, the status and message
+   * the sandbox derives from the time (domain/sandbox.ts), so the JSON is kept with that view and
+   * made again when the view moves on.
+   */
+  const jsonOf = new WeakMap<OrderRecord, { status: string; refund: string | null; json: string }>();
+  const presentJson = (order: OrderRecord): string => {
+    const now = deps.clock.now();
+    let status: string = order.status;
+    let refund = order.refundMessage;
+    if (order.env === 'SANDBOX') {
+      const view = sandboxView(order, now, deps.config.sandbox);
+      status = view.status;
+      refund = view.refundMessage;
+    }
+    const kept = jsonOf.get(order);
+    if (kept !== undefined && kept.status === status && kept.refund === refund) return kept.json;
+    const json = topupJson(presentTopup(order, now, deps.config.sandbox));
+    if (reads) jsonOf.set(order, { status, refund, json });
+    return json;
+  };
+
   const stats = { answered: 0 };
   /** A store error: the token goes back and the fastify route answers it (503 or 500), as it does every other error. */
   const fallBack = (keyId: string) => {
