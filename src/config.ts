@@ -160,7 +160,11 @@ function sandboxTimeline(env: Env): SandboxTimeline {
   const unknownResolveMs = int(env, 'SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS', CONTRACT_TIMELINE.unknownResolveMs, 0, 30 * 86_400_000);
   if (finalMs < pendingMs) throw new ConfigError(`SHAHN_SANDBOX_FINAL_MS (${finalMs}) must not be less than SHAHN_SANDBOX_PENDING_MS (${pendingMs})`);
   if (unknownResolveMs < finalMs) throw new ConfigError(`SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS (${unknownResolveMs}) must not be less than SHAHN_SANDBOX_FINAL_MS (${finalMs})`);
-  return Object.freeze({ pendingMs, finalMs, unknownResolveMs });
+  const lateAnswerMs = int(env, 'SHAHN_SANDBOX_LATE_ANSWER_MS', CONTRACT_TIMELINE.lateAnswerMs, 0, 30 * 86_400_000);
+  if (lateAnswerMs < finalMs) throw new ConfigError(`SHAHN_SANDBOX_LATE_ANSWER_MS (${lateAnswerMs}) must not be less than SHAHN_SANDBOX_FINAL_MS (${finalMs})`);
+  const outageMs = int(env, 'SHAHN_SANDBOX_OUTAGE_MS', CONTRACT_TIMELINE.outageMs, 0, 30 * 86_400_000);
+  if (outageMs < pendingMs) throw new ConfigError(`SHAHN_SANDBOX_OUTAGE_MS (${outageMs}) must not be less than SHAHN_SANDBOX_PENDING_MS (${pendingMs})`);
+  return Object.freeze({ pendingMs, finalMs, unknownResolveMs, lateAnswerMs, outageMs });
 }
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];

@@ -77,7 +77,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await page.context().close();
   }, 60_000);
 
-  it('a merchant sends a sandbox top-up from "Try it" and watches PENDING → HANDLING → FULFILLED; the orders page updates live', async () => {
+  it('a merchant sends a sandbox top-up from "Try it" and moves it PENDING → HANDLING → UNKNOWN_ERROR → FULFILLED with the sandbox clock; the orders page updates live', async () => {
     // An order sent through the API, watched on the orders page without reloading it. The page is open
     // before the order is sent: a sandbox order is PENDING for its first 5 s only, and logging in takes
     // a while on a loaded machine.
@@ -93,15 +93,23 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     const page = await logIn('+213555000000', merchantPassword);
     await page.getByRole('link', { name: 'Try it' }).click();
     await page.getByLabel('Plan').selectOption('PREPAID_DJEZZY');
-    await page.getByLabel(/^Phone number/).fill('0778037340');
+    // 0600000004 through its whole timeline with the sandbox clock's buttons alone.
+    await page.getByLabel(/^Phone number/).fill('0600000004');
     await page.getByLabel(/^Amount/).fill('500');
+    await expect.poll(() => page.locator('#try-clock').textContent()).toContain('on real time');
     await page.getByRole('button', { name: 'Send' }).click();
     const status = page.locator('#try-status');
     await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe('PENDING');
     await page.screenshot({ path: join(SHOTS, '02-try-pending.png') });
-    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('HANDLING');
-    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('FULFILLED');
+    await page.getByRole('button', { name: 'Advance 5 s' }).click();
+    await expect.poll(() => status.textContent()).toBe('HANDLING');
+    await page.getByRole('button', { name: 'Advance 15 s' }).click();
+    await expect.poll(() => status.textContent()).toBe('UNKNOWN_ERROR');
+    await page.getByRole('button', { name: 'Advance 1 h' }).click();
+    await expect.poll(() => status.textContent()).toBe('FULFILLED');
+    await expect.poll(() => page.locator('#try-clock').textContent()).toContain('Ahead of real time by 1 h 20 s');
     await page.screenshot({ path: join(SHOTS, '03-try-fulfilled.png') });
+    expect(serious(await axeViolations(page)), 'try it with its clock').toEqual([]);
 
     // The order is in the sandbox list; the balance did not move.
     await page.getByRole('link', { name: 'Orders' }).click();
@@ -137,6 +145,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the console in headless chromium', () => {
     await page.getByRole('link', { name: 'Overview' }).click();
     await expect.poll(() => page.locator('svg.chart').count()).toBe(3);
     expect(serious(await axeViolations(page)), 'merchant overview').toEqual([]);
+    // The sandbox clock back to real time, from "Try it".
+    await page.getByRole('link', { name: 'Try it' }).click();
+    await page.getByRole('button', { name: 'Back to real time' }).click();
+    await expect.poll(() => page.locator('#try-clock').textContent()).toContain('on real time');
+    expect((await (await fetch(`${server.url}/v3/sandbox/clock`, { headers: { 'x-access-token': server.sandboxKey! } })).json()) as unknown).toMatchObject({ data: { offsetSeconds: 0 } });
     await list.context().close();
     await page.context().close();
   }, 60_000);

@@ -203,7 +203,7 @@ describe('reads: check-id, check-ref, list, transactions, plans, docs', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/v3/')).sort()).toEqual([
       '/v3/account/balance', '/v3/account/transactions', '/v3/mobile/check-id/{id}', '/v3/mobile/check-ref/{ref}',
-      '/v3/mobile/list', '/v3/mobile/plans', '/v3/mobile/send', '/v3/ping', '/v3/validate',
+      '/v3/mobile/list', '/v3/mobile/plans', '/v3/mobile/send', '/v3/ping', '/v3/sandbox/clock', '/v3/sandbox/clock/advance', '/v3/sandbox/clock/reset', '/v3/validate',
       '/v3/webhooks', '/v3/webhooks/{id}', '/v3/webhooks/{id}/deliveries', '/v3/webhooks/{id}/deliveries/{deliveryId}', '/v3/webhooks/{id}/enable', '/v3/webhooks/{id}/replay', '/v3/webhooks/{id}/rotate-secret', '/v3/webhooks/{id}/test',
     ]);
     expect(Object.keys(doc.paths)).toContain('/admin/orders/{id}/resolve');

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AccessTokenDisabledError, APIError, ConnectionError, DEFAULT_BASE_URL, DuplicatedRefError, InsufficientBalanceError, InternalServerError,
   InvalidAccessTokenError, IpBlockedError, IpNotAllowedError, MissingAccessTokenError, NotFoundError, PayloadTooLargeError, PlanDisabledError,
-  RateLimitedError, ReadOnlyKeyError, ServiceUnavailableError, Shahn, ShahnError, TimeoutError, ValidationError, WaitTimeoutError, type Topup,
+  RateLimitedError, ReadOnlyKeyError, SandboxOnlyError, ServiceUnavailableError, Shahn, ShahnError, TimeoutError, ValidationError, WaitTimeoutError, type Topup,
 } from '@shahn/sdk';
 import { FaultProxy } from './fault-proxy.js';
 import { makeContext, type TestContext, addTestKey } from './helpers.js';
@@ -51,6 +51,21 @@ describe('@shahn/sdk', () => {
     expect(page.pagination.totalResults).toBe(1);
     const tx = await sdk(ctx.merchant.productionKey).account.transactions();
     expect(tx.items[0]?.type).toBe('DEPOSIT');
+  });
+
+  it('the sandbox clock: clock, advance, reset; the late answers seen by advancing alone; SandboxOnlyError for a PRODUCTION key', async () => {
+    const c = sdk(ctx.merchant.sandboxKey);
+    expect(await c.sandbox.clock()).toEqual({ now: new Date(ctx.clock.now()).toISOString(), offsetSeconds: 0 });
+    const lost = await c.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000004', amount: 500 });
+    await c.sandbox.advance(15);
+    expect((await c.mobile.checkId(lost.topupId)).status).toBe('UNKNOWN_ERROR');
+    expect(await c.sandbox.advance(3600)).toEqual({ now: new Date(ctx.clock.now() + 3615_000).toISOString(), offsetSeconds: 3615 });
+    expect((await c.mobile.checkId(lost.topupId)).status).toBe('FULFILLED');
+    expect((await c.sandbox.reset()).offsetSeconds).toBe(0);
+    const err = await sdk(ctx.merchant.productionKey).sandbox.advance(5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxOnlyError);
+    expect(err).toMatchObject({ code: 'SANDBOX_ONLY', status: 403 });
+    await expect(c.sandbox.advance(0)).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('list and transactions: await one page, or for-await over every item of every page', async () => {

@@ -4,15 +4,16 @@ import type { TopupOut } from '@shahn/contract';
 import type { KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 import { presentTopup } from './present.js';
+import { readingTime } from './sandbox-clock.js';
 
 export async function getTopupById(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; id: string }): Promise<TopupOut> {
   const order = await deps.store.orders.findOrderById(options.key.merchantId, options.key.type, options.id);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${options.id}' not found`);
-  return presentTopup(order, deps.clock.now(), deps.config.sandbox);
+  return presentTopup(order, await readingTime(deps, options.key.merchantId, options.key.type), deps.config.sandbox);
 }
 
 export async function getTopupByRef(deps: Pick<Deps, 'store' | 'clock' | 'config'>, options: { key: KeyRecord; ref: string }): Promise<TopupOut> {
   const order = await deps.store.orders.findOrderByRef(options.key.merchantId, options.key.type, options.ref);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with reference '${options.ref}' not found`);
-  return presentTopup(order, deps.clock.now(), deps.config.sandbox);
+  return presentTopup(order, await readingTime(deps, options.key.merchantId, options.key.type), deps.config.sandbox);
 }

@@ -8,7 +8,7 @@ import { newObjectId, randomToken } from '../lib/ids.js';
 import { chargeCentimes, centimesToDzd, dzdToCentimes } from '../lib/money.js';
 import type { KeyRecord, OrderRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
-import { isSandboxTestNumber, sandboxEvents, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
+import { isSandboxTestNumber, SandboxLostReply, sandboxEvents, sandboxOffersFor, sandboxScenarioFor } from './sandbox.js';
 
 export async function sendTopup(
   deps: Pick<Deps, 'store' | 'clock' | 'catalogue' | 'queued' | 'config' | 'metrics'>,
@@ -53,6 +53,8 @@ export async function sendTopup(
   const topupAmount = dzdToCentimes(amountDzd);
   const charge = chargeCentimes(topupAmount, plan.costPpm);
   const scenario = sandbox ? sandboxScenarioFor(body.MSSIDN, plan) : null;
+  // A sandbox order is created at its merchant's sandbox time (domain/sandbox-clock.ts).
+  const createdAt = sandbox ? now + (await deps.store.sandboxClocks.offset(key.merchantId)) : now;
 
   const order: OrderRecord = {
     id,
@@ -64,8 +66,8 @@ export async function sendTopup(
     mssidn: body.MSSIDN,
     topupAmount,
     charge,
-    createdAt: now,
-    updatedAt: now,
+    createdAt,
+    updatedAt: createdAt,
     refundMessage: null,
     suggestedOffers: scenario ? sandboxOffersFor(scenario, plan, topupAmount, catalogue.plans.values()) : null,
     followOrderId: null,
@@ -87,5 +89,8 @@ export async function sendTopup(
   }
   deps.metrics.transition(key.type, 'PENDING');
   if (!sandbox) deps.queued.notify();
+  // 0600000007, the lost reply: the order is recorded and goes on as any order, but the caller is told
+  // 500, as when a server fails after its commit. check-ref finds it; the same ref again is DUPLICATED_REF.
+  if (scenario === 'LOST_REPLY') throw new SandboxLostReply();
   return { topupId: id, topupRef: ref, newBalance: centimesToDzd(result.balance) };
 }

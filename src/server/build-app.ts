@@ -24,11 +24,13 @@ import { webhookRoutes } from './routes/webhook-routes.js';
 import { coreRoutes } from './routes/core-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { mobileRoutes } from './routes/mobile-routes.js';
+import { sandboxRoutes } from './routes/sandbox-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { authenticateAdmin } from '../support/admins.js';
 import { ajvToAppError, validatorCompiler } from './validation.js';
 import { accessLineWriter } from '../lib/access-line.js';
+import { SandboxLostReply } from '../domain/sandbox.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -194,7 +196,8 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const err = appErrorFrom(error, request);
-    if (err.code === 'INTERNAL_ERROR') request.log.error({ err: error }, 'unhandled error');
+    // The sandbox's lost-reply number answers 500 on purpose: no fault to log.
+    if (err.code === 'INTERNAL_ERROR' && !(error instanceof SandboxLostReply)) request.log.error({ err: error }, 'unhandled error');
     else logAbuse(request, err);
     return sendError(reply, err);
   });
@@ -272,6 +275,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(accountRoutes, { deps });
   await app.register(webhookRoutes, { deps });
   await app.register(mobileRoutes, { deps });
+  await app.register(sandboxRoutes, { deps });
   await app.register(adminRoutes, { deps });
   await app.register(consoleRoutes, { deps });
 

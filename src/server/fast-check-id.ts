@@ -106,13 +106,14 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     }
   };
 
-  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, started: bigint | undefined, ip: string) => {
+  /** `offset`: the merchant's sandbox clock offset for a sandbox order (domain/sandbox-clock.ts), else 0. */
+  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, offset: number, started: bigint | undefined, ip: string) => {
     if (!order) {
       const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
       write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
       return;
     }
-    const json = presentJson(order);
+    const json = presentJson(order, deps.clock.now() + offset);
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
     write(req, res, 200, requestId, envelope(json, requestId), started, ip);
   };
@@ -129,8 +130,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
    * made again when the view moves on.
    */
   const jsonOf = new WeakMap<OrderRecord, { status: string; refund: string | null; json: string }>();
-  const presentJson = (order: OrderRecord): string => {
-    const now = deps.clock.now();
+  const presentJson = (order: OrderRecord, now: number): string => {
     let status: string = order.status;
     let refund = order.refundMessage;
     if (order.env === 'SANDBOX') {
@@ -182,11 +182,20 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
         fallBack(key.id);
         return false;
       }
-      answer(req, res, requestId, id, order, started, ip);
+      let offset = 0;
+      if (key.type === 'SANDBOX' && order) {
+        try {
+          offset = reads.sandboxOffset(key.merchantId);
+        } catch {
+          fallBack(key.id);
+          return false;
+        }
+      }
+      answer(req, res, requestId, id, order, offset, started, ip);
       return true;
     }
-    deps.store.orders.findOrderById(key.merchantId, key.type, id).then(
-      (order) => answer(req, res, requestId, id, order, started, ip),
+    Promise.all([deps.store.orders.findOrderById(key.merchantId, key.type, id), key.type === 'SANDBOX' ? deps.store.sandboxClocks.offset(key.merchantId) : 0]).then(
+      ([order, offset]) => answer(req, res, requestId, id, order, offset, started, ip),
       () => {
         fallBack(key.id);
         if (!res.destroyed) next();

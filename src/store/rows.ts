@@ -1,5 +1,6 @@
 /** Row shapes shared by the SQL stores (the same columns on SQLite and PostgreSQL) and their mappers. */
-import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, OutboxMessage, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord } from './store.js';
+import type { SandboxTimeline } from '../lib/sandbox-timeline.js';
+import type { AdminRecord, ConsoleLoginRecord, MerchantRecord, OutboxMessage, AuditRecord, Env, KeyRecord, LedgerEntryRecord, OrderRecord, PlanRecord, SandboxScenario } from './store.js';
 
 export interface OrderRow {
   id: string;
@@ -17,7 +18,9 @@ export interface OrderRow {
   suggested_offers: string | null;
   follow_orderid: string | null;
   retry_orderid: string | null;
-  sandbox_scenario: OrderRecord['sandboxScenario'];
+  sandbox_scenario: BaseScenario | null;
+  /** 0600000004–07: the twist on sandbox_scenario (migration 13). */
+  sandbox_case?: SandboxCase | null;
   call_started_at?: number | null;
   lease_owner?: string | null;
   gateway_channel?: string | null;
@@ -28,7 +31,19 @@ export interface OrderRow {
 
 /** The columns reads need (not the processor's lease bookkeeping). */
 export const ORDER_COLUMNS =
-  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario';
+  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario, sandbox_case';
+
+type SandboxCase = 'LATE_FULFILLED' | 'LATE_REFUNDED' | 'OUTAGE' | 'LOST_REPLY';
+type BaseScenario = Exclude<SandboxScenario, SandboxCase>;
+/**
+ * The stored form of a sandbox scenario: sandbox_scenario keeps the five of the first schema (its CHECK
+ * constraint), sandbox_case the test numbers 0600000004–07 beside the scenario each starts as.
+ */
+const CASE_BASE: Record<SandboxCase, BaseScenario> = { LATE_FULFILLED: 'UNKNOWN', LATE_REFUNDED: 'UNKNOWN', OUTAGE: 'FULFILLED', LOST_REPLY: 'FULFILLED' };
+function storedScenario(s: SandboxScenario | null): [BaseScenario | null, SandboxCase | null] {
+  if (s === null) return [null, null];
+  return s in CASE_BASE ? [CASE_BASE[s as SandboxCase], s as SandboxCase] : [s as BaseScenario, null];
+}
 
 export interface LedgerRow {
   id: string;
@@ -61,7 +76,7 @@ export function toOrder(r: OrderRow): OrderRecord {
     suggestedOffers: r.suggested_offers === null ? null : (JSON.parse(r.suggested_offers) as OrderRecord['suggestedOffers']),
     followOrderId: r.follow_orderid,
     retryOrderId: r.retry_orderid,
-    sandboxScenario: r.sandbox_scenario,
+    sandboxScenario: r.sandbox_case ?? r.sandbox_scenario,
     callStartedAt: r.call_started_at ?? null,
     leaseOwner: r.lease_owner ?? null,
     gatewayChannel: r.gateway_channel ?? null,
@@ -164,27 +179,35 @@ export function toAdmin(r: AdminRow): AdminRecord {
 
 /** The columns an order is inserted with, in the order of orderArgs(). */
 export const ORDER_INSERT_COLUMNS =
-  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario';
+  'id, merchant_id, env, ref, status, plan_code, mssidn, topup_amount, charge, created_at, updated_at, refund_message, suggested_offers, follow_orderid, retry_orderid, sandbox_scenario, sandbox_case';
 
 /** Order record → the values of ORDER_INSERT_COLUMNS. */
 export function orderArgs(o: OrderRecord): unknown[] {
   return [
     o.id, o.merchantId, o.env, o.ref, o.status, o.planCode, o.mssidn, o.topupAmount, o.charge, o.createdAt, o.updatedAt, o.refundMessage,
-    o.suggestedOffers === null ? null : JSON.stringify(o.suggestedOffers), o.followOrderId, o.retryOrderId, o.sandboxScenario,
+    o.suggestedOffers === null ? null : JSON.stringify(o.suggestedOffers), o.followOrderId, o.retryOrderId, ...storedScenario(o.sandboxScenario),
   ];
 }
 
 /**
  * The status a reader sees, as SQL: a production order's stored status; a sandbox order's derived
- * from its age exactly as domain/sandbox.ts sandboxView() does. The arguments are SQL placeholders
- * (or literals) for the time of reading and the sandbox timeline's three durations.
+ * from its age exactly as domain/sandbox.ts sandboxView() does, the age taken on its merchant's sandbox
+ * clock (the real time `now` plus the merchant's offset in sandbox_clocks). `now` is an SQL
+ * placeholder (or literal); the durations are the timeline's, written in as integers.
  */
-export function visibleStatusSql(now: string, pendingMs: string, finalMs: string, unknownMs: string): string {
+export function visibleStatusSql(now: string, t: SandboxTimeline): string {
+  const n = (v: number) => String(Math.trunc(v));
+  const at = `(${now} + COALESCE((SELECT c.offset_ms FROM sandbox_clocks c WHERE c.merchant_id = orders.merchant_id), 0))`;
+  const handled = n(t.finalMs - t.pendingMs);
   return `(CASE WHEN env = 'PRODUCTION' OR status IN ('FULFILLED', 'REFUNDED') THEN status
-    WHEN created_at > ${now} - ${pendingMs} THEN 'PENDING'
-    WHEN created_at > ${now} - ${finalMs} THEN 'HANDLING'
+    WHEN sandbox_case = 'OUTAGE' THEN (CASE WHEN created_at > ${at} - ${n(t.outageMs)} THEN 'PENDING'
+      WHEN created_at > ${at} - ${n(t.outageMs)} - ${handled} THEN 'HANDLING' ELSE 'FULFILLED' END)
+    WHEN created_at > ${at} - ${n(t.pendingMs)} THEN 'PENDING'
+    WHEN created_at > ${at} - ${n(t.finalMs)} THEN 'HANDLING'
+    WHEN sandbox_case IN ('LATE_FULFILLED', 'LATE_REFUNDED') THEN (CASE WHEN created_at > ${at} - ${n(t.lateAnswerMs)} THEN 'UNKNOWN_ERROR'
+      WHEN sandbox_case = 'LATE_FULFILLED' THEN 'FULFILLED' ELSE 'REFUNDED' END)
     WHEN sandbox_scenario IS NULL OR sandbox_scenario = 'FULFILLED' THEN 'FULFILLED'
-    WHEN sandbox_scenario = 'UNKNOWN' AND created_at > ${now} - ${unknownMs} THEN 'UNKNOWN_ERROR'
+    WHEN sandbox_scenario = 'UNKNOWN' AND created_at > ${at} - ${n(t.unknownResolveMs)} THEN 'UNKNOWN_ERROR'
     ELSE 'REFUNDED' END)`;
 }
 

@@ -1,7 +1,7 @@
 /**
  * One SQL text for both stores. Statements are written in PostgreSQL's form, with numbered
  * placeholders (`$1`, a placeholder may repeat), the casts PostgreSQL needs to type a parameter
- * (`$2::bigint`) and row locks (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED`). For SQLite the text is
+ * (`$2::bigint`) and row locks (`FOR UPDATE`, `FOR SHARE`, `FOR UPDATE SKIP LOCKED`). For SQLite the text is
  * rewritten once, when the statement is first prepared: the casts go (SQLite's dynamic typing needs
  * none), the row locks go (a SQLite write transaction holds the whole database), and each `$n`
  * becomes a positional `?`, with the list of which argument fills each one.
@@ -14,7 +14,7 @@ export interface SqliteText {
 }
 
 const CAST = /::(bigint|int|integer|text|smallint)\b/g;
-const ROW_LOCK = /\s+FOR UPDATE( SKIP LOCKED)?\b/g;
+const ROW_LOCK = /\s+FOR (?:UPDATE|SHARE)( SKIP LOCKED)?\b/g;
 const PLACEHOLDER = /\$(\d+)/g;
 
 export function toSqlite(text: string): SqliteText {

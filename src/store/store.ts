@@ -67,7 +67,11 @@ export interface SuggestedOfferRecord {
   amount: number;
 }
 
-export type SandboxScenario = 'FULFILLED' | 'REFUND' | 'SUGGEST' | 'UNKNOWN' | 'MENU';
+/**
+ * How a sandbox order's timeline ends (domain/sandbox.ts). Stored as `sandbox_scenario` (the first five)
+ * and, for the test numbers 0600000004–07, `sandbox_case` beside the scenario they start from.
+ */
+export type SandboxScenario = 'FULFILLED' | 'REFUND' | 'SUGGEST' | 'UNKNOWN' | 'MENU' | 'LATE_FULFILLED' | 'LATE_REFUNDED' | 'OUTAGE' | 'LOST_REPLY';
 
 export interface OrderRecord {
   id: string;
@@ -344,6 +348,22 @@ export interface OrdersStore {
 /** Synchronous reads by id (SQLite), served from the store's order cache. */
 export interface SyncOrderReads {
   findOrderById(merchantId: string, env: Env, id: string): OrderRecord | undefined;
+  /** The merchant's sandbox clock offset (SandboxClockStore.offset), read without a promise. */
+  sandboxOffset(merchantId: string): number;
+}
+
+/**
+ * Each merchant's sandbox clock: how far (ms) its sandbox is ahead of real time (domain/sandbox-clock.ts).
+ * Moving it also moves the due times of the merchant's undelivered sandbox webhook messages, in the
+ * same transaction, so that each fires when the sandbox reaches its moment.
+ */
+export interface SandboxClockStore {
+  /** 0 when the merchant never advanced its clock (or reset it). */
+  offset(merchantId: string): Promise<number>;
+  /** Adds `ms` (> 0) to the offset, at most up to `maxOffsetMs`; returns the new offset, or undefined past the maximum (nothing changed). */
+  advance(merchantId: string, ms: number, maxOffsetMs: number, now: number): Promise<number | undefined>;
+  /** Back to real time; returns the offset it had. */
+  reset(merchantId: string, now: number): Promise<number>;
 }
 
 /** The order processor's side: claims with a lease, "call started", outcomes, recovery. */
@@ -503,6 +523,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly channels: ChannelsStore;
   readonly webhooks: WebhookStore;
+  readonly sandboxClocks: SandboxClockStore;
 }
 
 /** What a merchant's webhook endpoint is told about: an order's status, or a test (`ping`). */

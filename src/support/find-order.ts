@@ -3,6 +3,7 @@ import { AppError } from '@shahn/contract/core';
 import type { TopupStatus } from '@shahn/contract';
 import type { Deps } from '../domain/deps.js';
 import { sandboxView } from '../domain/sandbox.js';
+import { readingTime } from '../domain/sandbox-clock.js';
 import type { OrderRecord } from '../store/store.js';
 import { presentSupportOrder } from './list-uncertain-orders.js';
 import { presentAudit } from './audit.js';
@@ -14,7 +15,7 @@ export async function findOrderForSupport(
   const order = await deps.store.orders.findOrderAnywhere(orderId);
   if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${orderId}' not found`);
   const now = deps.clock.now();
-  const visible = order.env === 'SANDBOX' ? sandboxView(order, now, deps.config.sandbox).status : order.status;
+  const visible = order.env === 'SANDBOX' ? sandboxView(order, await readingTime(deps, order.merchantId, 'SANDBOX'), deps.config.sandbox).status : order.status;
   return { order, now, visible };
 }
 

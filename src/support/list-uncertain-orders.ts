@@ -1,5 +1,6 @@
 /** The support queue: production UNKNOWN_ERROR orders, oldest first, with their merchant and age. */
 import type { Deps } from '../domain/deps.js';
+import { readingTime } from '../domain/sandbox-clock.js';
 import { toPage, toPageRequest } from '../domain/pagination.js';
 import { presentTopup } from '../domain/present.js';
 import type { OrderRecord } from '../store/store.js';
@@ -12,7 +13,7 @@ export async function presentSupportOrder(deps: Pick<Deps, 'store' | 'clock' | '
     usernames.set(order.merchantId, username);
   }
   return {
-    ...presentTopup(order, now, deps.config.sandbox),
+    ...presentTopup(order, order.env === 'SANDBOX' ? await readingTime(deps, order.merchantId, 'SANDBOX') : now, deps.config.sandbox),
     env: order.env,
     merchant: { id: order.merchantId, username },
     ageSeconds: Math.floor((now - order.createdAt) / 1000),

@@ -57,6 +57,22 @@ interface Plan {
 export const STATUSES = ['PENDING', 'HANDLING', 'FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'];
 const OPEN = new Set(['PENDING', 'HANDLING']);
 
+interface SandboxClock {
+  now: string;
+  offsetSeconds: number;
+}
+
+/** 90061 → "1 d 1 h 1 min 1 s" (the parts that are not zero). */
+function duration(seconds: number): string {
+  const parts: string[] = [];
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['min', 60], ['s', 1]] as const) {
+    const n = Math.floor(seconds / size);
+    seconds -= n * size;
+    if (n > 0) parts.push(`${n} ${unit}`);
+  }
+  return parts.join(' ') || '0 s';
+}
+
 export function topupMessage(o: Topup): HTMLElement {
   return h(
     'div',
@@ -257,12 +273,56 @@ export const merchantTry: View = async (main) => {
       h('dl', { class: 'facts' }, h('dt', null, 'ID'), h('dd', null, h('code', null, o._id)), h('dt', null, t('status')), h('dd', { id: 'try-status' }, statusBadge(o.status)), h('dt', null, t('message')), h('dd', null, topupMessage(o))),
     );
   };
+  let current: string | undefined;
   const poll = async (id: string) => {
+    window.clearTimeout(timer);
+    current = id;
     const o = await api<Topup>('GET', `/merchant/orders/${id}`);
     render(o);
     announce(`${o._id}: ${o.status}`);
     if (OPEN.has(o.status) && out.isConnected) timer = window.setTimeout(() => void poll(id).catch(() => undefined), 1000);
   };
+
+  // The sandbox clock: move this merchant's sandbox forward (its orders and their webhooks follow).
+  const clockText = h('p', { id: 'try-clock', 'aria-live': 'polite' });
+  const showClock = (c: SandboxClock) => {
+    const at = `${t('clockNow')}: ${c.now.replace('T', ' ').slice(0, 19)} UTC`;
+    clockText.textContent = c.offsetSeconds === 0 ? `${at} (${t('clockReal')})` : `${at} · ${t('clockAhead')} ${duration(c.offsetSeconds)}`;
+  };
+  const clockNotice = h('div');
+  const moveClock = (path: string, body?: unknown) => {
+    api<SandboxClock>('POST', path, body)
+      .then((c) => {
+        showClock(c);
+        clear(clockNotice);
+        if (current) return poll(current);
+        return undefined;
+      })
+      .catch((e: unknown) => clear(clockNotice, notice('error', errorText(e))));
+  };
+  const clockCard = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'try-clock-title' },
+    h('h2', { id: 'try-clock-title' }, t('sandboxClock')),
+    h('p', { class: 'hint' }, t('clockHint')),
+    clockText,
+    h(
+      'div',
+      { class: 'inline' },
+      ([[5, '5 s'], [15, '15 s'], [3600, '1 h'], [86_400, '1 d']] as const).map(([seconds, label]) => {
+        const b = h('button', { type: 'button', 'data-advance': String(seconds) }, `${t('advanceBy')} ${label}`);
+        b.addEventListener('click', () => moveClock('/merchant/sandbox-clock/advance', { seconds }));
+        return b;
+      }),
+      (() => {
+        const b = h('button', { type: 'button', id: 'try-clock-reset' }, t('resetClock'));
+        b.addEventListener('click', () => moveClock('/merchant/sandbox-clock/reset'));
+        return b;
+      })(),
+    ),
+    clockNotice,
+  );
+  showClock(await api<SandboxClock>('GET', '/merchant/sandbox-clock'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     window.clearTimeout(timer);
@@ -286,6 +346,6 @@ export const merchantTry: View = async (main) => {
   };
   plan.addEventListener('change', syncAmount);
   syncAmount();
-  clear(main, h('h1', { tabindex: '-1' }, t('tryIt')), form, out);
+  clear(main, h('h1', { tabindex: '-1' }, t('tryIt')), form, out, clockCard);
   return () => window.clearTimeout(timer);
 };

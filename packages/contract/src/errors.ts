@@ -39,6 +39,11 @@ export const ERROR_CODES = {
     message: 'This access token is read-only',
     fix: 'Use a READ-WRITE key for write endpoints.',
   },
+  SANDBOX_ONLY: {
+    status: 403,
+    message: 'This endpoint takes a SANDBOX key',
+    fix: 'The sandbox clock moves sandbox orders only: call it with a SANDBOX key. Production time cannot be moved.',
+  },
   INSUFFICIENT_BALANCE: {
     status: 403,
     message: 'Your balance is insufficient for this operation',

@@ -129,6 +129,19 @@ export const SendBody = Type.Object({
 });
 export type SendBodyInput = Static<typeof SendBody>;
 
+/** The sandbox clock of the calling merchant (SANDBOX keys only): its time and how far ahead of real time it is. */
+export const SandboxClock = Type.Object({
+  now: Timestamp,
+  offsetSeconds: Type.Integer({ minimum: 0, description: 'how far the sandbox is ahead of real time' }),
+});
+export type SandboxClockOut = Static<typeof SandboxClock>;
+
+/** Move the sandbox clock forward: 1 s to 30 days at a time, never backwards. */
+export const SandboxAdvanceBody = Type.Object({
+  seconds: Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+});
+export type SandboxAdvanceInput = Static<typeof SandboxAdvanceBody>;
+
 export const SendData = Type.Object({
   topupId: Type.String(),
   topupRef: Type.String(),

@@ -7,6 +7,7 @@ import { ShahnError } from './errors.js';
 import { HttpCore } from './internal/request.js';
 import { Account } from './resources/account.js';
 import { Mobile } from './resources/mobile.js';
+import { Sandbox } from './resources/sandbox.js';
 import type { KeyInfo, Ping } from './types.js';
 
 export const DEFAULT_BASE_URL = 'https://api.oneclickdz.com';
@@ -33,6 +34,8 @@ function env(name: string): string | undefined {
 export class Shahn {
   readonly account: Account;
   readonly mobile: Mobile;
+  /** shahn's sandbox clock (SANDBOX keys; not part of the public API). */
+  readonly sandbox: Sandbox;
   readonly baseUrl: string;
   private readonly http: HttpCore;
 
@@ -54,6 +57,7 @@ export class Shahn {
     });
     this.account = new Account(this.http);
     this.mobile = new Mobile(this.http);
+    this.sandbox = new Sandbox(this.http);
   }
 
   /** GET /v3/ping */

@@ -49,6 +49,10 @@ export class IpNotAllowedError extends APIError {
 export class ReadOnlyKeyError extends APIError {
   override readonly name = 'ReadOnlyKeyError';
 }
+/** 403 SANDBOX_ONLY: the sandbox clock with a PRODUCTION key (shahn's extension). */
+export class SandboxOnlyError extends APIError {
+  override readonly name = 'SandboxOnlyError';
+}
 /** 403 INSUFFICIENT_BALANCE: `details.required`, `details.available`. Do not retry until funds are added. */
 export class InsufficientBalanceError extends APIError {
   override readonly name = 'InsufficientBalanceError';
@@ -119,6 +123,7 @@ const BY_CODE: Record<string, typeof APIError> = {
   ACCESS_TOKEN_DISABLED: AccessTokenDisabledError,
   IP_NOT_ALLOWED: IpNotAllowedError,
   READ_ONLY_KEY: ReadOnlyKeyError,
+  SANDBOX_ONLY: SandboxOnlyError,
   INSUFFICIENT_BALANCE: InsufficientBalanceError,
   NO_BALANCE: InsufficientBalanceError,
   DUPLICATED_REF: DuplicatedRefError,

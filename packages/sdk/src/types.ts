@@ -4,6 +4,7 @@ import type {
   PageQueryInput,
   PingDataOut,
   PlansDataOut,
+  SandboxClockOut,
   SendBodyInput,
   SendDataOut,
   SuggestedOfferOut,
@@ -30,6 +31,8 @@ export type SendParams = SendBodyInput;
  */
 export type SendResult = Omit<SendDataOut, 'newBalance'> & { newBalance?: number };
 export type ListQuery = PageQueryInput;
+/** A merchant's sandbox clock (shahn's extension; SANDBOX keys only). */
+export type SandboxClock = SandboxClockOut;
 
 /** Statuses after which a top-up's check stops: FULFILLED, REFUNDED, UNKNOWN_ERROR. */
 export const FINAL_STATUSES: readonly TopupStatus[] = ['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR'];

@@ -5,10 +5,11 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AppError, IdParams, KEY_SCOPES, KEY_TYPES, SendBody, TOPUP_STATUSES } from '@shahn/contract';
+import { AppError, IdParams, KEY_SCOPES, KEY_TYPES, SandboxAdvanceBody, SendBody, TOPUP_STATUSES } from '@shahn/contract';
 import type { Deps } from '../../domain/deps.js';
 import { toPage, toPageRequest } from '../../domain/pagination.js';
 import { presentTopup } from '../../domain/present.js';
+import { advanceSandboxClock, getSandboxClock, readingTime, resetSandboxClock } from '../../domain/sandbox-clock.js';
 import { sendTopup } from '../../domain/send-topup.js';
 import { listTransactions } from '../../domain/list-transactions.js';
 import { centimesToDzd } from '../../lib/money.js';
@@ -28,7 +29,8 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     return m;
   };
   const actor = (m: MerchantRecord) => `merchant:${m.username}`;
-  const present = (o: OrderRecord) => ({ ...presentTopup(o, deps.clock.now(), deps.config.sandbox), env: o.env });
+  /** An order as the merchant sees it at `now` (for a sandbox order, the merchant's sandbox time). */
+  const present = (now: number) => (o: OrderRecord) => ({ ...presentTopup(o, now, deps.config.sandbox), env: o.env });
   const ownKey = async (m: MerchantRecord, id: string): Promise<KeyRecord> => {
     const k = await deps.store.accounts.findKeyById(id);
     if (!k || k.merchantId !== m.id) throw new AppError('NOT_FOUND', `Key '${id}' not found`);
@@ -82,7 +84,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
         },
         req,
       );
-      return success(request, toPage(result, info, present));
+      return success(request, toPage(result, info, present(await readingTime(deps, m.id, (q.env ?? 'PRODUCTION') as Env))));
     },
   );
 
@@ -91,7 +93,7 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     const order =
       (await deps.store.orders.findOrderById(m.id, 'PRODUCTION', request.params.id)) ?? (await deps.store.orders.findOrderById(m.id, 'SANDBOX', request.params.id));
     if (!order) throw new AppError('NOT_FOUND', `Top-up with id '${request.params.id}' not found`);
-    return success(request, present(order));
+    return success(request, present(await readingTime(deps, m.id, order.env))(order));
   });
 
   app.get(
@@ -148,14 +150,23 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
   });
 
   /** "Try it": a sandbox send on behalf of the merchant (no balance effect), shown moving through its states. */
+  /** The merchant's sandbox, as a SANDBOX key of its own would reach it ("Try it" and its clock). */
+  const sandboxKey = (m: MerchantRecord): KeyRecord => ({
+    id: 'console', merchantId: m.id, username: m.username, keyHash: '', type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true, allowedIps: [], createdAt: m.createdAt,
+  });
+
   app.post('/console/api/merchant/try', { schema: { hide: true, body: SendBody } }, async (request) => {
     const m = await merchantOf(request);
     // The same per-key limit as the API, for the merchant's console sends.
     const wait = deps.limiter.take(`console-try:${m.id}`);
     if (wait > 0) throw new AppError('RATE_LIMITED', undefined, { retryAfter: wait }, { 'retry-after': String(wait) });
-    const key: KeyRecord = {
-      id: 'console', merchantId: m.id, username: m.username, keyHash: '', type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true, allowedIps: [], createdAt: m.createdAt,
-    };
-    return success(request, await sendTopup(deps, { key, body: request.body }));
+    return success(request, await sendTopup(deps, { key: sandboxKey(m), body: request.body }));
   });
+
+  // The sandbox clock (domain/sandbox-clock.ts), for the "Try it" page.
+  app.get('/console/api/merchant/sandbox-clock', { schema: { hide: true } }, async (request) => success(request, await getSandboxClock(deps, sandboxKey(await merchantOf(request)))));
+  app.post('/console/api/merchant/sandbox-clock/advance', { schema: { hide: true, body: SandboxAdvanceBody } }, async (request) =>
+    success(request, await advanceSandboxClock(deps, sandboxKey(await merchantOf(request)), request.body.seconds)),
+  );
+  app.post('/console/api/merchant/sandbox-clock/reset', { schema: { hide: true } }, async (request) => success(request, await resetSandboxClock(deps, sandboxKey(await merchantOf(request)))));
 };

@@ -46,11 +46,11 @@ export function makeConsoleStore(db: SqlDb): ConsoleStore {
 
     orderStats: async (input) => {
       const t = input.timeline;
-      const args: unknown[] = [input.from, input.bucketMs, input.now, t.unknownResolveMs, input.env, input.to, t.pendingMs, t.finalMs];
+      const args: unknown[] = [input.from, input.bucketMs, input.now, input.env, input.to];
       const byMerchant = input.merchantId ? ` AND merchant_id = $${args.push(input.merchantId)}` : '';
       const rows = await db.exec(all<BucketRow>(
-        `SELECT (created_at - $1::bigint) / $2::bigint AS b, ${visibleStatusSql('$3::bigint', '$7::bigint', '$8::bigint', '$4::bigint')} AS s, COUNT(*) AS n FROM orders
-         WHERE env = $5 AND created_at >= $1::bigint AND created_at < $6::bigint${byMerchant} GROUP BY 1, 2 ORDER BY 1`,
+        `SELECT (created_at - $1::bigint) / $2::bigint AS b, ${visibleStatusSql('$3::bigint', t)} AS s, COUNT(*) AS n FROM orders
+         WHERE env = $4 AND created_at >= $1::bigint AND created_at < $5::bigint${byMerchant} GROUP BY 1, 2 ORDER BY 1`,
         args,
       ));
       return buckets(rows, input.from, input.bucketMs);

@@ -13,6 +13,7 @@ import { makeOrdersStore } from './orders.js';
 import { makeAuditStore, makeChannelsStore, makeOutboxStore } from './outbox.js';
 import { makeWebhookStore } from './webhooks.js';
 import { makeProcessingStore } from './processing.js';
+import { makeSandboxClockStore } from './sandbox-clocks.js';
 
 export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['syncReads'] } = {}): Store {
   return {
@@ -33,5 +34,6 @@ export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['sync
     audit: makeAuditStore(db),
     channels: makeChannelsStore(db),
     webhooks: makeWebhookStore(db),
+    sandboxClocks: makeSandboxClockStore(db),
   };
 }

@@ -8,7 +8,7 @@ import { balanceOf, insertAudit, insertLedger, lockBalance, page } from './commo
 
 export const ORDER_BY_ID = `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`;
 const ORDER_BY_REF = `SELECT ${ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND env = $2 AND ref = $3`;
-const INSERT_ORDER = `INSERT INTO orders (${ORDER_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
+const INSERT_ORDER = `INSERT INTO orders (${ORDER_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`;
 
 /** The order row with its processor columns, locked for the rest of the transaction. */
 export function* lockOrder(id: string): Op<OrderRow | undefined> {
@@ -83,8 +83,7 @@ export function makeOrdersStore(db: SqlDb, options: { syncReads?: OrdersStore['s
       const where = ['merchant_id = $1 AND env = $2'];
       const arg = (v: unknown) => `$${args.push(v)}`;
       if (filter.status) {
-        const [now, pending, final, unknown] = [filter.now, filter.timeline.pendingMs, filter.timeline.finalMs, filter.timeline.unknownResolveMs].map((v) => `${arg(v)}::bigint`) as [string, string, string, string];
-        where.push(`${visibleStatusSql(now, pending, final, unknown)} = ${arg(filter.status)}`);
+        where.push(`${visibleStatusSql(`${arg(filter.now)}::bigint`, filter.timeline)} = ${arg(filter.status)}`);
       }
       if (filter.mssidn) where.push(`mssidn = ${arg(filter.mssidn)}`);
       if (filter.ref) where.push(`ref = ${arg(filter.ref)}`);

@@ -3,6 +3,7 @@
  * transaction that changes an order's status: the event (the order as it is now, its next sequence)
  * and one outbox message per endpoint that takes it are written with the change, or not at all.
  */
+import { offsetForScheduling } from './sandbox-clocks.js';
 import { newObjectId } from '../../lib/ids.js';
 import { toOrder, toOutbox, type OrderRow, type OutboxRow } from '../rows.js';
 import { all, changed, one, run, type Op, type SqlDb } from '../sql.js';
@@ -117,9 +118,12 @@ export function* scheduleOrderEvents(order: OrderRecord, scheduled: readonly { a
   yield* changed(order.id);
   yield* run('UPDATE orders SET event_sequence = $1 WHERE id = $2', [scheduled.length, order.id]);
   const snapshot = JSON.stringify(order);
+  // A sandbox order's moments are on its merchant's sandbox clock: each message is due when that clock
+  // reaches its moment, read in this transaction (an advance moves the messages already written).
+  const offset = order.env === 'SANDBOX' ? yield* offsetForScheduling(order.merchantId) : 0;
   for (const [i, s] of scheduled.entries()) {
     const event = { id: `evt_${newObjectId(order.createdAt)}`, merchantId: order.merchantId, env: order.env, orderId: order.id, type: s.type, sequence: i + 1, resolvedBy: null, snapshot, createdAt: s.at };
-    yield* insertEvent(event, endpoints.filter((e) => e.takes(s.type)).map((e) => e.id), s.at, order.createdAt);
+    yield* insertEvent(event, endpoints.filter((e) => e.takes(s.type)).map((e) => e.id), s.at - offset, order.createdAt - offset);
   }
 }
 

@@ -17,6 +17,7 @@ import { runSync, type Effect, type Op, type SqlDb } from '../sql.js';
 import { bindSlots, toSqlite } from '../sql-text.js';
 import { makeSqlStore } from '../sql/make-sql-store.js';
 import { ORDER_BY_ID } from '../sql/orders.js';
+import { SANDBOX_OFFSET } from '../sql/sandbox-clocks.js';
 
 export interface SqliteStoreOptions {
   /** Milliseconds a writer waits for another process's lock. */
@@ -140,6 +141,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         orderCache.set(id, order);
       }
       return order.merchantId === merchantId && order.env === env ? order : undefined;
+    },
+    sandboxOffset(merchantId) {
+      const r = prepare(SANDBOX_OFFSET).stmt.get(merchantId) as { offset_ms: number } | undefined;
+      return r?.offset_ms ?? 0;
     },
   };
 
