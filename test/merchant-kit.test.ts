@@ -1,4 +1,4 @@
-/** @shahn/merchant: the sync kit against a real shahn on loopback, on a test clock shared by both. */
+/** @shahn/merchant: the sync kit against a real shahn on loopback, on a test clock shared by both (or, where a test says so, the kit on its own clock and the server's sandbox moved by its sandbox clock). Both stores. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { Shahn } from '@shahn/sdk';
 import { makeContext, openTestKitStore, QUICK_SANDBOX, tempDir, type TestContext } from './helpers.js';
 import { waitUntil } from './processor-helpers.js';
 import { ROOT } from './serve-process.js';
+import { TestClock } from '../src/lib/clock.js';
 import { FaultProxy } from './fault-proxy.js';
 
 interface Calls {
@@ -118,6 +119,47 @@ describe('@shahn/merchant sync kit', () => {
     await k.deliverEvents();
     expect(calls.refunded).toHaveLength(1);
     expect(calls.uncertain).toHaveLength(1);
+  });
+
+  it('0600000004 and 0600000005 moved by the sandbox clock: never refunded while UNKNOWN_ERROR; at the recheck 04 is fulfilled, 05 refunded exactly once', async () => {
+    // The kit keeps its own clock here; the server's time stands still and its sandbox moves by the API.
+    const kitClock = new TestClock(ctx.clock.now());
+    const { store } = await openTestKitStore(dir, ctx.db);
+    stores.push(store);
+    const k = new SyncKit({ client: new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }), store, clock: kitClock, hooks: recordingHooks() });
+    const sandbox = new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }).sandbox;
+    await sandbox.reset();
+    await k.send({ orderId: 'o-4', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000004', amount: 500 });
+    await k.send({ orderId: 'o-5', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000005', amount: 500 });
+    for (let i = 0; i < 4; i++) {
+      await sandbox.advance(5);
+      kitClock.advance(5_000);
+      await k.pollOnce();
+      await k.deliverEvents();
+    }
+    expect([(await k.store.getOrder('o-4'))?.status, (await k.store.getOrder('o-5'))?.status]).toEqual(['UNKNOWN_ERROR', 'UNKNOWN_ERROR']);
+    expect(calls.uncertain.sort()).toEqual(['o-4', 'o-5']);
+    expect(calls.refunded).toEqual([]);
+    // An hour later on the sandbox's clock the operator's answers are in; the kit learns them at its daily recheck.
+    await sandbox.advance(3600);
+    kitClock.advance(3600_000);
+    await k.pollOnce();
+    expect(calls.fulfilled).toEqual([]);
+    expect(calls.refunded).toEqual([]);
+    kitClock.advance(24 * 3600_000);
+    expect(await k.recheckUncertain()).toBe(2);
+    await k.deliverEvents();
+    expect((await k.store.getOrder('o-4'))?.status).toBe('FULFILLED');
+    expect((await k.store.getOrder('o-5'))?.status).toBe('REFUNDED');
+    expect(calls.fulfilled).toEqual(['o-4']);
+    expect(calls.refunded).toEqual([{ id: 'o-5', message: 'لم تتم عملية الشحن، وتم استرداد المبلغ', offers: null }]);
+    kitClock.advance(48 * 3600_000);
+    await sandbox.advance(86_400);
+    expect(await k.recheckUncertain()).toBe(0);
+    await k.pollOnce();
+    await k.deliverEvents();
+    expect(calls.refunded).toHaveLength(1);
+    expect(calls.fulfilled).toHaveLength(1);
   });
 
   it('onRefunded gets the Arabic message and the suggested offers', async () => {
