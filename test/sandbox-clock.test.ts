@@ -2,8 +2,9 @@
  * The sandbox clock (contract section 6) and the test numbers 0600000004–07: each number through its
  * whole timeline by advancing the clock alone (the test's own clock stands still), on the fastify
  * routes and the check-id hot path, in the list and its status filter; two merchants with their own
- * offsets; the offset seen by a second API process on the same store; a PRODUCTION key refused; the
- * lost reply; sandbox webhook messages moved with the clock; production untouched.
+ * offsets; the offset seen by a second API process on the same store and kept across a restart of
+ * `shahn serve`; a PRODUCTION key refused; the lost reply; sandbox webhook messages moved with the
+ * clock; production untouched.
  * Both stores: the offset lives in the store (sandbox_clocks) and the status filter is SQL.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +12,8 @@ import { MESSAGES } from '@shahn/contract';
 import { createMerchant, type CreatedMerchant } from '../src/domain/create-merchant.js';
 import { buildDeps } from '../src/runtime/build-deps.js';
 import { buildApp } from '../src/server/build-app.js';
-import { call, expectEnvelope, makeContext, type TestContext } from './helpers.js';
+import { call, expectEnvelope, freshDatabase, makeContext, tempDir, type TestContext } from './helpers.js';
+import { startServe, type ServeProcess } from './serve-process.js';
 import { silentLog } from './processor-helpers.js';
 
 describe('the sandbox clock', () => {
@@ -192,4 +194,36 @@ describe('the sandbox clock', () => {
     expect(await due(productionEndpoint)).toEqual(production);
   });
 
+});
+
+describe('the sandbox clock across a restart of `shahn serve`', () => {
+  it('keeps the offset and what it moved', async () => {
+    const fresh = await freshDatabase(tempDir('shahn-clock-'));
+    const env = { SHAHN_DB: fresh.db, SHAHN_DEMO: 'true' };
+    let server: ServeProcess | undefined = await startServe(env);
+    try {
+      const key = server.sandboxKey!;
+      const api = async (path: string, body?: unknown) => {
+        const res = await fetch(`${server!.url}${path}`, {
+          method: body === undefined ? 'GET' : 'POST',
+          headers: { 'x-access-token': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return ((await res.json()) as { data: Record<string, unknown> }).data;
+      };
+      const { topupId } = (await api('/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000004', amount: 500 })) as { topupId: string };
+      await api('/v3/sandbox/clock/advance', { seconds: 15 });
+      expect((await api(`/v3/mobile/check-id/${topupId}`)).status).toBe('UNKNOWN_ERROR');
+      await server.stop();
+      server = undefined;
+      server = await startServe(env);
+      expect((await api('/v3/sandbox/clock')).offsetSeconds).toBe(15);
+      expect((await api(`/v3/mobile/check-id/${topupId}`)).status).toBe('UNKNOWN_ERROR');
+      await api('/v3/sandbox/clock/advance', { seconds: 3600 });
+      expect((await api(`/v3/mobile/check-id/${topupId}`)).status).toBe('FULFILLED');
+    } finally {
+      await server?.stop();
+      await fresh.drop();
+    }
+  }, 90_000);
 });
