@@ -12,16 +12,12 @@
  * time says (PENDING until real time reaches their creation).
  */
 import { AppError } from '@shahn/contract/core';
+import type { SandboxClockOut } from '@shahn/contract';
 import type { Env, KeyRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
 
-export const MAX_ADVANCE_SECONDS = 30 * 86_400;
+/** How far ahead of real time the clock may be, in all (an advance's own bound is the schema's). */
 export const MAX_OFFSET_MS = 366 * 86_400_000;
-
-export interface SandboxClockOut {
-  now: string;
-  offsetSeconds: number;
-}
 
 /** The time a merchant's orders of `env` are read at: real time, plus the sandbox offset for SANDBOX. */
 export async function readingTime(deps: Pick<Deps, 'store' | 'clock'>, merchantId: string, env: Env): Promise<number> {
@@ -57,6 +53,6 @@ export async function advanceSandboxClock(deps: Pick<Deps, 'store' | 'clock'>, k
 
 export async function resetSandboxClock(deps: Pick<Deps, 'store' | 'clock'>, key: KeyRecord): Promise<SandboxClockOut> {
   sandboxKeyOnly(key);
-  await deps.store.sandboxClocks.reset(key.merchantId, deps.clock.now());
+  await deps.store.sandboxClocks.reset(key.merchantId);
   return present(deps.clock.now(), 0);
 }

@@ -17,6 +17,18 @@ export interface Migration {
   postgres: string;
 }
 
+const SANDBOX_CLOCK_SCHEMA = `
+-- The sandbox test numbers 0600000004-07: how their timeline differs from the scenario in
+-- sandbox_scenario they start as (domain/sandbox.ts).
+ALTER TABLE orders ADD COLUMN sandbox_case TEXT CHECK (sandbox_case IS NULL OR (env = 'SANDBOX' AND sandbox_case IN ('LATE_FULFILLED', 'LATE_REFUNDED', 'OUTAGE', 'LOST_REPLY')));
+-- Each merchant's sandbox clock: how far ahead of real time its sandbox is (never behind). No row: real time.
+CREATE TABLE sandbox_clocks (
+  merchant_id TEXT PRIMARY KEY REFERENCES merchants(id),
+  offset_ms BIGINT NOT NULL CHECK (offset_ms >= 0),
+  updated_at BIGINT NOT NULL
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -785,28 +797,9 @@ CREATE INDEX outbox_webhook_pending ON outbox(kind, subject, next_attempt_at) WH
   {
     version: 13,
     name: 'sandbox clock',
-    sqlite: `
--- The sandbox test numbers 0600000004-07: how their timeline differs from the scenario in
--- sandbox_scenario they start as (domain/sandbox.ts).
-ALTER TABLE orders ADD COLUMN sandbox_case TEXT CHECK (sandbox_case IS NULL OR (env = 'SANDBOX' AND sandbox_case IN ('LATE_FULFILLED', 'LATE_REFUNDED', 'OUTAGE', 'LOST_REPLY')));
--- Each merchant's sandbox clock: how far ahead of real time its sandbox is (never behind). No row: real time.
-CREATE TABLE sandbox_clocks (
-  merchant_id TEXT PRIMARY KEY REFERENCES merchants(id),
-  offset_ms BIGINT NOT NULL CHECK (offset_ms >= 0),
-  updated_at BIGINT NOT NULL
-);
-`,
-    postgres: `
--- The sandbox test numbers 0600000004-07: how their timeline differs from the scenario in
--- sandbox_scenario they start as (domain/sandbox.ts).
-ALTER TABLE orders ADD COLUMN sandbox_case TEXT CHECK (sandbox_case IS NULL OR (env = 'SANDBOX' AND sandbox_case IN ('LATE_FULFILLED', 'LATE_REFUNDED', 'OUTAGE', 'LOST_REPLY')));
--- Each merchant's sandbox clock: how far ahead of real time its sandbox is (never behind). No row: real time.
-CREATE TABLE sandbox_clocks (
-  merchant_id TEXT PRIMARY KEY REFERENCES merchants(id),
-  offset_ms BIGINT NOT NULL CHECK (offset_ms >= 0),
-  updated_at BIGINT NOT NULL
-);
-`,
+    // The same text in both dialects.
+    sqlite: SANDBOX_CLOCK_SCHEMA,
+    postgres: SANDBOX_CLOCK_SCHEMA,
   },
 ];
 

@@ -363,7 +363,7 @@ export interface SandboxClockStore {
   /** Adds `ms` (> 0) to the offset, at most up to `maxOffsetMs`; returns the new offset, or undefined past the maximum (nothing changed). */
   advance(merchantId: string, ms: number, maxOffsetMs: number, now: number): Promise<number | undefined>;
   /** Back to real time; returns the offset it had. */
-  reset(merchantId: string, now: number): Promise<number>;
+  reset(merchantId: string): Promise<number>;
 }
 
 /** The order processor's side: claims with a lease, "call started", outcomes, recovery. */

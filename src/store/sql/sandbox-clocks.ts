@@ -4,6 +4,11 @@ import { one, run, type Op, type SqlDb } from '../sql.js';
 
 export const SANDBOX_OFFSET = 'SELECT offset_ms FROM sandbox_clocks WHERE merchant_id = $1';
 
+/** The merchant's offset (ms; 0 without a row). */
+function* readOffset(merchantId: string): Op<number> {
+  return Number((yield* one<{ offset_ms: number | string }>(SANDBOX_OFFSET, [merchantId]))?.offset_ms ?? 0);
+}
+
 /**
  * The merchant's offset inside a transaction that schedules sandbox webhook messages. On PostgreSQL the
  * merchant's row is locked for share, so that an advance (which locks it for update) waits for the
@@ -11,7 +16,7 @@ export const SANDBOX_OFFSET = 'SELECT offset_ms FROM sandbox_clocks WHERE mercha
  */
 export function* offsetForScheduling(merchantId: string): Op<number> {
   yield* one('SELECT id FROM merchants WHERE id = $1 FOR SHARE', [merchantId]);
-  return Number((yield* one<{ offset_ms: number | string }>(SANDBOX_OFFSET, [merchantId]))?.offset_ms ?? 0);
+  return yield* readOffset(merchantId);
 }
 
 /** Move the due times of the merchant's undelivered sandbox webhook messages by `deltaMs` (negative: sooner). */
@@ -26,12 +31,12 @@ function* shiftSandboxMessages(merchantId: string, deltaMs: number): Op<void> {
 
 export function makeSandboxClockStore(db: SqlDb): SandboxClockStore {
   return {
-    offset: async (merchantId) => Number((await db.exec(one<{ offset_ms: number | string }>(SANDBOX_OFFSET, [merchantId])))?.offset_ms ?? 0),
+    offset: (merchantId) => db.exec(readOffset(merchantId)),
 
     advance: (merchantId, ms, maxOffsetMs, now) =>
       db.transaction(function* () {
         yield* one('SELECT id FROM merchants WHERE id = $1 FOR UPDATE', [merchantId]);
-        const current = Number((yield* one<{ offset_ms: number | string }>(SANDBOX_OFFSET, [merchantId]))?.offset_ms ?? 0);
+        const current = yield* readOffset(merchantId);
         const next = current + ms;
         if (next > maxOffsetMs) return undefined;
         yield* run(
@@ -46,7 +51,7 @@ export function makeSandboxClockStore(db: SqlDb): SandboxClockStore {
     reset: (merchantId) =>
       db.transaction(function* () {
         yield* one('SELECT id FROM merchants WHERE id = $1 FOR UPDATE', [merchantId]);
-        const current = Number((yield* one<{ offset_ms: number | string }>(SANDBOX_OFFSET, [merchantId]))?.offset_ms ?? 0);
+        const current = yield* readOffset(merchantId);
         if (current === 0) return 0;
         yield* run('DELETE FROM sandbox_clocks WHERE merchant_id = $1', [merchantId]);
         yield* shiftSandboxMessages(merchantId, current);
