@@ -27,9 +27,10 @@ const ID = new RegExp(ID_PATTERN);
 
 /**
  * FULFILLED production orders, as presented and serialized (the envelope's `data`), by id: a check-id
- * of one is answered without reading the store or serializing the order again. Safe across processes because such an order never changes again: FULFILLED is final
- * (the lifecycle trigger refuses any status change from it), its presentation does not depend on the
- * clock (only sandbox orders' does), and the only later write to an order's other columns,
+ * of one is answered without reading the store or serializing the order again. Safe across processes
+ * because such an order never changes again: FULFILLED is final (the lifecycle trigger refuses any
+ * status change from it), its presentation does not depend on the clock (only sandbox orders' does),
+ * and the only later write to an order's other columns,
  * retry_orderid, is for REFUNDED and sandbox orders (a resend). UNKNOWN_ERROR and REFUNDED orders are
  * not cached: support resolution, a late gateway answer and a resend change them. Orders are never
  * deleted. Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first.
