@@ -1,14 +1,16 @@
 /**
  * End to end through the built CLI: `shahn serve` in a child process on a real store (a SQLite file,
- * or a PostgreSQL database) and a real port; the seed's own polling client; `shahn merchant …` next
- * to the running server; `shahn topup send` watching a sandbox top-up; graceful shutdown. The sandbox
- * timeline is shortened (QUICK_SANDBOX) so that nothing waits through the contract's 15 s.
+ * or a PostgreSQL database) and a real port; the seed's own polling client through every sandbox test
+ * number; `shahn merchant …` next to the running server; `shahn topup send` watching a sandbox top-up;
+ * graceful shutdown. The sandbox keeps the contract's timeline, and the demo merchant's sandbox clock
+ * moves it on: nothing waits through the contract's 15 s. Both stores.
  */
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, QUICK_SANDBOX } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freshDatabase } from './helpers.js';
 import { BASE_URL, pollTopupStatus } from './seed/poll-topup-status.js';
+import { onSandboxTime } from './seed/sandbox-time.js';
 import { BIN, ROOT, runCli, runCliAsync, startServe, type ServeProcess } from './serve-process.js';
 
 async function api(base: string, key: string, path: string, body?: unknown) {
@@ -29,7 +31,9 @@ describe('shahn serve, the seed client and the CLI', () => {
     const fresh = await freshDatabase();
     [db, drop] = [fresh.db, fresh.drop];
     // The demo (its keys and logins) as a newcomer gets it; asked for explicitly, as PostgreSQL needs.
-    server = await startServe({ SHAHN_DB: db, SHAHN_DEMO: 'true', ...QUICK_SANDBOX });
+    // The rate limit raised: on the sandbox clock the seed's 5 minutes of checks (60, each with a clock
+    // move) take a second, past the default 100 requests/s of one key.
+    server = await startServe({ SHAHN_DB: db, SHAHN_DEMO: 'true', SHAHN_RATE_LIMIT: '1000' });
   });
   afterAll(async () => {
     await server?.stop();
@@ -57,19 +61,80 @@ describe('shahn serve, the seed client and the CLI', () => {
       const unknown = await api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000003', amount: 500 });
       expect(normal.status).toBe(200);
       expect(unknown.status).toBe(200);
-      const cli = runCliAsync(['topup', 'send', '--key', key, '--plan', 'PREPAID_MOBILIS', '--phone', '0661234567', '--amount', '100', '--url', server.url, '--interval', '200']);
-      const [a, b] = await Promise.all([pollTopupStatus(normal.body.data.topupId), pollTopupStatus(unknown.body.data.topupId)]);
-      expect(a.status).toBe('FULFILLED');
-      expect(b.status).toBe('UNKNOWN_ERROR');
-      expect(b.refund_message).toContain('هذه العملية حالتها غير معروفة');
+      const advance = (seconds: number) => api(server.url, key, '/v3/sandbox/clock/advance', { seconds });
+      const a = await onSandboxTime(advance, () => pollTopupStatus(normal.body.data.topupId));
+      expect(a.outcome).toMatchObject({ ok: true, value: { status: 'FULFILLED' } });
+      expect(a.waits).toBe(3); // PENDING at 0 s, HANDLING at 5 and 10 s, FULFILLED at 15 s
+      const b = await onSandboxTime(advance, () => pollTopupStatus(unknown.body.data.topupId));
+      expect(b.outcome).toMatchObject({ ok: true, value: { status: 'UNKNOWN_ERROR', refund_message: expect.stringContaining('هذه العملية حالتها غير معروفة') } });
+      // The CLI watches its own order every 200 ms (it starts once the seed is done with the clock); the clock moves on each time it has shown a status.
+      const moves: Promise<unknown>[] = [];
+      const cli = runCliAsync(['topup', 'send', '--key', key, '--plan', 'PREPAID_MOBILIS', '--phone', '0661234567', '--amount', '100', '--url', server.url, '--interval', '200'], {}, (out) => {
+        if (moves.length === 0 && /PENDING/.test(out)) moves.push(advance(5));
+        if (moves.length === 1 && /HANDLING/.test(out)) moves.push(advance(10));
+      });
       const c = await cli;
+      await Promise.all(moves);
       expect(c.status).toBe(0);
       expect(c.stdout).toMatch(/sent: topupId [0-9a-f]{24}/);
-      expect(c.stdout).toMatch(/PENDING/);
-      expect(c.stdout).toMatch(/FULFILLED/);
+      expect(c.stdout).toMatch(/PENDING[^]*HANDLING[^]*FULFILLED/);
     },
     90_000,
   );
+
+  it("the seed's pollTopupStatus through the hard cases, on the sandbox clock: 0600000004, 0600000005, 0600000006 and 0600000007", async () => {
+    const key = server.sandboxKey!;
+    BASE_URL.value = server.url;
+    process.env.API_KEY = key;
+    const advance = (seconds: number) => api(server.url, key, '/v3/sandbox/clock/advance', { seconds });
+    const checkId = async (id: string) => (await api(server.url, key, `/v3/mobile/check-id/${id}`)).body.data;
+    const send = (MSSIDN: string, ref: string) => api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN, amount: 500, ref });
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      // 0600000004: the seed stops at UNKNOWN_ERROR, a final state for it. A merchant who refunded the
+      // customer then loses the money: an hour later the operator's answer is FULFILLED.
+      const four = (await send('0600000004', 'seed-4')).body.data.topupId as string;
+      const r4 = await onSandboxTime(advance, () => pollTopupStatus(four));
+      expect(r4).toMatchObject({ outcome: { ok: true, value: { status: 'UNKNOWN_ERROR' } }, waits: 3 });
+      await advance(3600);
+      expect(await checkId(four)).toMatchObject({ status: 'FULFILLED' });
+
+      // 0600000005: UNKNOWN_ERROR too, then REFUNDED an hour later: the one case where a refund is owed.
+      const five = (await send('0600000005', 'seed-5')).body.data.topupId as string;
+      const r5 = await onSandboxTime(advance, () => pollTopupStatus(five));
+      expect(r5).toMatchObject({ outcome: { ok: true, value: { status: 'UNKNOWN_ERROR' } }, waits: 3 });
+      await advance(3600);
+      expect(await checkId(five)).toMatchObject({ status: 'REFUNDED', refund_message: expect.any(String) });
+
+      // 0600000006, an operator outage: the seed gives up after its 60 checks (5 minutes), the order
+      // still PENDING and nothing to refund. Polled again later, it is FULFILLED.
+      const six = (await send('0600000006', 'seed-6')).body.data.topupId as string;
+      log.mockClear();
+      const r6 = await onSandboxTime(advance, () => pollTopupStatus(six));
+      expect(r6.outcome).toMatchObject({ ok: false, error: { message: 'Polling timeout after 5 minutes' } });
+      expect(r6.waits).toBe(60);
+      expect(log).toHaveBeenLastCalledWith('Attempt 60: Status is PENDING');
+      expect(await checkId(six)).toMatchObject({ status: 'PENDING' });
+      await advance(300);
+      const r6b = await onSandboxTime(advance, () => pollTopupStatus(six));
+      expect(r6b.outcome).toMatchObject({ ok: true, value: { status: 'FULFILLED' } });
+
+      // 0600000007, the lost reply: the send answers 500, so the seed never gets a topupId. check-ref
+      // finds the order, the same ref again is refused, and the seed follows the order found.
+      const lost = await send('0600000007', 'seed-7');
+      expect(lost.status).toBe(500);
+      expect(lost.body.error.code).toBe('INTERNAL_ERROR');
+      const found = await api(server.url, key, '/v3/mobile/check-ref/seed-7');
+      expect(found.body.data).toMatchObject({ ref: 'seed-7', MSSIDN: '0600000007', status: 'PENDING' });
+      const again = await send('0600000007', 'seed-7');
+      expect(again.status).toBe(403);
+      expect(again.body.error).toMatchObject({ code: 'DUPLICATED_REF', details: { topupId: found.body.data._id } });
+      const r7 = await onSandboxTime(advance, () => pollTopupStatus(found.body.data._id));
+      expect(r7).toMatchObject({ outcome: { ok: true, value: { status: 'FULFILLED', ref: 'seed-7' } }, waits: 3 });
+    } finally {
+      log.mockRestore();
+    }
+  });
 
   it('merchant create --json prints exactly one JSON object while serve runs on the same store', async () => {
     const r = runCli(['merchant', 'create', '--username', '+213661111111', '--balance', '2500', '--json'], { SHAHN_DB: db });
@@ -144,7 +209,7 @@ describe('shahn serve, the seed client and the CLI', () => {
     const sent = await api(server.url, key, '/v3/mobile/send', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000001', amount: 300 });
     const once = runCli(['topup', 'status', sent.body.data.topupId, '--key', key, '--url', server.url, '--no-wait', '--json']);
     expect(once.status).toBe(0);
-    // The sandbox timeline is short here: whatever the status is, it is shown once and the command returns.
+    // Whatever the status is when the command asks, it is shown once and the command returns.
     expect(JSON.parse(once.stdout.trim()).status).toMatch(/^(PENDING|HANDLING|REFUNDED)$/);
     const wrong = runCli(['topup', 'status', sent.body.data.topupId, '--key', 'bad-key', '--url', server.url]);
     expect(wrong.status).toBe(1);

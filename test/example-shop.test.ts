@@ -1,10 +1,13 @@
-/** The example merchant backend, end to end against `shahn serve` in the sandbox (real time, the sandbox timeline shortened). */
+/**
+ * The example merchant backend, end to end against `shahn serve` in the sandbox: the contract's sandbox
+ * timeline, moved on by the sandbox clock instead of waited through. Both stores.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSqliteKitStore, SyncKit } from '@shahn/merchant';
+import { DEFAULT_SCHEDULE, openSqliteKitStore, SyncKit } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
-import { freePort, freshDatabase, QUICK_SANDBOX, tempDir } from './helpers.js';
+import { freePort, freshDatabase, tempDir } from './helpers.js';
 import { waitUntil } from './processor-helpers.js';
 import { ROOT, startServe, type ServeProcess } from './serve-process.js';
 
@@ -17,7 +20,7 @@ describe('examples/merchant-shop and `shahn merchant-sync`', () => {
     const dir = tempDir('shahn-shop-');
     const fresh = await freshDatabase(dir);
     drop = fresh.drop;
-    server = await startServe({ SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true', ...QUICK_SANDBOX });
+    server = await startServe({ SHAHN_DB: fresh.db, SHAHN_DEMO: 'true', SHAHN_WEBHOOK_ALLOW_PRIVATE: 'true' });
     const port = await freePort();
     shopUrl = `http://127.0.0.1:${port}`;
     shop = spawn(process.execPath, [join(ROOT, 'examples', 'merchant-shop', 'server.mjs')], {
@@ -56,13 +59,17 @@ describe('examples/merchant-shop and `shahn merchant-sync`', () => {
     const syncStore = join(tempDir('shahn-sync-'), 'merchant.db');
     const store = openSqliteKitStore(syncStore);
     await store.migrate();
-    await new SyncKit({ client: new Shahn({ apiKey: server.sandboxKey!, baseUrl: server.url }), store }).send({ orderId: 'cli-1', plan_code: 'PREPAID_MOBILIS', MSSIDN: '0600000001', amount: 100 });
+    const client = new Shahn({ apiKey: server.sandboxKey!, baseUrl: server.url });
+    // Checked as soon as merchant-sync starts: by then the sandbox clock has moved past the order's 15 s.
+    await new SyncKit({ client, store, schedule: { ...DEFAULT_SCHEDULE, firstCheckMs: 0 } }).send({ orderId: 'cli-1', plan_code: 'PREPAID_MOBILIS', MSSIDN: '0600000001', amount: 100 });
     await store.close();
+    // 16 s on the merchant's sandbox clock: every order is final (the shop hears it from its webhooks,
+    // which fall due with the clock), and no test waits through the contract's 15 s.
+    expect(await client.sandbox.advance(16)).toMatchObject({ offsetSeconds: 16 });
     const sync = spawn(process.execPath, [join(ROOT, 'bin', 'shahn.js'), 'merchant-sync', '--store', syncStore, '--key', server.sandboxKey!, '--base-url', server.url, '--tick-ms', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let syncOut = '';
     sync.stdout!.on('data', (d: Buffer) => (syncOut += d.toString()));
 
-    // The kits' first check comes 5 s after a send; every order is final well before.
     await waitUntil(async () => syncOut.includes('order.refunded') && (await order(uncertain.orderId)).status === 'UNKNOWN_ERROR' && (await order(refunded.orderId)).status === 'REFUNDED' && (await order(ok.orderId)).status === 'FULFILLED', 30_000, 'the shop and merchant-sync to see every final state');
     await new Promise((r) => setTimeout(r, 1000)); // no second event comes
     sync.kill('SIGTERM');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SyncKit, type Hooks, type KitStore } from '@shahn/merchant';
 import { Shahn } from '@shahn/sdk';
-import { makeContext, openTestKitStore, QUICK_SANDBOX, tempDir, type TestContext } from './helpers.js';
+import { makeContext, openTestKitStore, tempDir, type TestContext } from './helpers.js';
 import { waitUntil } from './processor-helpers.js';
 import { ROOT } from './serve-process.js';
 import { TestClock } from '../src/lib/clock.js';
@@ -121,22 +121,31 @@ describe('@shahn/merchant sync kit', () => {
     expect(calls.uncertain).toHaveLength(1);
   });
 
-  it('0600000004 and 0600000005 moved by the sandbox clock: never refunded while UNKNOWN_ERROR; at the recheck 04 is fulfilled, 05 refunded exactly once', async () => {
-    // The kit keeps its own clock here; the server's time stands still and its sandbox moves by the API.
+  /**
+   * A kit on its own clock, as a merchant's process has: the server's time stands still and its
+   * sandbox moves by the sandbox clock's API, both moved together by `step`.
+   */
+  async function ownClockKit() {
     const kitClock = new TestClock(ctx.clock.now());
     const { store } = await openTestKitStore(dir, ctx.db);
     stores.push(store);
-    const k = new SyncKit({ client: new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }), store, clock: kitClock, hooks: recordingHooks() });
-    const sandbox = new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 }).sandbox;
-    await sandbox.reset();
-    await k.send({ orderId: 'o-4', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000004', amount: 500 });
-    await k.send({ orderId: 'o-5', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000005', amount: 500 });
-    for (let i = 0; i < 4; i++) {
-      await sandbox.advance(5);
-      kitClock.advance(5_000);
+    const client = new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 });
+    const k = new SyncKit({ client, store, clock: kitClock, hooks: recordingHooks() });
+    await client.sandbox.reset();
+    const step = async (seconds: number) => {
+      await client.sandbox.advance(seconds);
+      kitClock.advance(seconds * 1000);
       await k.pollOnce();
       await k.deliverEvents();
-    }
+    };
+    return { k, kitClock, sandbox: client.sandbox, step };
+  }
+
+  it('0600000004 and 0600000005 moved by the sandbox clock: never refunded while UNKNOWN_ERROR; at the recheck 04 is fulfilled, 05 refunded exactly once', async () => {
+    const { k, kitClock, sandbox, step } = await ownClockKit();
+    await k.send({ orderId: 'o-4', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000004', amount: 500 });
+    await k.send({ orderId: 'o-5', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000005', amount: 500 });
+    for (let i = 0; i < 4; i++) await step(5);
     expect([(await k.store.getOrder('o-4'))?.status, (await k.store.getOrder('o-5'))?.status]).toEqual(['UNKNOWN_ERROR', 'UNKNOWN_ERROR']);
     expect(calls.uncertain.sort()).toEqual(['o-4', 'o-5']);
     expect(calls.refunded).toEqual([]);
@@ -160,6 +169,49 @@ describe('@shahn/merchant sync kit', () => {
     await k.deliverEvents();
     expect(calls.refunded).toHaveLength(1);
     expect(calls.fulfilled).toHaveLength(1);
+  });
+
+  it('0600000006, an operator outage: PENDING for 10 minutes, polled less and less often, never given up; FULFILLED then, onFulfilled once', async () => {
+    const { k, step } = await ownClockKit();
+    await k.send({ orderId: 'o-6', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000006', amount: 500 });
+    const seen = new Set<string>();
+    for (let s = 5; s < 600; s += 5) {
+      await step(5);
+      seen.add((await k.store.getOrder('o-6'))!.status);
+    }
+    expect([...seen]).toEqual(['PENDING']);
+    const pending = (await k.store.getOrder('o-6'))!;
+    // 119 steps of 5 s; the schedule checks every 5 s for a minute, every 15 s to 5 minutes, then every minute.
+    expect(pending.checks).toBeGreaterThanOrEqual(25);
+    expect(pending.checks).toBeLessThanOrEqual(40);
+    expect(calls).toEqual({ fulfilled: [], refunded: [], uncertain: [] });
+    for (let s = 0; s < 90; s += 5) await step(5);
+    const done = (await k.store.getOrder('o-6'))!;
+    expect(done.status).toBe('FULFILLED');
+    expect(calls).toEqual({ fulfilled: ['o-6'], refunded: [], uncertain: [] });
+    for (let s = 0; s < 600; s += 60) await step(60);
+    expect((await k.store.getOrder('o-6'))!.checks).toBe(done.checks);
+    expect(calls.fulfilled).toEqual(['o-6']);
+  });
+
+  it('0600000007, the lost reply: the send is answered 500; the SDK finds the top-up by ref before anything else, and the kit follows it to FULFILLED; one order, never rejected', async () => {
+    const { k, step } = await ownClockKit();
+    const sent = await k.send({ orderId: 'o-7', plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000007', amount: 500 });
+    expect(sent).toMatchObject({ status: 'PENDING', topupId: expect.stringMatching(/^[0-9a-f]{24}$/) });
+    const statuses: string[] = [];
+    for (let s = 0; s < 20; s += 5) {
+      await step(5);
+      statuses.push((await k.store.getOrder('o-7'))!.status);
+    }
+    expect(statuses).toEqual(['HANDLING', 'HANDLING', 'FULFILLED', 'FULFILLED']);
+    expect(calls).toEqual({ fulfilled: ['o-7'], refunded: [], uncertain: [] });
+    // The order the lost reply recorded is the only one: the SDK did not send again.
+    const client = new Shahn({ apiKey: ctx.merchant.sandboxKey, baseUrl: base, maxRetries: 0 });
+    const list = await client.mobile.list({ page: 1, pageSize: 10 });
+    expect(list.items.map((t) => t._id)).toEqual([sent.topupId]);
+    // A resend with the same ref is refused; check-ref answers with the one order.
+    await expect(client.mobile.send({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0600000007', amount: 500, ref: 'o-7' })).rejects.toMatchObject({ code: 'DUPLICATED_REF' });
+    await expect(client.mobile.checkRef('o-7')).resolves.toMatchObject({ _id: sent.topupId, status: 'FULFILLED' });
   });
 
   it('onRefunded gets the Arabic message and the suggested offers', async () => {
@@ -351,8 +403,8 @@ describe('two kit processes on one store, one of them killed and restarted', () 
   });
 
   it('every transition reaches its hook exactly once', async () => {
-    // Real time, the sandbox timeline shortened (final after 1 s), and the kits checking as soon as that.
-    server = await makeContext({ balance: 100_000, env: { ...QUICK_SANDBOX, SHAHN_SANDBOX_UNKNOWN_RESOLVE_MS: '60000' } });
+    // Real time for the kits, the contract's sandbox timeline moved on by the sandbox clock.
+    server = await makeContext({ balance: 100_000 });
     // The first check 5 s after a send: on a loaded machine the 24 sends below take a few seconds, and
     // the kill must come before any order's first check.
     const schedule = { firstCheckMs: 5_000, intervals: [[Number.MAX_SAFE_INTEGER, 500] as const], sendingCheckMs: 5_000 };
@@ -378,7 +430,8 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     const first = start('one');
     start('two');
     // Orders sent by the merchant's web process (this test), recorded in the shared store.
-    const sender = new SyncKit({ client: new Shahn({ apiKey: server.merchant.sandboxKey, baseUrl: base }), store, schedule });
+    const client = new Shahn({ apiKey: server.merchant.sandboxKey, baseUrl: base });
+    const sender = new SyncKit({ client, store, schedule });
     const numbers = ['0778037340', '0600000001', '0600000002', '0600000003'];
     for (let i = 0; i < 24; i++) await sender.send({ orderId: `p-${i}`, plan_code: 'PREPAID_DJEZZY', MSSIDN: numbers[i % 4]!, amount: 100 });
     // Kill one kit while it polls the open orders (before their first check, so no hook is cut off
@@ -387,6 +440,8 @@ describe('two kit processes on one store, one of them killed and restarted', () 
     expect(readFileSync(hookLog, 'utf8')).toBe(''); // no order checked yet
     first.kill('SIGKILL');
     start('one-restarted');
+    // Every order final on the sandbox's clock (0600000003 stays UNKNOWN_ERROR for 12 h) before the first check.
+    await client.sandbox.advance(16);
     await waitUntil(() => new Set(readFileSync(hookLog, 'utf8').split('\n').filter(Boolean)).size >= 24, 60_000, 'every transition');
     await new Promise((r) => setTimeout(r, 1_500)); // time for a hook to be called twice, if it were
     const lines = readFileSync(hookLog, 'utf8').trim().split('\n').filter(Boolean);

@@ -57,12 +57,16 @@ export function runCli(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Run the CLI without blocking this process's event loop. */
-export function runCliAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/** `onStdout` gets the whole standard output so far, each time more of it comes. */
+export function runCliAsync(args: string[], env: Record<string, string> = {}, onStdout?: (stdout: string) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, SHAHN_LOG_LEVEL: 'warn', ...env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (status) => {
