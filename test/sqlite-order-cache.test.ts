@@ -1,7 +1,8 @@
 /**
- * SQLite's in-memory cache of orders read by id (check-id): every writer of an order is seen at once
- * (this process's processor, support resolve and re-send), and another connection's commits (a
- * `shahn worker` or the CLI on the same file) within ORDER_CACHE_OTHERS_MS.
+ * SQLite's in-memory cache of orders read by id (check-id) and of sandbox clock offsets: every writer
+ * of an order is seen at once (this process's processor, support resolve and re-send), so is this
+ * process's own clock move, and another connection's commits (a `shahn worker`, the CLI or a second
+ * API process on the same file) within ORDER_CACHE_OTHERS_MS.
  * Stores: SQLite only: the order cache is SQLite's own (PostgreSQL keeps only the hot path's FULFILLED cache,
  * covered by test/fast-path.test.ts on both).
  */
@@ -68,6 +69,35 @@ describe.runIf(process.env.SHAHN_TEST_STORE !== 'postgres')('the SQLite order ca
     }
     await new Promise((r) => setTimeout(r, ORDER_CACHE_OTHERS_MS + 1));
     expect((await status(id))?.status).toBe('FULFILLED');
+  });
+
+  it("a sandbox order's check-id on the hot path follows the clock: this process's advance and reset at once, another API process's within the bound", async () => {
+    const key = ctx.merchant.sandboxKey;
+    // A real listener: check-id then goes through the hot path (fast-check-id.ts), which reads the offset from the cache.
+    const base = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+    const fast = async (id: string) => ((await (await fetch(`${base}/v3/mobile/check-id/${id}`, { headers: { 'x-access-token': key } })).json()) as { data: { status: string } }).data.status;
+    const id = (await call(ctx, 'POST', '/v3/mobile/send', { key, body: { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 } })).body.data.topupId as string;
+    expect(await fast(id)).toBe('PENDING');
+    expect(await fast(id)).toBe('PENDING'); // the key and the offset now from their caches
+    await call(ctx, 'POST', '/v3/sandbox/clock/advance', { key, body: { seconds: 6 } });
+    expect(await fast(id)).toBe('HANDLING');
+    // A second API process on the same file moves the clock.
+    const other = openSqliteStore(ctx.db);
+    try {
+      const otherApp = await (await import('../src/server/build-app.js')).buildApp(buildDeps(ctx.config, other, { clock: ctx.clock }));
+      try {
+        expect((await otherApp.inject({ method: 'POST', url: '/v3/sandbox/clock/advance', headers: { 'x-access-token': key }, payload: { seconds: 10 } })).statusCode).toBe(200);
+      } finally {
+        await otherApp.close();
+      }
+    } finally {
+      await other.close();
+    }
+    await new Promise((r) => setTimeout(r, ORDER_CACHE_OTHERS_MS + 1));
+    expect(await fast(id)).toBe('FULFILLED');
+    await call(ctx, 'POST', '/v3/sandbox/clock/reset', { key });
+    // Back at real time the order, made at real time on this test's stopped clock, is young again.
+    expect(await fast(id)).toBe('PENDING');
   });
 
   it('stays correct with a tiny bound and with the cache off', async () => {

@@ -10,7 +10,9 @@
 export type Effect =
   | { readonly kind: 'all' | 'one' | 'run'; readonly text: string; readonly args: readonly unknown[] }
   /** An order's row changed in this transaction (SQLite drops it from its read cache). */
-  | { readonly kind: 'changed'; readonly orderId: string };
+  | { readonly kind: 'changed'; readonly orderId: string }
+  /** A merchant's sandbox clock changed in this transaction (SQLite drops its cached offset). */
+  | { readonly kind: 'clockChanged'; readonly merchantId: string };
 
 /** A store operation: yields statements, gets their results, returns T. */
 export type Op<T> = Generator<Effect, T, unknown>;
@@ -33,6 +35,11 @@ export function* run(text: string, args: readonly unknown[] = []): Op<number> {
 /** Say that an order's row changes in this transaction (before the UPDATE). */
 export function* changed(orderId: string): Op<void> {
   yield { kind: 'changed', orderId };
+}
+
+/** Say that a merchant's sandbox clock offset changes in this transaction. */
+export function* clockChanged(merchantId: string): Op<void> {
+  yield { kind: 'clockChanged', merchantId };
 }
 
 /** Run an operation to its end with a synchronous executor. */

@@ -83,7 +83,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
     return name;
   };
   const execOn = (c: pg.PoolClient) => async (e: Effect): Promise<unknown> => {
-    if (e.kind === 'changed') return undefined;
+    if (e.kind === 'changed' || e.kind === 'clockChanged') return undefined;
     const r = await c.query({ name: named(e.text), text: e.text, values: e.args as unknown[] });
     return e.kind === 'all' ? r.rows : e.kind === 'one' ? r.rows[0] : r.rowCount ?? 0;
   };

@@ -1,6 +1,6 @@
 /** Each merchant's sandbox clock (store.ts SandboxClockStore), one row per merchant that moved it. */
 import type { SandboxClockStore } from '../store.js';
-import { one, run, type Op, type SqlDb } from '../sql.js';
+import { clockChanged, one, run, type Op, type SqlDb } from '../sql.js';
 
 export const SANDBOX_OFFSET = 'SELECT offset_ms FROM sandbox_clocks WHERE merchant_id = $1';
 
@@ -39,6 +39,7 @@ export function makeSandboxClockStore(db: SqlDb): SandboxClockStore {
         const current = yield* readOffset(merchantId);
         const next = current + ms;
         if (next > maxOffsetMs) return undefined;
+        yield* clockChanged(merchantId);
         yield* run(
           `INSERT INTO sandbox_clocks (merchant_id, offset_ms, updated_at) VALUES ($1, $2, $3)
            ON CONFLICT (merchant_id) DO UPDATE SET offset_ms = $2, updated_at = $3`,
@@ -53,6 +54,7 @@ export function makeSandboxClockStore(db: SqlDb): SandboxClockStore {
         yield* one('SELECT id FROM merchants WHERE id = $1 FOR UPDATE', [merchantId]);
         const current = yield* readOffset(merchantId);
         if (current === 0) return 0;
+        yield* clockChanged(merchantId);
         yield* run('DELETE FROM sandbox_clocks WHERE merchant_id = $1', [merchantId]);
         yield* shiftSandboxMessages(merchantId, current);
         return current;

@@ -97,6 +97,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       orderCache.delete(e.orderId);
       return undefined;
     }
+    if (e.kind === 'clockChanged') {
+      offsetCache.delete(e.merchantId);
+      return undefined;
+    }
     const { stmt, slots } = prepare(e.text);
     const args = slots === null ? e.args : bindSlots(slots, e.args);
     if (e.kind === 'all') return stmt.all(...args);
@@ -107,29 +111,34 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const transactionSync = <T>(make: () => Op<T>): T => db.transaction(() => runOp(make())).immediate();
 
   /**
-   * Orders read by id (check-id, the hot path), kept in memory until they change. This connection's
-   * own writes drop the order at once (the `changed` effect every operation that updates an order
-   * yields); another process's commits (a `shahn worker`, the CLI) are seen through
-   * PRAGMA data_version, checked at most every ORDER_CACHE_OTHERS_MS, and empty the whole cache.
-   * Bounded: the oldest entry goes first.
+   * Orders read by id (check-id, the hot path) and merchants' sandbox clock offsets (read by every
+   * check-id of a sandbox order), kept in memory until they change. This connection's own writes drop
+   * an entry at once (the `changed` and `clockChanged` effects the operations that update an order or
+   * a clock yield); another process's commits (a second API process, a `shahn worker`, the CLI) are
+   * seen through PRAGMA data_version, checked at most every ORDER_CACHE_OTHERS_MS, and empty both
+   * caches. Bounded: the oldest entry goes first.
    */
   const orderCacheMax = options.orderCacheSize ?? 50_000;
   const orderCache = new Map<string, OrderRecord>();
+  const offsetCache = new Map<string, number>();
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   let seenDataVersion = dataVersion.get() as number;
   let dataVersionCheckedAt = 0;
+  const dropIfOthersCommitted = () => {
+    const t = performance.now();
+    if (t - dataVersionCheckedAt < ORDER_CACHE_OTHERS_MS) return;
+    dataVersionCheckedAt = t;
+    const v = dataVersion.get() as number;
+    if (v !== seenDataVersion) {
+      seenDataVersion = v;
+      orderCache.clear();
+      offsetCache.clear();
+    }
+  };
   const syncReads: SyncOrderReads = {
     findOrderById(merchantId, env, id) {
       if (orderCacheMax > 0) {
-        const t = performance.now();
-        if (t - dataVersionCheckedAt >= ORDER_CACHE_OTHERS_MS) {
-          dataVersionCheckedAt = t;
-          const v = dataVersion.get() as number;
-          if (v !== seenDataVersion) {
-            seenDataVersion = v;
-            orderCache.clear();
-          }
-        }
+        dropIfOthersCommitted();
         const cached = orderCache.get(id);
         if (cached !== undefined) return cached.merchantId === merchantId && cached.env === env ? cached : undefined;
       }
@@ -143,8 +152,18 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return order.merchantId === merchantId && order.env === env ? order : undefined;
     },
     sandboxOffset(merchantId) {
+      if (orderCacheMax > 0) {
+        dropIfOthersCommitted();
+        const cached = offsetCache.get(merchantId);
+        if (cached !== undefined) return cached;
+      }
       const r = prepare(SANDBOX_OFFSET).stmt.get(merchantId) as { offset_ms: number } | undefined;
-      return r?.offset_ms ?? 0;
+      const offset = r?.offset_ms ?? 0;
+      if (orderCacheMax > 0) {
+        if (offsetCache.size >= orderCacheMax) offsetCache.delete(offsetCache.keys().next().value as string);
+        offsetCache.set(merchantId, offset);
+      }
+      return offset;
     },
   };
 
