@@ -2,9 +2,9 @@
  * The sandbox clock (contract section 6) and the test numbers 0600000004–07: each number through its
  * whole timeline by advancing the clock alone (the test's own clock stands still), on the fastify
  * routes and the check-id hot path, in the list and its status filter; two merchants with their own
- * offsets; the offset seen by a second API process on the same store and kept across a restart of
- * `shahn serve`; a PRODUCTION key refused; the lost reply; sandbox webhook messages moved with the
- * clock; production untouched.
+ * offsets; concurrent advances summed, with sends racing them; the offset seen by a second API
+ * process on the same store and kept across a restart of `shahn serve`; a PRODUCTION key refused; the
+ * lost reply; sandbox webhook messages moved with the clock; production untouched.
  * Both stores: the offset lives in the store (sandbox_clocks) and the status filter is SQL.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -164,6 +164,31 @@ describe('the sandbox clock', () => {
     } finally {
       await second.close();
     }
+  });
+
+  it('sums concurrent advances, and the sends between them are scheduled on one offset or the other, never on a torn one', async () => {
+    const webhook = await call(ctx, 'POST', '/v3/webhooks', { key: key(), body: { url: 'http://127.0.0.1:9/hook' } });
+    expect(webhook.status).toBe(200);
+    const seconds = Array.from({ length: 20 }, (_, i) => i + 1);
+    const results = await Promise.all([
+      ...seconds.map(async (n) => (await advance(n)).status),
+      ...seconds.map(async (_, i) => (await send('0778037340', key(), `race-${i}`)).status),
+    ]);
+    expect(results).toEqual(new Array(40).fill(200));
+    expect((await call(ctx, 'GET', '/v3/sandbox/clock', { key: key() })).body.data.offsetSeconds).toBe(210);
+    // Each order's messages (topup.handling at 5 s of its age, topup.fulfilled at 15 s) fall due at
+    // those ages on the final clock: a send read the offset as it stood, and every advance after it
+    // moved its messages. A send that read an offset an advance then missed would be off by that advance.
+    const events = new Map((await ctx.sql.all('SELECT id, order_id FROM webhook_events')).map((r) => [String(r.id), String(r.order_id)]));
+    const created = new Map((await ctx.sql.all(`SELECT id, created_at FROM orders WHERE env = 'SANDBOX'`)).map((r) => [String(r.id), Number(r.created_at)]));
+    const messages = await ctx.sql.all(`SELECT topic, payload, next_attempt_at FROM outbox WHERE kind = 'webhook' AND delivered_at IS NULL`);
+    expect(messages).toHaveLength(40);
+    const ages = messages.map((m) => {
+      const order = events.get(String((JSON.parse(String(m.payload)) as { eventId: string }).eventId))!;
+      // On the final clock (real time + 210 s) the message falls due when the order is this old.
+      return `${String(m.topic)} ${Number(m.next_attempt_at) + 210_000 - created.get(order)!}`;
+    });
+    expect(new Set(ages)).toEqual(new Set(['topup.handling 5000', 'topup.fulfilled 15000']));
   });
 
   it('moves the due times of the merchant\'s sandbox webhook messages with the clock, and only those', async () => {
