@@ -24,7 +24,10 @@
  * fallback, and its ratios may be client-bound. With --rounds R every phase runs R times in turn and the
  * medians are reported (ratios are taken within a round). Before each phase it waits up to --quiet-wait
  * seconds for other processes to go quiet; rounds in which others still used >= 0.25 cores are left out
- * of the medians when quiet rounds exist.
+ * of the medians when quiet rounds exist. The baseline runs again at the end of each round: a round whose
+ * two baselines cost more than 20% apart per request ran on a machine that changed speed under it (a
+ * neighbour on the host, a frequency change: nothing /proc shows as another process), and it is left out
+ * of the medians the same way.
  * Exit code: 0 every target passes, 1 a target fails, 2 the run broke, 3 none failed but some could not be
  * counted (client-bound).
  */
@@ -73,6 +76,8 @@ const TARGETS = {
   metricsCost: 0.05,
   /** A baseline server below this many cores was not the bottleneck: the round's ratios are client-bound. */
   minBaselineCores: 0.9,
+  /** A round whose end-of-round baseline costs more than this share more or less per request than its first one drifted. */
+  maxBaselineDrift: 0.2,
 };
 /** The phases, in the order they run in a round. */
 const PHASES = ['baseline', 'check-id', 'poll', 'sandbox-poll', 'send', 'proxy', 'metrics', 'no-log'];
@@ -849,6 +854,14 @@ async function main() {
       r['no-log'] = await phase('no-log', quiet, checkIdLoad(lua.checkId, key, fulfilled), primed(quiet, key, fulfilled.ids));
       await stopShahn(quiet);
     }
+    // The baseline again: did the machine keep its speed through the round?
+    if (baseline) {
+      r.baselineEnd = await phase('baseline-end', baselineTarget, checkIdLoad(lua.checkId, key, fulfilled));
+      const a = r.baseline.serverCpuUsPerRequest;
+      const b = r.baselineEnd.serverCpuUsPerRequest;
+      r.baselineDrift = a && b ? round(b / a, 2) : null;
+      r.drifted = r.baselineDrift !== null && Math.abs(r.baselineDrift - 1) > TARGETS.maxBaselineDrift;
+    }
     // Ratios are paired within a round, so a slow minute hits both sides.
     r.ratios = {};
     r.p99VsBaseline = {};
@@ -867,8 +880,8 @@ async function main() {
   if (shahn) await stopShahn(shahn);
   if (baseline) await stopChild(children, baseline.child, 15_000);
 
-  // Medians over the quiet rounds when there are any (all rounds otherwise).
-  const clean = rounds.filter((r) => !r.noisy);
+  // Medians over the quiet, steady rounds when there are any (all rounds otherwise).
+  const clean = rounds.filter((r) => !r.noisy && !r.drifted);
   const used = clean.length > 0 ? clean : rounds;
 
   for (const s of serverReports) {
@@ -927,7 +940,8 @@ async function main() {
   const baseBound = (cores) => (cores === null || cores === undefined ? '(no /proc)' : cores < TARGETS.minBaselineCores ? `CLIENT-BOUND (baseline < ${TARGETS.minBaselineCores} core)` : 'server-bound');
   if (ROUNDS > 1) {
     for (const [i, r] of rounds.entries()) {
-      log(`\nround ${i + 1}${r.noisy ? ` (noisy: other processes used >= ${NOISY_CORES} cores in a phase)` : ''}`);
+      const drift = r.baselineEnd ? `; the baseline cost ${r.baseline.serverCpuUsPerRequest} µs/req at its start, ${r.baselineEnd.serverCpuUsPerRequest} at its end${r.drifted ? ` (drifted by more than ${TARGETS.maxBaselineDrift * 100}%)` : ''}` : '';
+      log(`\nround ${i + 1}${r.noisy ? ` (noisy: other processes used >= ${NOISY_CORES} cores in a phase)` : ''}${drift}`);
       log(header);
       for (const name of PHASES) {
         if (!r[name]) continue;
@@ -936,8 +950,8 @@ async function main() {
       }
     }
     log(clean.length > 0
-      ? `\nmedian of the ${clean.length} quiet round(s) of ${ROUNDS}${clean.length < ROUNDS ? ` (${ROUNDS - clean.length} noisy round(s) left out)` : ''}`
-      : `\nmedian of all ${ROUNDS} rounds (every round was noisy: treat these figures with care)`);
+      ? `\nmedian of the ${clean.length} quiet, steady round(s) of ${ROUNDS}${clean.length < ROUNDS ? ` (${ROUNDS - clean.length} noisy or drifted round(s) left out)` : ''}`
+      : `\nmedian of all ${ROUNDS} rounds (every round was noisy or drifted: treat these figures with care)`);
   } else log(rounds[0].noisy ? `\n(noisy run: other processes used >= ${NOISY_CORES} cores in a phase; treat these figures with care)` : '');
   log(header);
   for (const r of Object.values(results)) {
