@@ -149,12 +149,12 @@ export const merchantConsoleRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = 
     );
   });
 
-  /** "Try it": a sandbox send on behalf of the merchant (no balance effect), shown moving through its states. */
   /** The merchant's sandbox, as a SANDBOX key of its own would reach it ("Try it" and its clock). */
   const sandboxKey = (m: MerchantRecord): KeyRecord => ({
     id: 'console', merchantId: m.id, username: m.username, keyHash: '', type: 'SANDBOX', scope: 'READ-WRITE', isEnabled: true, allowedIps: [], createdAt: m.createdAt,
   });
 
+  /** "Try it": a sandbox send on behalf of the merchant (no balance effect), shown moving through its states. */
   app.post('/console/api/merchant/try', { schema: { hide: true, body: SendBody } }, async (request) => {
     const m = await merchantOf(request);
     // The same per-key limit as the API, for the merchant's console sends.

@@ -34,6 +34,6 @@ export function makeSqlStore(db: SqlDb, options: { syncReads?: OrdersStore['sync
     audit: makeAuditStore(db),
     channels: makeChannelsStore(db),
     webhooks: makeWebhookStore(db),
-    sandboxClocks: makeSandboxClockStore(db),
+    sandboxClocks: makeSandboxClockStore(db, options.syncReads),
   };
 }

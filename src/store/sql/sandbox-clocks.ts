@@ -1,5 +1,5 @@
 /** Each merchant's sandbox clock (store.ts SandboxClockStore), one row per merchant that moved it. */
-import type { SandboxClockStore } from '../store.js';
+import type { SandboxClockStore, SyncOrderReads } from '../store.js';
 import { clockChanged, one, run, type Op, type SqlDb } from '../sql.js';
 
 export const SANDBOX_OFFSET = 'SELECT offset_ms FROM sandbox_clocks WHERE merchant_id = $1';
@@ -29,9 +29,10 @@ function* shiftSandboxMessages(merchantId: string, deltaMs: number): Op<void> {
   );
 }
 
-export function makeSandboxClockStore(db: SqlDb): SandboxClockStore {
+/** `syncReads` (SQLite): offsets are read through its cache, the one the check-id hot path reads. */
+export function makeSandboxClockStore(db: SqlDb, syncReads?: SyncOrderReads): SandboxClockStore {
   return {
-    offset: (merchantId) => db.exec(readOffset(merchantId)),
+    offset: syncReads ? async (merchantId) => syncReads.sandboxOffset(merchantId) : (merchantId) => db.exec(readOffset(merchantId)),
 
     advance: (merchantId, ms, maxOffsetMs, now) =>
       db.transaction(function* () {

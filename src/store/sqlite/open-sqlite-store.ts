@@ -112,7 +112,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   /**
    * Orders read by id (check-id, the hot path) and merchants' sandbox clock offsets (read by every
-   * check-id of a sandbox order), kept in memory until they change. This connection's own writes drop
+   * reading of a sandbox order: check-id, check-ref, list, the console, a sandbox send), kept in memory until they change. This connection's own writes drop
    * an entry at once (the `changed` and `clockChanged` effects the operations that update an order or
    * a clock yield); another process's commits (a second API process, a `shahn worker`, the CLI) are
    * seen through PRAGMA data_version, checked at most every ORDER_CACHE_OTHERS_MS, and empty both
