@@ -63,11 +63,14 @@ describe('shahn serve, the seed client and the CLI', () => {
       expect(unknown.status).toBe(200);
       const advance = (seconds: number) => api(server.url, key, '/v3/sandbox/clock/advance', { seconds });
       const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-      const a = await onSandboxTime(advance, () => pollTopupStatus(normal.body.data.topupId));
-      expect(a.outcome).toMatchObject({ ok: true, value: { status: 'FULFILLED' } });
-      expect(a.waits).toBe(3); // PENDING at 0 s, HANDLING at 5 and 10 s, FULFILLED at 15 s
-      expect(log.mock.calls).toEqual([['Attempt 1: Status is PENDING'], ['Attempt 2: Status is HANDLING'], ['Attempt 3: Status is HANDLING']]);
-      log.mockRestore();
+      try {
+        const a = await onSandboxTime(advance, () => pollTopupStatus(normal.body.data.topupId));
+        expect(a.outcome).toMatchObject({ ok: true, value: { status: 'FULFILLED' } });
+        expect(a.waits).toBe(3); // PENDING at 0 s, HANDLING at 5 and 10 s, FULFILLED at 15 s
+        expect(log.mock.calls).toEqual([['Attempt 1: Status is PENDING'], ['Attempt 2: Status is HANDLING'], ['Attempt 3: Status is HANDLING']]);
+      } finally {
+        log.mockRestore();
+      }
       const b = await onSandboxTime(advance, () => pollTopupStatus(unknown.body.data.topupId));
       expect(b.outcome).toMatchObject({ ok: true, value: { status: 'UNKNOWN_ERROR', refund_message: expect.stringContaining('هذه العملية حالتها غير معروفة') } });
       // The CLI watches its own order every 200 ms (it starts once the seed is done with the clock); the clock moves on each time it has shown a status.
