@@ -7,8 +7,8 @@ import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMerchant } from '../src/domain/create-merchant.js';
 import { hashApiKey } from '../src/lib/ids.js';
-import { makeContext, type TestContext } from './helpers.js';
-import { MIRRORED_GLOBAL_HOOKS } from '../src/server/fast-check-id.js';
+import { addTestKey, makeContext, type TestContext } from './helpers.js';
+import { MIRRORED_GLOBAL_HOOKS } from '../src/server/fast-path.js';
 import { ORDER_CACHE_OTHERS_MS } from '../src/store/sqlite/open-sqlite-store.js';
 
 describe('check-id hot path', () => {
@@ -113,7 +113,7 @@ describe('check-id hot path', () => {
     const hooks = (ctx.app as unknown as Record<symbol, Record<string, unknown[]>>)[hooksSymbol!]!;
     const perRequest = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onError', 'onTimeout', 'onRequestAbort'];
     const present = Object.fromEntries(perRequest.filter((h) => (hooks[h]?.length ?? 0) > 0).map((h) => [h, hooks[h]!.length]));
-    expect(present, 'a global hook the check-id hot path (src/server/fast-check-id.ts) does not mirror').toEqual(MIRRORED_GLOBAL_HOOKS);
+    expect(present, 'a global hook the hot paths (src/server/fast-path.ts) do not mirror').toEqual(MIRRORED_GLOBAL_HOOKS);
     // And the same headers on both paths, for a hit and a miss (values compared in the tests above).
     const key = ctx.merchant.sandboxKey;
     await get('/v3/mobile/check-id/6901616fe9e88196b4eb64b0?warm=1', key);
@@ -184,5 +184,182 @@ describe('check-id hot path', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('send hot path', () => {
+  let ctx: TestContext;
+  let base: string;
+  beforeEach(async () => {
+    ctx = await makeContext({ balance: 10_000, captureLogs: true });
+    base = await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterEach(async () => {
+    await ctx.close();
+  });
+
+  const post = async (path: string, key: string, body: string, contentType = 'application/json') => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'X-Access-Token': key, 'Content-Type': contentType }, body });
+    const headers = Object.fromEntries([...res.headers.entries()].filter(([k]) => k !== 'date'));
+    const text = await res.text();
+    return { status: res.status, headers, text, body: JSON.parse(text) as { data?: Record<string, unknown>; error?: { code: string; details?: Record<string, unknown> } } };
+  };
+  type Answer = Awaited<ReturnType<typeof post>>;
+  const normalise = (r: Answer) => ({
+    status: r.status,
+    headers: { ...r.headers, 'x-request-id': 'X', 'content-length': 'N' },
+    text: r.text
+      .replace(/"requestId":"req_[^"]+"/, '"requestId":"X"')
+      .replace(/"timestamp":"[^"]+"/, '"timestamp":"T"')
+      .replace(/"topupId":"[0-9a-f]{24}"/, '"topupId":"ID"')
+      .replace(/"topupRef":"(API-[^"]+|r-[0-9]+)"/, '"topupRef":"REF"')
+      .replace(/"newBalance":[0-9.]+/, '"newBalance":B'),
+  });
+  /** The same body through fastify (a query string makes the hot path step aside), then through the hot path; both answers. */
+  const both = async (key: string, body: string | (() => string), contentType?: string) => {
+    const make = typeof body === 'string' ? () => body : body;
+    const slow = await post('/v3/mobile/send?via=fastify', key, make(), contentType);
+    const before = ctx.app.fastPathAnswered();
+    const fast = await post('/v3/mobile/send', key, make(), contentType);
+    return { slow, fast, answeredByHotPath: ctx.app.fastPathAnswered() - before };
+  };
+  const json = (o: Record<string, unknown>) => JSON.stringify(o);
+  const warm = async (key: string) => {
+    // The hot path takes only keys in the key cache: one fastify request puts it there.
+    await fetch(`${base}/v3/validate`, { headers: { 'X-Access-Token': key } });
+  };
+
+  it('records an order exactly as the fastify route does, in both environments, with or without a ref', async () => {
+    const prod = ctx.merchant.productionKey;
+    const sandbox = ctx.merchant.sandboxKey;
+    await warm(prod);
+    await warm(sandbox);
+    let n = 0;
+    for (const [key, withRef] of [[prod, true], [prod, false], [sandbox, true], [sandbox, false]] as const) {
+      const body = () => json({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500, ...(withRef ? { ref: `r-${++n}` } : {}) });
+      const { slow, fast, answeredByHotPath } = await both(key, body);
+      expect(answeredByHotPath).toBe(1);
+      expect(slow.status).toBe(200);
+      expect(normalise(fast)).toEqual(normalise(slow));
+      expect(fast.headers['x-request-id']).toBe((fast.body as { requestId?: string }).requestId);
+      expect(fast.headers['content-length']).toBe(String(Buffer.byteLength(fast.text)));
+      if (withRef) expect(fast.body.data!.topupRef).toBe(`r-${n}`);
+      // Each send charged once: in production the hot path's balance is the fastify one's less one charge.
+      if (key === prod) expect(Number(fast.body.data!.newBalance)).toBeCloseTo(Number(slow.body.data!.newBalance) - 500 * 0.9925, 2);
+      // The order is the store's, as check-id shows it.
+      const check = await fetch(`${base}/v3/mobile/check-id/${String(fast.body.data!.topupId)}`, { headers: { 'X-Access-Token': key } });
+      expect(check.status).toBe(200);
+    }
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+    // The access line of a hot-path send is fastify's line for it.
+    const lines = ctx.logs.filter((l) => l.msg === 'request completed' && String(l.url).startsWith('/v3/mobile/send'));
+    const fastLine = lines.find((l) => l.url === '/v3/mobile/send')!;
+    const slowLine = lines.find((l) => l.url === '/v3/mobile/send?via=fastify')!;
+    expect(Object.keys(fastLine)).toEqual(Object.keys(slowLine));
+    expect({ ...fastLine, requestId: 'X', url: 'U', time: 0, ms: 0 }).toEqual({ ...slowLine, requestId: 'X', url: 'U', time: 0, ms: 0 });
+  });
+
+  it('answers every error a send can get exactly as the fastify route does', async () => {
+    const key = ctx.merchant.productionKey;
+    const sandbox = ctx.merchant.sandboxKey;
+    await warm(key);
+    await warm(sandbox);
+    const ok = { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 };
+    await post('/v3/mobile/send', key, json({ ...ok, ref: 'taken' }));
+    const cases: [string, string, string][] = [
+      ['not JSON', key, '{"plan_code":'],
+      ['not JSON, a lone word', key, 'nope'],
+      ['__proto__ (prototype poisoning)', key, '{"__proto__":{"admin":true},"plan_code":"PREPAID_DJEZZY","MSSIDN":"0778037340","amount":500}'],
+      ['__proto__ spelt with escapes', key, '{"\\u005f_proto__":{"admin":true},"plan_code":"PREPAID_DJEZZY","MSSIDN":"0778037340"}'],
+      ['constructor.prototype', key, '{"constructor":{"prototype":{"admin":true}},"plan_code":"PREPAID_DJEZZY","MSSIDN":"0778037340"}'],
+      ['null', key, 'null'],
+      ['an array', key, '[1,2]'],
+      ['a string', key, '"send"'],
+      ['no plan_code', key, json({ MSSIDN: '0778037340', amount: 500 })],
+      ['no MSSIDN', key, json({ plan_code: 'PREPAID_DJEZZY', amount: 500 })],
+      ['a bad MSSIDN', key, json({ ...ok, MSSIDN: '12345' })],
+      ['amount as a string', key, json({ ...ok, amount: '500' })],
+      ['amount not an integer', key, json({ ...ok, amount: 500.5 })],
+      ['a bad ref', key, json({ ...ok, ref: 'has space' })],
+      ['an unknown plan', key, json({ ...ok, plan_code: 'NO_SUCH_PLAN' })],
+      ['an unknown plan in Arabic', key, json({ ...ok, plan_code: 'خطة' })],
+      ['below the minimum', key, json({ ...ok, amount: 99 })],
+      ['above the maximum', key, json({ ...ok, amount: 10_001 })],
+      ['no amount for a dynamic plan', key, json({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340' })],
+      ['another operator\'s number', key, json({ ...ok, MSSIDN: '0661234567' })],
+      ['a duplicated ref', key, json({ ...ok, ref: 'taken' })],
+      ['more than the balance', key, json({ ...ok, amount: 10_000 })],
+      ['the sandbox lost reply (0600000007)', sandbox, json({ ...ok, MSSIDN: '0600000007' })],
+    ];
+    for (const [what, k, body] of cases) {
+      const { slow, fast, answeredByHotPath } = await both(k, body);
+      expect(answeredByHotPath, what).toBe(1);
+      expect(slow.status, what).not.toBe(200);
+      expect(normalise(fast), what).toEqual(normalise(slow));
+    }
+    // No error was logged as a fault (the lost reply answers 500 on purpose).
+    expect(ctx.logs.filter((l) => l.level === 50)).toEqual([]);
+    // The money: one charge (the 'taken' order), nothing from the refused sends.
+    expect(await ctx.deps.store.ledger.checkMoney()).toEqual([]);
+  });
+
+  it('leaves to fastify, before reading a byte of the body, what it does not take', async () => {
+    const key = ctx.merchant.productionKey;
+    await warm(key);
+    const ok = json({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 });
+    const stepsAside = async (what: string, init: RequestInit & { headers: Record<string, string> }, path = '/v3/mobile/send') => {
+      const before = ctx.app.fastPathAnswered();
+      const res = await fetch(`${base}${path}`, { method: 'POST', ...init, headers: { 'X-Access-Token': key, ...init.headers } });
+      await res.text();
+      expect(ctx.app.fastPathAnswered(), what).toBe(before);
+      return res.status;
+    };
+    expect(await stepsAside('text/plain', { headers: { 'Content-Type': 'text/plain' }, body: ok })).toBe(400);
+    expect(await stepsAside('a JSON type with another parameter', { headers: { 'Content-Type': 'application/json; charset=utf-8; x=1' }, body: ok })).toBe(200);
+    expect(await stepsAside('an empty body', { headers: { 'Content-Type': 'application/json' }, body: '' })).toBe(400);
+    expect(await stepsAside('over the body limit', { headers: { 'Content-Type': 'application/json' }, body: ' '.repeat(16 * 1024 + 1) })).toBe(413);
+    const chunked = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(ok));
+        c.close();
+      },
+    });
+    expect(await stepsAside('a chunked body', { headers: { 'Content-Type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit & { headers: Record<string, string> })).toBe(200);
+    expect(await stepsAside('a query string', { headers: { 'Content-Type': 'application/json' }, body: ok }, '/v3/mobile/send?x=1')).toBe(200);
+    // A READ-ONLY key: fastify takes its rate-limit token and refuses it.
+    const readOnly = await addTestKey(ctx, { scope: 'READ-ONLY', type: 'PRODUCTION' });
+    await warm(readOnly);
+    const before = ctx.app.fastPathAnswered();
+    const r = await post('/v3/mobile/send', readOnly, ok);
+    expect(r.status).toBe(403);
+    expect(r.body.error!.code).toBe('READ_ONLY_KEY');
+    expect(ctx.app.fastPathAnswered()).toBe(before);
+  });
+
+  it('reads a body that arrives in pieces, a character split between two of them, as fastify does', async () => {
+    const key = ctx.merchant.productionKey;
+    await warm(key);
+    const body = Buffer.from(json({ plan_code: 'خطة', MSSIDN: '0778037340', amount: 500 }));
+    const split = body.indexOf(Buffer.from('خ')) + 1; // inside the first Arabic letter's two bytes
+    const rawSend = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1', () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nX-Access-Token: ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+          socket.write(body.subarray(0, split));
+          setTimeout(() => socket.write(body.subarray(split)), 50);
+        });
+        let got = '';
+        socket.on('data', (d) => (got += String(d)));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+    const before = ctx.app.fastPathAnswered();
+    const fast = await rawSend('/v3/mobile/send');
+    expect(ctx.app.fastPathAnswered()).toBe(before + 1);
+    const slow = await rawSend('/v3/mobile/send?via=fastify');
+    const bodyOf = (http: string) => http.slice(http.indexOf('\r\n\r\n') + 4).replace(/"requestId":"req_[^"]+"/, '"requestId":"X"');
+    expect(fast).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(fast)).toBe(bodyOf(slow));
+    expect(bodyOf(fast)).toContain('"value":"خطة"');
   });
 });

@@ -8,16 +8,18 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { AppError, isAppError } from '@shahn/contract/core';
+import { AppError } from '@shahn/contract/core';
 import { authenticateKey } from '../domain/authenticate-key.js';
 import { BLOCK_MS } from '../domain/brute-force-guard.js';
 import type { Deps } from '../domain/deps.js';
 import { newRequestId } from '../lib/ids.js';
-import { isStoreUnavailable, type AdminRecord, type KeyRecord } from '../store/store.js';
+import type { AdminRecord, KeyRecord } from '../store/store.js';
 import { errorBody, sendError } from './envelope.js';
 import { clientErrorHandler, onConnectRequest, onUnsupportedExpectation, rawErrorResponse } from './client-errors.js';
 import { makeClientIp, trustFunction } from './client-ip.js';
-import { makeFastCheckId, rawHeader } from './fast-check-id.js';
+import { makeFastCheckId } from './fast-check-id.js';
+import { rawHeader } from './fast-path.js';
+import { makeFastSend } from './fast-send.js';
 import { createServer } from 'node:http';
 import { accountRoutes } from './routes/account-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
@@ -28,9 +30,9 @@ import { sandboxRoutes } from './routes/sandbox-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { authenticateAdmin } from '../support/admins.js';
-import { ajvToAppError, validatorCompiler } from './validation.js';
+import { validatorCompiler } from './validation.js';
+import { appErrorFrom, BODY_LIMIT, isFault } from './app-errors.js';
 import { accessLineWriter } from '../lib/access-line.js';
-import { SandboxLostReply } from '../domain/sandbox.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,7 +50,7 @@ declare module 'fastify' {
   }
 }
 
-export const BODY_LIMIT = 16 * 1024;
+export { BODY_LIMIT };
 /** How often Node checks open connections against the request and headers timeouts. */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -60,41 +62,8 @@ export interface BuildAppOptions {
 export interface ShahnApp extends FastifyInstance {
   /** Stop taking new requests (503) before close(). */
   beginShutdown(): void;
-  /** Requests answered by the check-id hot path (the rest went through fastify). */
+  /** Requests answered by the hot paths of check-id and send (the rest went through fastify). */
   fastPathAnswered(): number;
-}
-
-function appErrorFrom(err: FastifyError & { validation?: unknown; validationContext?: string }, request: FastifyRequest): AppError {
-  if (isAppError(err)) return err;
-  if (isStoreUnavailable(err)) {
-    return new AppError('SERVICE_UNAVAILABLE', 'The store is unavailable; retry shortly', { retryAfter: 2 }, { 'retry-after': '2' });
-  }
-  if (Array.isArray(err.validation)) {
-    const part = err.validationContext ?? 'body';
-    const input = part === 'querystring' ? request.query : part === 'params' ? request.params : part === 'headers' ? request.headers : request.body;
-    return ajvToAppError(err.validation, part, input);
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AppError('PAYLOAD_TOO_LARGE', `Request body is larger than ${BODY_LIMIT} bytes`);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('ERR_VALIDATION', 'body must be sent with Content-Type: application/json', { field: '', reason: 'content_type' });
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new AppError('ERR_VALIDATION', 'body must be a JSON object, got an empty body', { field: '', reason: 'empty_body' });
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AppError('ERR_VALIDATION', 'body is not valid JSON', { field: '', reason: 'malformed_json' });
-    default:
-      break;
-  }
-  if (err instanceof SyntaxError || err.statusCode === 400) {
-    return new AppError('ERR_VALIDATION', 'body is not valid JSON', { field: '', reason: 'malformed_json' });
-  }
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    if (err.statusCode === 413) return new AppError('PAYLOAD_TOO_LARGE');
-    if (err.statusCode === 404) return new AppError('NOT_FOUND', 'Route not found');
-    return new AppError('ERR_VALIDATION', 'The request could not be read', { field: '', reason: 'bad_request' });
-  }
-  return new AppError('INTERNAL_ERROR');
 }
 
 /**
@@ -117,6 +86,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   const limiter = deps.limiter;
   let closing = false;
   let fastCheckId: ReturnType<typeof makeFastCheckId> | undefined;
+  let fastSend: ReturnType<typeof makeFastSend> | undefined;
   const trust = trustFunction(config.trustProxy);
   /** Called once for the first request carrying X-Forwarded-For while no proxy is trusted. */
   let onForwardedWithoutTrust: (() => void) | undefined;
@@ -134,8 +104,8 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 512 },
     clientErrorHandler,
-    // Our own node:http server: the check-id hot path (fast-check-id.ts) answers before fastify's
-    // router when it can; everything else goes to fastify. A missing Host header is accepted.
+    // Our own node:http server: the hot paths of check-id and send (fast-check-id.ts, fast-send.ts)
+    // answer before fastify's router when they can; everything else goes to fastify. A missing Host header is accepted.
     // Headers must arrive within headersTimeoutMs and the whole request within requestTimeoutMs
     // (else 408 and the connection closes); at most maxConnections are open at once.
     serverFactory: (handler, opts) => {
@@ -148,7 +118,7 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
             return;
           }
           if (onForwardedWithoutTrust !== undefined && rawHeader(req.rawHeaders, 'x-forwarded-for') !== undefined) onForwardedWithoutTrust();
-          if (fastCheckId?.(req, res, () => handler(req, res))) return;
+          if (fastCheckId?.(req, res, () => handler(req, res)) || fastSend?.(req, res)) return;
           handler(req, res);
         },
       );
@@ -195,9 +165,8 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   app.decorateRequest('admin', null);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const err = appErrorFrom(error, request);
-    // The sandbox's lost-reply number answers 500 on purpose: no fault to log.
-    if (err.code === 'INTERNAL_ERROR' && !(error instanceof SandboxLostReply)) request.log.error({ err: error }, 'unhandled error');
+    const err = appErrorFrom(error, (part) => (part === 'querystring' ? request.query : part === 'params' ? request.params : part === 'headers' ? request.headers : request.body));
+    if (isFault(error, err)) request.log.error({ err: error }, 'unhandled error');
     else logAbuse(request, err);
     return sendError(reply, err);
   });
@@ -279,17 +248,19 @@ export async function buildApp(deps: Deps, options: BuildAppOptions = {}): Promi
   await app.register(adminRoutes, { deps });
   await app.register(consoleRoutes, { deps });
 
-  // The hot path shares the key cache, guards, limiter, store and logger, and resolves the client
+  // The hot paths share the key cache, guards, limiter, store and logger, and resolve the client
   // address by the same rule as fastify (client-ip.ts).
   if (config.fastPath) {
-    fastCheckId = makeFastCheckId(deps, { isClosing: () => closing, accessLog: config.accessLog ? accessLineWriter(app.log) : undefined, metrics: timed, clientIp: makeClientIp(config.trustProxy) });
+    const fast = { isClosing: () => closing, accessLog: config.accessLog ? accessLineWriter(app.log) : undefined, metrics: timed, clientIp: makeClientIp(config.trustProxy) };
+    fastCheckId = makeFastCheckId(deps, fast);
+    fastSend = makeFastSend(deps, { ...fast, log: app.log });
   }
 
   const shahn = app as unknown as ShahnApp;
   shahn.beginShutdown = () => {
     closing = true;
   };
-  shahn.fastPathAnswered = () => fastCheckId?.stats.answered ?? 0;
+  shahn.fastPathAnswered = () => (fastCheckId?.stats.answered ?? 0) + (fastSend?.stats.answered ?? 0);
   return shahn;
 }
 

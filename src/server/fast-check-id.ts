@@ -10,15 +10,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastJsonStringify from 'fast-json-stringify';
 import { AppError, ErrorEnvelope, ID_PATTERN, Topup } from '@shahn/contract';
-import { usableCachedKey } from '../domain/authenticate-key.js';
 import type { Deps } from '../domain/deps.js';
 import { presentTopup } from '../domain/present.js';
 import { sandboxView } from '../domain/sandbox.js';
 import { newRequestId, nowIso } from '../lib/ids.js';
-import type { AccessLine } from '../lib/access-line.js';
-import type { Metrics } from '../lib/metrics.js';
 import type { OrderRecord } from '../store/store.js';
 import { errorBody } from './envelope.js';
+import { admit, makeAnswer, type Admitted, type FastPathOptions } from './fast-path.js';
 
 const PREFIX = '/v3/mobile/check-id/';
 /** The fastify route this path answers for (the request histogram's label). */
@@ -49,42 +47,6 @@ class FulfilledOrders {
   }
 }
 
-/**
- * The global (root-level) per-request fastify hooks this path does by hand, in the same order of
- * checks: onRequest (the X-Request-Id header, 503 while shutting down, the key check, the rate limit)
- * and onResponse (the access line, when SHAHN_ACCESS_LOG is on; the request histogram, when metrics are
- * served). A global hook added to buildApp must
- * be mirrored here too, or the path must step aside; test/fast-path.test.ts fails until it is.
- */
-export const MIRRORED_GLOBAL_HOOKS: Readonly<Record<string, number>> = Object.freeze({ onRequest: 1, onResponse: 1 });
-
-export interface FastPathOptions {
-  isClosing(): boolean;
-  /** Writes the access line, when SHAHN_ACCESS_LOG is on (lib/access-line.ts). */
-  accessLog: AccessLine | undefined;
-  /** The request histogram, when metrics are served: this path counts its requests as the fastify route would. */
-  metrics?: Pick<Metrics, 'request'> | undefined;
-  /** The client address by the configured trust-proxy rule (the one fastify uses too). */
-  clientIp(req: IncomingMessage): string;
-}
-
-/**
- * A request header's value read from `req.rawHeaders` (`name` in lower case), without making node build
- * `req.headers` for every header of the request; null when the header comes more than once (node
- * would join the values: the caller steps aside and lets fastify read them).
- */
-export function rawHeader(raw: readonly string[], name: string): string | undefined | null {
-  let found: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === name.length && (n === name || n.toLowerCase() === name)) {
-      if (found !== undefined) return null;
-      found = raw[i + 1];
-    }
-  }
-  return found;
-}
-
 export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
   // The success envelope is written around the serialized order, in the schema's key order
   // (Success(Topup): success, data, meta, requestId), so that a cached order is not serialized again.
@@ -92,31 +54,18 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
   const topupJson = fastJsonStringify(Topup as object);
   const failure = fastJsonStringify(ErrorEnvelope as object);
 
-  const write = (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, started: bigint | undefined, ip: string) => {
-    res.writeHead(status, {
-      'x-request-id': requestId,
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-    if (started === undefined) return;
-    const ns = Number(process.hrtime.bigint() - started);
-    options.metrics?.request(ROUTE, 'GET', status, ns / 1e9);
-    if (options.accessLog) {
-      options.accessLog(requestId, 'GET', req.url!, status, Math.round(ns / 10_000) / 100, ip);
-    }
-  };
+  const write = makeAnswer(options, ROUTE, 'GET');
 
   /** `offset`: the merchant's sandbox clock offset for a sandbox order (domain/sandbox-clock.ts), else 0. */
-  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, offset: number, started: bigint | undefined, ip: string) => {
+  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, offset: number, at: Admitted) => {
     if (!order) {
       const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
-      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), started, ip);
+      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), at);
       return;
     }
     const json = presentJson(order, deps.clock.now() + offset);
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
-    write(req, res, 200, requestId, envelope(json, requestId), started, ip);
+    write(req, res, 200, requestId, envelope(json, requestId), at);
   };
   const envelope = (dataJson: string, requestId: string) => `{"success":true,"data":${dataJson},"meta":{"timestamp":"${nowIso()}"},"requestId":"${requestId}"}`;
 
@@ -158,20 +107,17 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (req.method !== 'GET' || url === undefined || !url.startsWith(PREFIX)) return false;
     const id = url.slice(PREFIX.length);
     if (!ID.test(id) || options.isClosing()) return false;
-    const presented = rawHeader(req.rawHeaders, 'x-access-token');
-    if (typeof presented !== 'string' || presented === '') return false;
-    const ip = options.clientIp(req);
-    const key = usableCachedKey(deps, presented, ip);
-    if (!key || deps.limiter.take(key.id) > 0) return false;
+    const at = admit(deps, options, req, 'read');
+    if (!at) return false;
+    const { key } = at;
     stats.answered++;
     // A GET has no body to wait for: consume the request now, as a plain node:http server does, instead
     // of leaving node to drain it after the answer (a chain of listeners and ticks per request).
     req.resume();
     const requestId = newRequestId();
-    const started = options.accessLog || options.metrics ? process.hrtime.bigint() : undefined;
     const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
     if (cached) {
-      write(req, res, 200, requestId, envelope(cached, requestId), started, ip);
+      write(req, res, 200, requestId, envelope(cached, requestId), at);
       return true;
     }
     if (reads) {
@@ -192,11 +138,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
           return false;
         }
       }
-      answer(req, res, requestId, id, order, offset, started, ip);
+      answer(req, res, requestId, id, order, offset, at);
       return true;
     }
     Promise.all([deps.store.orders.findOrderById(key.merchantId, key.type, id), key.type === 'SANDBOX' ? deps.store.sandboxClocks.offset(key.merchantId) : 0]).then(
-      ([order, offset]) => answer(req, res, requestId, id, order, offset, started, ip),
+      ([order, offset]) => answer(req, res, requestId, id, order, offset, at),
       () => {
         fallBack(key.id);
         if (!res.destroyed) next();
