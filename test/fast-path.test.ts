@@ -1,7 +1,8 @@
 /**
- * The check-id hot path (src/server/fast-check-id.ts) answers the common case without fastify's
- * router: its answers must be the fastify route's, byte for byte (but the requestId and timestamp),
- * and everything unusual must fall through to fastify.
+ * The hot paths of check-id and send (src/server/fast-check-id.ts, fast-send.ts) answer the common
+ * case without fastify's router: their answers must be the fastify route's, byte for byte (but the
+ * requestId, the timestamp and what a send creates), and everything unusual must go to fastify.
+ * Both stores: each describe runs on SQLite and PostgreSQL.
  */
 import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -129,6 +130,12 @@ describe('check-id hot path', () => {
       for (let i = 0; i < 3; i++) {
         const r = await fetch(`${url}/v3/mobile/check-id/6901616fe9e88196b4eb64b0`, { headers: { 'X-Access-Token': off.merchant.sandboxKey } });
         expect(r.status).toBe(404);
+        const s = await fetch(`${url}/v3/mobile/send`, {
+          method: 'POST',
+          headers: { 'X-Access-Token': off.merchant.sandboxKey, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 500 }),
+        });
+        expect(s.status).toBe(200);
       }
       expect(off.app.fastPathAnswered()).toBe(0);
     } finally {
