@@ -1,5 +1,5 @@
 /**
- * The access line of the check-id hot path, written without pino's general machinery.
+ * The access line of the hot paths (check-id, send), written without pino's general machinery.
  *
  * `logger.info({ requestId, method, url, status, ms, ip }, 'request completed')` walks the object's
  * keys, looks up serializers and stringifiers for each and runs the log-method hooks: a few

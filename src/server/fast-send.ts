@@ -8,7 +8,7 @@
  * into its answer by the error handler's own rule (app-errors.ts).
  *
  * What it does not take goes to fastify before a byte of the body is read: another content type, a
- * chunked or empty body, one over the body limit, a query string, a key that is not cached, usable
+ * chunked (no Content-Length) or empty body, one over the body limit, a query string, a key that is not cached, usable
  * and writable, a rate-limited key, shutting down. test/fast-path.test.ts compares both paths byte
  * for byte, for a recorded order and for every error a send can get.
  */
@@ -51,10 +51,11 @@ export function makeFastSend(deps: Deps, options: FastSendOptions) {
   const write = makeAnswer(options, PATH, 'POST');
   const stats = { answered: 0 };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, requestId: string, at: Admitted, error: unknown, body: unknown) => {
+  /** `headers`: instead of the error's own (a body that cannot be parsed closes the connection, as fastify does). */
+  const fail = (req: IncomingMessage, res: ServerResponse, requestId: string, at: Admitted, error: unknown, body: unknown, headers?: Readonly<Record<string, string>>) => {
     const err: AppError = appErrorFrom(error as Parameters<typeof appErrorFrom>[0], () => body);
     if (isFault(error, err)) options.log.child({ requestId }).error({ err: error }, 'unhandled error');
-    write(req, res, err.status, requestId, failure(errorBody(requestId, err)), at, error === INVALID_JSON ? CLOSE : err.headers);
+    write(req, res, err.status, requestId, failure(errorBody(requestId, err)), at, headers ?? err.headers);
   };
 
   const run = (req: IncomingMessage, res: ServerResponse, at: Admitted, text: string) => {
@@ -63,7 +64,7 @@ export function makeFastSend(deps: Deps, options: FastSendOptions) {
     try {
       body = secureJson.parse(text, undefined, PARSE);
     } catch {
-      fail(req, res, requestId, at, INVALID_JSON, undefined);
+      fail(req, res, requestId, at, INVALID_JSON, undefined, CLOSE);
       return;
     }
     if (!validate(body)) {
@@ -82,8 +83,10 @@ export function makeFastSend(deps: Deps, options: FastSendOptions) {
     const raw = req.rawHeaders;
     const type = rawHeader(raw, 'content-type');
     if (typeof type !== 'string' || !JSON_TYPES.has(type.toLowerCase())) return false;
+    // node's parser refuses a request with both Content-Length and Transfer-Encoding (400), so a
+    // Content-Length here frames the whole body.
     const length = rawHeader(raw, 'content-length');
-    if (typeof length !== 'string' || !LENGTH.test(length) || Number(length) > BODY_LIMIT || rawHeader(raw, 'transfer-encoding') !== undefined) return false;
+    if (typeof length !== 'string' || !LENGTH.test(length) || Number(length) > BODY_LIMIT) return false;
     const at = admit(deps, options, req, 'write');
     if (!at) return false;
     stats.answered++;
