@@ -6,6 +6,7 @@
  * API's port. docs/operations.md says what each one means.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RequestHistogram, type RequestRecorder } from './request-histogram.js';
 
 /** What the scrape reads from the store (runtime/metrics-server.ts wires it to the process's store). */
 export interface StoreGauges {
@@ -22,8 +23,7 @@ const GATEWAY_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Histogram<'route' | 'method' | 'status'>;
-  private readonly requestChildren = new Map<string, { observe(v: number): void }>();
+  private readonly requests: RequestHistogram;
   private readonly transitions: Counter<'env' | 'status'>;
   private readonly gatewayCalls: Histogram<'gateway' | 'operator' | 'outcome'>;
   private readonly recoveries: Counter<'result'>;
@@ -31,13 +31,12 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Histogram({
-      name: 'shahn_http_request_duration_seconds',
-      help: 'API requests by route (the pattern, or "unmatched"), method and status: time from the request to the response written',
-      labelNames: ['route', 'method', 'status'],
-      buckets: SECONDS,
-      registers,
-    });
+    this.requests = new RequestHistogram(
+      'shahn_http_request_duration_seconds',
+      'API requests by route (the pattern, or "unmatched"), method and status: time from the request to the response written',
+      SECONDS,
+      this.registry,
+    );
     this.transitions = new Counter({ name: 'shahn_order_transitions_total', help: 'Orders entering a status, by environment and status', labelNames: ['env', 'status'], registers });
     this.gatewayCalls = new Histogram({
       name: 'shahn_gateway_call_duration_seconds',
@@ -56,13 +55,12 @@ export class Metrics {
 
   /** One answered request; `route` is the route's pattern (bounded), never the raw URL. */
   request(route: string, method: string, status: number, seconds: number): void {
-    const key = `${route} ${method} ${status}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(route, method, String(status));
-      this.requestChildren.set(key, child);
-    }
-    child.observe(seconds);
+    this.requests.observe(route, method, status, seconds);
+  }
+
+  /** The same for one route and method, fixed in advance (the hot paths: no label lookup per request). */
+  requestRecorder(route: string, method: string): RequestRecorder {
+    return this.requests.recorder(route, method);
   }
 
   transition(env: string, status: string, n = 1): void {

@@ -26,7 +26,7 @@ export interface FastPathOptions {
   /** Writes the access line, when SHAHN_ACCESS_LOG is on (lib/access-line.ts). */
   accessLog: AccessLine | undefined;
   /** The request histogram, when metrics are served: the hot paths count their requests as the fastify routes would. */
-  metrics?: Pick<Metrics, 'request'> | undefined;
+  metrics?: Pick<Metrics, 'requestRecorder'> | undefined;
   /** The client address by the configured trust-proxy rule (the one fastify uses too). */
   clientIp(req: IncomingMessage): string;
 }
@@ -80,6 +80,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * (Retry-After), the JSON content type and length; then the request histogram and the access line.
  */
 export function makeAnswer(options: FastPathOptions, route: string, method: string) {
+  const record = options.metrics?.requestRecorder(route, method);
   return (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, at: Admitted, extra?: Readonly<Record<string, string>>) => {
     const length = Buffer.byteLength(body);
     res.writeHead(
@@ -91,7 +92,7 @@ export function makeAnswer(options: FastPathOptions, route: string, method: stri
     res.end(body);
     if (at.started === undefined) return;
     const ns = Number(process.hrtime.bigint() - at.started);
-    options.metrics?.request(route, method, status, ns / 1e9);
+    record?.(status, ns / 1e9);
     if (options.accessLog) options.accessLog(requestId, method, req.url!, status, Math.round(ns / 10_000) / 100, at.ip);
   };
 }
