@@ -23,6 +23,23 @@ const PREFIX = '/v3/mobile/check-id/';
 const ROUTE = '/v3/mobile/check-id/:id';
 const ID = new RegExp(ID_PATTERN);
 
+const HEAD = Buffer.from('{"success":true,"data":', 'latin1');
+/**
+ * The success envelope around an order's serialized JSON, in the schema's key order (Success(Topup):
+ * success, data, meta, requestId), so that a kept order is not serialized again. It is put together
+ * as bytes: the order's JSON is kept encoded, and the rest is ASCII (the request id and the timestamp
+ * are this process's own: hex, digits and punctuation). A string made by joining the pieces would be
+ * a tree of fragments that node has to flatten and encode for every answer.
+ */
+function envelope(data: Buffer, requestId: string): Buffer {
+  const tail = `,"meta":{"timestamp":"${nowIso()}"},"requestId":"${requestId}"}`;
+  const out = Buffer.allocUnsafe(HEAD.length + data.length + tail.length);
+  out.set(HEAD, 0);
+  out.set(data, HEAD.length);
+  out.write(tail, HEAD.length + data.length, 'latin1');
+  return out;
+}
+
 /**
  * FULFILLED production orders, as presented and serialized (the envelope's `data`), by id: a check-id
  * of one is answered without reading the store or serializing the order again. Safe across processes
@@ -34,13 +51,13 @@ const ID = new RegExp(ID_PATTERN);
  * deleted. Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first.
  */
 class FulfilledOrders {
-  private readonly entries = new Map<string, { merchantId: string; json: string }>();
+  private readonly entries = new Map<string, { merchantId: string; json: Buffer }>();
   constructor(private readonly max: number) {}
-  get(id: string, merchantId: string): string | undefined {
+  get(id: string, merchantId: string): Buffer | undefined {
     const e = this.entries.get(id);
     return e !== undefined && e.merchantId === merchantId ? e.json : undefined;
   }
-  put(id: string, merchantId: string, json: string): void {
+  put(id: string, merchantId: string, json: Buffer): void {
     if (this.max === 0 || this.entries.has(id)) return;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(id, { merchantId, json });
@@ -48,9 +65,6 @@ class FulfilledOrders {
 }
 
 export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
-  // The success envelope is written around the serialized order, in the schema's key order
-  // (Success(Topup): success, data, meta, requestId), so that a cached order is not serialized again.
-  // The request id and the timestamp are this process's own (hex, digits and punctuation only).
   const topupJson = fastJsonStringify(Topup as object);
   const failure = fastJsonStringify(ErrorEnvelope as object);
 
@@ -67,7 +81,6 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
     write(req, res, 200, requestId, envelope(json, requestId), at);
   };
-  const envelope = (dataJson: string, requestId: string) => `{"success":true,"data":${dataJson},"meta":{"timestamp":"${nowIso()}"},"requestId":"${requestId}"}`;
 
   const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
   const reads = deps.store.orders.syncReads;
@@ -79,8 +92,8 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
    * the sandbox derives from the time (domain/sandbox.ts), so the JSON is kept with that view and
    * made again when the view moves on.
    */
-  const jsonOf = new WeakMap<OrderRecord, { status: string; refund: string | null; json: string }>();
-  const presentJson = (order: OrderRecord, now: number): string => {
+  const jsonOf = new WeakMap<OrderRecord, { status: string; refund: string | null; json: Buffer }>();
+  const presentJson = (order: OrderRecord, now: number): Buffer => {
     let status: string = order.status;
     let refund = order.refundMessage;
     if (order.env === 'SANDBOX') {
@@ -90,7 +103,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     }
     const kept = jsonOf.get(order);
     if (kept !== undefined && kept.status === status && kept.refund === refund) return kept.json;
-    const json = topupJson(presentTopup(order, now, deps.config.sandbox));
+    const json = Buffer.from(topupJson(presentTopup(order, now, deps.config.sandbox)), 'utf8');
     if (reads) jsonOf.set(order, { status, refund, json });
     return json;
   };

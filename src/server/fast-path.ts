@@ -81,8 +81,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export function makeAnswer(options: FastPathOptions, route: string, method: string) {
   const record = options.metrics?.requestRecorder(route, method);
-  return (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string, at: Admitted, extra?: Readonly<Record<string, string>>) => {
-    const length = Buffer.byteLength(body);
+  return (req: IncomingMessage, res: ServerResponse, status: number, requestId: string, body: string | Buffer, at: Admitted, extra?: Readonly<Record<string, string>>) => {
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     res.writeHead(
       status,
       extra === undefined
