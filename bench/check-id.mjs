@@ -508,17 +508,29 @@ function request()
   return wrk.format("GET", "/v3/mobile/check-id/" .. ids[(n % #ids) + 1])
 end`;
 
-/** send: a new ref per request (a prefix new to every wrk run, the thread, a counter), a Djezzy number per request. */
+/**
+ * The customer numbers of the send phase: a Djezzy number per request, spread over the whole range by
+ * a Park-Miller generator (seeded per wrk run and thread), as real customers' numbers are. Consecutive
+ * numbers would all land on the same few pages of the orders-by-number index; spread numbers each
+ * update a different page of it, which is what a send costs in production.
+ */
+const PARK_MILLER = { multiplier: 16807, modulus: 2147483647 };
+const spreadNumber = (x) => `07${String(x % 1e8).padStart(8, '0')}`;
+const nextSpread = (x) => (x * PARK_MILLER.multiplier) % PARK_MILLER.modulus;
+
+/** send: a new ref per request (a prefix new to every wrk run, the thread, a counter), a spread Djezzy number per request. */
 const sendLua = (apiKey) => `
 wrk.headers["X-Access-Token"] = "${apiKey}"
 wrk.headers["Content-Type"] = "application/json"
-local n, prefix = 0, "x"
+local n, prefix, x = 0, "x", 1
 function init(args)
   prefix = args[1] .. "-" .. (tid or 1)
+  x = tonumber(args[2]) + (tid or 1)
 end
 function request()
   n = n + 1
-  local body = '{"plan_code":"PREPAID_DJEZZY","MSSIDN":"07' .. string.format("%08d", n % 100000000) .. '","amount":100,"ref":"' .. prefix .. '-' .. n .. '"}'
+  x = (x * ${PARK_MILLER.multiplier}) % ${PARK_MILLER.modulus}
+  local body = '{"plan_code":"PREPAID_DJEZZY","MSSIDN":"07' .. string.format("%08d", x % 100000000) .. '","amount":100,"ref":"' .. prefix .. '-' .. n .. '"}'
   return wrk.format("POST", "/v3/mobile/send", nil, body)
 end`;
 
@@ -547,10 +559,11 @@ function checkIdLoad(script, apiKey, idsRef, xff = false) {
 }
 function sendLoad(script, apiKey) {
   return {
-    wrk: { script, args: () => [`bench-${RUN_TAG}-${++loadRuns}`] },
+    wrk: { script, args: () => [`bench-${RUN_TAG}-${++loadRuns}`, String(loadRuns * 7919)] },
     cannon: () => {
       const prefix = `bench-${RUN_TAG}-${++loadRuns}`;
       let n = 0;
+      let x = loadRuns * 7919 + 1;
       return {
         headers: { 'x-access-token': apiKey, 'content-type': 'application/json' },
         requests: [{
@@ -558,7 +571,8 @@ function sendLoad(script, apiKey) {
           path: '/v3/mobile/send',
           setupRequest: (req) => {
             n++;
-            return { ...req, body: `{"plan_code":"PREPAID_DJEZZY","MSSIDN":"07${String(n % 1e8).padStart(8, '0')}","amount":100,"ref":"${prefix}-${n}"}` };
+            x = nextSpread(x);
+            return { ...req, body: `{"plan_code":"PREPAID_DJEZZY","MSSIDN":"${spreadNumber(x)}","amount":100,"ref":"${prefix}-${n}"}` };
           },
         }],
       };
