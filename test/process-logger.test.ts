@@ -1,10 +1,12 @@
 /**
  * The process logger of `shahn serve` and `shahn worker` (src/lib/process-logger.ts) in a real child
  * process writing to a pipe: every line arrives, in order, whether the process ends on its own, calls
- * process.exit in the turn that logged, or throws; the level holds.
+ * process.exit in the turn that logged, or throws, and when the pipe is non-blocking and its reader
+ * slow (full pipe, short writes); a pipe whose reader went away does not stop the process; the level
+ * holds.
  * Stores: SQLite only: nothing here touches a store (one run is enough).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -38,6 +40,34 @@ describe('the process logger', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('boom');
     inOrder(r.lines, 100);
+  });
+
+  it('writes every line in order through a full non-blocking pipe whose reader is slow', async () => {
+    // Touching process.stdout makes node put the pipe in non-blocking mode: writes then meet EAGAIN
+    // (a full pipe) and short writes (a pipe with some room).
+    const body = `process.stdout.write(''); let i = 0; const turn = () => { for (let k = 0; k < 500; k++) log.info({ i: i++, pad: 'x'.repeat(200) }, 'line'); if (i < 20000) setImmediate(turn); }; turn();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 500)); // the pipe fills while nobody reads
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stdout.resume();
+    const status = await new Promise<number | null>((r) => child.on('close', r));
+    expect(status).toBe(0);
+    inOrder(out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>), 20000);
+  });
+
+  it('goes on when the pipe has no reader any more, and says so once on stderr', async () => {
+    const body = `let i = 0; const t = setInterval(() => { for (let k = 0; k < 100; k++) log.info({ i: i++ }, 'line'); }, 5); setTimeout(() => { clearInterval(t); process.stderr.write('still here ' + i + '\\n'); }, 600);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    await new Promise((r) => child.stdout.once('data', r));
+    child.stdout.destroy(); // the reader goes away: the next writes fail with EPIPE
+    const status = await new Promise<number | null>((r) => child.on('close', r));
+    expect(status).toBe(0);
+    expect(err).toMatch(/still here \d+/);
+    expect(err.match(/cannot write log lines/g)).toHaveLength(1);
   });
 
   it('honours the level', () => {
