@@ -515,6 +515,8 @@ end`;
  * update a different page of it, which is what a send costs in production.
  */
 const PARK_MILLER = { multiplier: 16807, modulus: 2147483647 };
+/** Each load run starts the sequence at its own point: the run's number times this prime. */
+const SEED_STEP = 7919;
 const spreadNumber = (x) => `07${String(x % 1e8).padStart(8, '0')}`;
 const nextSpread = (x) => (x * PARK_MILLER.multiplier) % PARK_MILLER.modulus;
 
@@ -559,11 +561,18 @@ function checkIdLoad(script, apiKey, idsRef, xff = false) {
 }
 function sendLoad(script, apiKey) {
   return {
-    wrk: { script, args: () => [`bench-${RUN_TAG}-${++loadRuns}`, String(loadRuns * 7919)] },
+    wrk: {
+      script,
+      args: () => {
+        const run = ++loadRuns;
+        return [`bench-${RUN_TAG}-${run}`, String(run * SEED_STEP)];
+      },
+    },
     cannon: () => {
-      const prefix = `bench-${RUN_TAG}-${++loadRuns}`;
+      const run = ++loadRuns;
+      const prefix = `bench-${RUN_TAG}-${run}`;
       let n = 0;
-      let x = loadRuns * 7919 + 1;
+      let x = run * SEED_STEP + 1;
       return {
         headers: { 'x-access-token': apiKey, 'content-type': 'application/json' },
         requests: [{

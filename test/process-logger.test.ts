@@ -12,11 +12,13 @@ import { describe, expect, it } from 'vitest';
 
 const MODULE = join(__dirname, '..', 'dist', 'lib', 'process-logger.js');
 
+/** node's arguments for a child running `body` with `log`, a process logger at level info. */
+const childArgs = (body: string) => ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`];
+const parseLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
 function run(body: string): { lines: Array<Record<string, unknown>>; status: number | null; stderr: string } {
-  const src = `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
-  const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { lines, status: r.status, stderr: r.stderr };
+  const r = spawnSync(process.execPath, childArgs(body), { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+  return { lines: parseLines(r.stdout), status: r.status, stderr: r.stderr };
 }
 
 const inOrder = (lines: Array<Record<string, unknown>>, n: number) => expect(lines.map((l) => l.i)).toEqual(Array.from({ length: n }, (_, i) => i));
@@ -46,7 +48,7 @@ describe('the process logger', () => {
     // Touching process.stdout makes node put the pipe in non-blocking mode: writes then meet EAGAIN
     // (a full pipe) and short writes (a pipe with some room).
     const body = `process.stdout.write(''); let i = 0; const turn = () => { for (let k = 0; k < 500; k++) log.info({ i: i++, pad: 'x'.repeat(200) }, 'line'); if (i < 20000) setImmediate(turn); }; turn();`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, childArgs(body), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pause();
     await new Promise((r) => setTimeout(r, 500)); // the pipe fills while nobody reads
     let out = '';
@@ -54,12 +56,12 @@ describe('the process logger', () => {
     child.stdout.resume();
     const status = await new Promise<number | null>((r) => child.on('close', r));
     expect(status).toBe(0);
-    inOrder(out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>), 20000);
+    inOrder(parseLines(out), 20000);
   });
 
   it('goes on when the pipe has no reader any more, and says so once on stderr', async () => {
     const body = `let i = 0; const t = setInterval(() => { for (let k = 0; k < 100; k++) log.info({ i: i++ }, 'line'); }, 5); setTimeout(() => { clearInterval(t); process.stderr.write('still here ' + i + '\\n'); }, 600);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, childArgs(body), { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     await new Promise((r) => child.stdout.once('data', r));

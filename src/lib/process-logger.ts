@@ -18,7 +18,7 @@ import pino, { type Logger } from 'pino';
 
 export interface TurnBatchedStream {
   write(line: string): boolean;
-  /** Write the gathered lines and call back once everything handed over so far is written. */
+  /** Write the gathered lines and call back once nothing is left to write (lines logged meanwhile included). */
   flush(cb?: (err?: Error | null) => void): void;
   /** Write everything gathered now (used at exit). */
   flushSync(): void;

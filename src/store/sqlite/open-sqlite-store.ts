@@ -35,8 +35,9 @@ export const ORDER_CACHE_OTHERS_MS = 1;
  * The bound is where the writing connection finishes a checkpoint itself (on the event loop) so that
  * SQLite can start the WAL over; under a steady stream of sends that happens about once per bound.
  * Customers' numbers are spread, so each send also updates a different page of the orders-by-number
- * index: with a bound of 4,000 pages that stall came every few dozen commits (p99 of a 64-send commit
- * 32–35 ms in the store alone), with 16,000 under one commit in a hundred (p99 10–12 ms).
+ * index and a commit writes many pages: the bound is large enough for that stall to come less than
+ * once in a hundred 64-send commits (p99 of such a commit 10–12 ms in the store alone, against 32–35 ms
+ * with a 4,000-page bound), at the price of a longer stall when it comes (57–77 ms) and a larger WAL file.
  */
 const CHECKPOINT_EVERY_MS = 50;
 const WAL_BOUND_PAGES = 16_000;
