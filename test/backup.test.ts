@@ -104,7 +104,11 @@ describe('shahn backup', () => {
       }
     };
     const senders = Array.from({ length: SENDERS }, () => sender());
+    // At least 1.5 s of sends and more than 50 acknowledged before the copy starts (alone this takes
+    // 1.5 s and ~1,000 sends; beside the rest of the suite on 2 cores, sends can be 20 times slower).
+    const settleBy = Date.now() + 20_000;
     await new Promise((r) => setTimeout(r, 1500));
+    while (acked.length <= 50 && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 50));
 
     mkdirSync(join(dir, 'backups'), { mode: 0o700 });
     const backupStarted = Date.now();
