@@ -72,6 +72,19 @@ describe('the process logger', () => {
     expect(err.match(/cannot write log lines/g)).toHaveLength(1);
   });
 
+  it('keeps multi-byte text and lines longer than its buffers intact', () => {
+    // Arabic (2 bytes a character in UTF-8), an emoji (4 bytes, two UTF-16 units), a lone surrogate
+    // (pino leaves it as it is and UTF-8 cannot carry it: it arrives as U+FFFD, as through any UTF-8
+    // stream), and lines of 100 KiB and 1 MiB beside short ones.
+    const r = run(`const big = 'ش'.repeat(50 * 1024); for (let i = 0; i < 6; i++) log.info({ i, s: i % 2 ? big + '😀' : 'شحن ok' + '\\ud800' }, 'line'); setImmediate(() => { log.info({ i: 6, s: 'x'.repeat(1 << 20) }, 'line'); log.info({ i: 7, s: 'نهاية' }, 'line'); });`);
+    expect(r.status).toBe(0);
+    inOrder(r.lines, 8);
+    expect(r.lines[0]!.s).toBe('شحن ok\ufffd');
+    expect(r.lines[1]!.s).toBe('ش'.repeat(50 * 1024) + '😀');
+    expect((r.lines[6]!.s as string).length).toBe(1 << 20);
+    expect(r.lines[7]!.s).toBe('نهاية');
+  });
+
   it('honours the level', () => {
     const r = run(`log.debug({ i: -1 }, 'hidden'); log.info({ i: 0 }, 'shown'); log.warn({ i: 1 }, 'shown');`);
     inOrder(r.lines, 2);

@@ -17,6 +17,19 @@ const S = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: symbol 
 const FIELDS = ['requestId', 'method', 'url', 'status', 'ms', 'ip', 'msg'];
 const INFO = 30;
 
+/**
+ * A string as a JSON string literal: quoted as it is when nothing in it needs escaping (printable
+ * ASCII without quote or backslash: the request ids, methods, paths and addresses of nearly every
+ * request), else by JSON.stringify.
+ */
+function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
 export function accessLineWriter(logger: Logger): AccessLine {
   const viaPino: AccessLine = (requestId, method, url, status, ms, ip) => logger.info({ requestId, method, url, status, ms, ip }, 'request completed');
   const l = logger as unknown as Record<symbol, unknown>;
@@ -50,7 +63,7 @@ export function accessLineWriter(logger: Logger): AccessLine {
       return;
     }
     stream.write(
-      `${prefix}${now()}${l[S.chindingsSym] as string},"requestId":${JSON.stringify(requestId)},"method":${JSON.stringify(method)},"url":${JSON.stringify(url)},"status":${status},"ms":${Number.isFinite(ms) ? ms : null},"ip":${JSON.stringify(ip)},"msg":"request completed"${l[S.endSym] as string}`,
+      `${prefix}${now()}${l[S.chindingsSym] as string},"requestId":${jsonString(requestId)},"method":${jsonString(method)},"url":${jsonString(url)},"status":${status},"ms":${Number.isFinite(ms) ? ms : null},"ip":${jsonString(ip)},"msg":"request completed"${l[S.endSym] as string}`,
     );
   };
 }
