@@ -35,17 +35,22 @@ export function makeLedgerStore(db: SqlDb): LedgerStore {
           violations.push({ merchantId: r.id, problem: `balance ${r.balance} != sum of entries ${r.sum}` });
         }
         // Each production order's charges and refunds, counted in one pass; only the orders that break the rule come back.
+        // The entries are counted by order, type and amount first and then joined to the orders: joined
+        // entry by entry, SQLite has no index on the objid of every entry (only per type, partial) and
+        // scanned the whole ledger once per order.
+        const charges = `COALESCE(SUM(CASE WHEN e.type = 'FLEXY' AND e.amount = o.charge THEN e.n END), 0)`;
+        const allCharges = `COALESCE(SUM(CASE WHEN e.type = 'FLEXY' THEN e.n END), 0)`;
+        const refunds = `COALESCE(SUM(CASE WHEN e.type = 'REFUND-FLEXY' THEN e.n END), 0)`;
         for (const r of yield* all<{ id: string; status: string; charge: number; charges: number; all_charges: number; refunds: number }>(
-          `SELECT o.id, o.status, o.charge,
-             COUNT(CASE WHEN e.type = 'FLEXY' AND e.amount = o.charge THEN 1 END) AS charges,
-             COUNT(CASE WHEN e.type = 'FLEXY' THEN 1 END) AS all_charges,
-             COUNT(CASE WHEN e.type = 'REFUND-FLEXY' THEN 1 END) AS refunds
-           FROM orders o LEFT JOIN ledger_entries e ON e.objid = o.id
+          `SELECT o.id, o.status, o.charge, ${charges} AS charges, ${allCharges} AS all_charges, ${refunds} AS refunds
+           FROM orders o LEFT JOIN (
+             SELECT objid, type, amount, COUNT(*) AS n FROM ledger_entries WHERE type IN ('FLEXY', 'REFUND-FLEXY') GROUP BY objid, type, amount
+           ) e ON e.objid = o.id
            WHERE o.env = 'PRODUCTION'
            GROUP BY o.id, o.status, o.charge
-           HAVING COUNT(CASE WHEN e.type = 'FLEXY' AND e.amount = o.charge THEN 1 END) <> (CASE WHEN o.charge > 0 THEN 1 ELSE 0 END)
-               OR COUNT(CASE WHEN e.type = 'FLEXY' THEN 1 END) <> (CASE WHEN o.charge > 0 THEN 1 ELSE 0 END)
-               OR COUNT(CASE WHEN e.type = 'REFUND-FLEXY' THEN 1 END) <> (CASE WHEN o.status = 'REFUNDED' AND o.charge > 0 THEN 1 ELSE 0 END)`,
+           HAVING ${charges} <> (CASE WHEN o.charge > 0 THEN 1 ELSE 0 END)
+               OR ${allCharges} <> (CASE WHEN o.charge > 0 THEN 1 ELSE 0 END)
+               OR ${refunds} <> (CASE WHEN o.status = 'REFUNDED' AND o.charge > 0 THEN 1 ELSE 0 END)`,
         )) {
           const wantCharges = r.charge > 0 ? 1 : 0;
           if (Number(r.charges) !== wantCharges || Number(r.all_charges) !== wantCharges) violations.push({ orderId: r.id, problem: `${r.all_charges} charge entries, expected ${wantCharges}` });
