@@ -22,7 +22,9 @@
  * was limited by the client (or the machine), not the server: its ratios are shown but not counted.
  * Without wrk (after trying scripts/ensure-debian-packages.sh wrk) autocannon in this process is the
  * fallback, and its ratios may be client-bound. With --rounds R every phase runs R times in turn and the
- * medians are reported (ratios are taken within a round). Before each phase it waits up to --quiet-wait
+ * medians are reported (ratios are taken within a round). Each round starts from a new copy of the cached
+ * store, and send runs last in it: the orders a send phase leaves open would otherwise be a backlog for
+ * the order processor of every phase after it. Before each phase it waits up to --quiet-wait
  * seconds for other processes to go quiet; rounds in which others still used >= 0.25 cores are left out
  * of the medians when quiet rounds exist. The baseline runs again at the end of each round: a round whose
  * two baselines cost more than 20% apart per request ran on a machine that changed speed under it (a
@@ -389,7 +391,7 @@ async function storeForRun() {
   tmpDir = mkdtempSync(join(os.tmpdir(), 'shahn-bench-'));
   const dbPath = join(tmpDir, 'shahn.db');
   copyFileSync(cachedDb, dbPath, fsc.COPYFILE_FICLONE); // send writes: never touch the cached copy
-  return { dbPath, meta };
+  return { dbPath, cachedDb, meta };
 }
 
 // ---------------------------------------------------------------- processes
@@ -718,7 +720,7 @@ async function main() {
   const git = gitInfo();
   log(`shahn bench: ${git ? `commit ${git.commit}${git.srcChanged ? ' (with uncommitted changes in src/ or packages/)' : ''}, ` : ''}node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   if (LOADGEN_NOTE) log(`\n*** ${LOADGEN_NOTE}\n`);
-  const { dbPath, meta } = await storeForRun();
+  const { dbPath, cachedDb, meta } = await storeForRun();
   // check-id rotates over the benchmarked merchant's FULFILLED production orders in the sample.
   const raw = new Database(dbPath, { readonly: true, fileMustExist: true });
   const statusOf = raw.prepare('SELECT status FROM orders WHERE id = ?');
@@ -843,6 +845,14 @@ async function main() {
   const rounds = [];
   for (let i = 1; i <= ROUNDS; i++) {
     if (ROUNDS > 1) log(`  round ${i} of ${ROUNDS}`);
+    if (i > 1) {
+      // Every round starts from the same store: a new copy of the cached one. Kept, the sends and open
+      // orders of the rounds before would leave later rounds a processor with a backlog and a larger store.
+      if (shahn) await stopShahn(shahn);
+      shahn = null;
+      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+      copyFileSync(cachedDb, dbPath, fsc.COPYFILE_FICLONE);
+    }
     const r = {};
     const needDefault = ['check-id', 'poll', 'sandbox-poll', 'send'].some((p) => ONLY.has(p));
     if (!shahn && needDefault) shahn = await startShahn(dbPath, 'default');
@@ -852,30 +862,34 @@ async function main() {
     if (ONLY.has('sandbox-poll')) {
       r['sandbox-poll'] = await phase('sandbox-poll', shahn, checkIdLoad(lua.checkIdSandbox, sandboxKey, sandboxSet), openOrders(sandboxSet, sandboxKey, 'sandbox', i));
     }
-    if (ONLY.has('send')) r.send = await phase('send', shahn, sendLoad(lua.send, key));
+    // One server at a time (they share the core and the store): the default one stops for the next three.
+    if (shahn && ['proxy', 'metrics', 'no-log'].some((p) => ONLY.has(p))) {
+      await stopShahn(shahn);
+      shahn = null;
+    }
     if (ONLY.has('proxy')) {
       // A server that trusts one proxy (loopback, here) to name the client in X-Forwarded-For.
-      if (shahn) await stopShahn(shahn);
-      shahn = null;
       const proxied = await startShahn(dbPath, 'proxy', { SHAHN_TRUST_PROXY: TRUST_PROXY });
       r.proxy = await phase('proxy', proxied, checkIdLoad(lua.checkId, key, fulfilled, true), primed(proxied, key, fulfilled.ids, true));
       await stopShahn(proxied);
     }
     if (ONLY.has('metrics')) {
       // The same load on a server that serves metrics: every request is timed into the histogram.
-      if (shahn) await stopShahn(shahn);
-      shahn = null;
       const metered = await startShahn(dbPath, 'metrics', { SHAHN_METRICS_PORT: '0' });
       r.metrics = await phase('metrics', metered, checkIdLoad(lua.checkId, key, fulfilled), primed(metered, key, fulfilled.ids));
       await stopShahn(metered);
     }
     if (ONLY.has('no-log')) {
       // The same load without the access line: its cost, measured against the check-id phase.
-      if (shahn) await stopShahn(shahn);
-      shahn = null;
       const quiet = await startShahn(dbPath, 'no-log', { SHAHN_ACCESS_LOG: 'false' });
       r['no-log'] = await phase('no-log', quiet, checkIdLoad(lua.checkId, key, fulfilled), primed(quiet, key, fulfilled.ids));
       await stopShahn(quiet);
+    }
+    // send last: its tens of thousands of new orders would be a backlog for the processor of any
+    // phase after it.
+    if (ONLY.has('send')) {
+      if (!shahn) shahn = await startShahn(dbPath, 'default');
+      r.send = await phase('send', shahn, sendLoad(lua.send, key));
     }
     // The baseline again: did the machine keep its speed through the round?
     if (baseline) {
