@@ -76,10 +76,18 @@ export async function runAsync<T>(op: Op<T>, exec: (e: Effect) => Promise<unknow
 
 /**
  * What the two databases do differently, beyond what the SQL rewrite covers: the column that orders
- * a merchant's ledger entries as they were written (PostgreSQL's `seq`, SQLite's `rowid`).
+ * a merchant's ledger entries as they were written (PostgreSQL's `seq`, SQLite's `rowid`), and how the
+ * ledger audit counts each order's entries (ledger.ts, checkMoney).
  */
 export interface Dialect {
   readonly ledgerSeq: string;
+  /**
+   * `probe`: three index lookups per order (SQLite: no join algorithm but nested loops, and the
+   * partial indexes on an entry's order serve a lookup by order and type; memory stays flat).
+   * `aggregate`: the entries counted per order first, then joined (PostgreSQL: a hash aggregate and a
+   * hash join, where a lookup per order would be a subplan per row).
+   */
+  readonly ledgerAudit: 'probe' | 'aggregate';
 }
 
 /** A database the store runs its operations on (sqlite/sqlite-db.ts, postgres/postgres-db.ts). */

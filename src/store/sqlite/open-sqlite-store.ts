@@ -256,7 +256,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
 
   const sqlDb: SqlDb = {
     kind: 'sqlite',
-    dialect: { ledgerSeq: 'rowid' },
+    dialect: { ledgerSeq: 'rowid', ledgerAudit: 'probe' },
     exec: (op) => settle(() => runOp(op)),
     transaction: (make) => settle(() => transactionSync(make)),
     transactionGrouped: <T>(make: () => Op<T>) =>
