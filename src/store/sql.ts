@@ -82,12 +82,12 @@ export async function runAsync<T>(op: Op<T>, exec: (e: Effect) => Promise<unknow
 export interface Dialect {
   readonly ledgerSeq: string;
   /**
-   * `probe`: three index lookups per order (SQLite: no join algorithm but nested loops, and the
-   * partial indexes on an entry's order serve a lookup by order and type; memory stays flat).
-   * `aggregate`: the entries counted per order first, then joined (PostgreSQL: a hash aggregate and a
-   * hash join, where a lookup per order would be a subplan per row).
+   * `probe`: three index lookups per order (SQLite: its joins are nested loops, and only the partial
+   * indexes on an entry's order, one per entry type, serve a lookup by order; memory stays flat).
+   * `join`: orders joined to their entries (PostgreSQL: a hash join; a lookup per order would be a
+   * subplan per row, six times slower).
    */
-  readonly ledgerAudit: 'probe' | 'aggregate';
+  readonly ledgerAudit: 'probe' | 'join';
 }
 
 /** A database the store runs its operations on (sqlite/sqlite-db.ts, postgres/postgres-db.ts). */

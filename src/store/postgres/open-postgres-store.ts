@@ -127,7 +127,7 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
 
   const db: SqlDb = {
     kind: 'postgres',
-    dialect: { ledgerSeq: 'seq', ledgerAudit: 'aggregate' },
+    dialect: { ledgerSeq: 'seq', ledgerAudit: 'join' },
     exec: (op) => withClient((c) => runAsync(op, execOn(c))),
     transaction: <T>(make: () => Op<T>) => transaction((c) => runAsync(make(), execOn(c))),
     transactionGrouped: <T>(make: () => Op<T>) => transaction((c) => runAsync(make(), execOn(c))),
