@@ -59,16 +59,26 @@ describe('webhooks through shahn serve', () => {
     a.child.kill('SIGKILL');
     await a.exited;
     const seenBefore = new Set(got.map((g) => g.id));
-    await serve();
+    const b = await serve();
     // Every order ends final; every event the store wrote arrives, those cut off sent again under the same id.
     const written = async () => fresh.sql.all('SELECT id, order_id, type, sequence FROM webhook_events ORDER BY order_id, sequence');
+    let state = '';
     await waitUntil(async () => {
       const rows = await written();
       const finals = rows.filter((r) => r.type !== 'topup.handling');
       const arrived = new Set(got.map((g) => g.id));
-      const resent = [...seenBefore].every((id) => got.filter((g) => g.id === id).length >= 2);
-      return new Set(finals.map((r) => r.order_id)).size === ids.length && rows.every((r) => arrived.has(String(r.id))) && resent;
-    }, 60_000, 'every event written and delivered, those in flight at the kill again');
+      const notResent = [...seenBefore].filter((id) => got.filter((g) => g.id === id).length < 2);
+      const missing = rows.filter((r) => !arrived.has(String(r.id)));
+      const finalOrders = new Set(finals.map((r) => r.order_id)).size;
+      state = `${finalOrders} of ${ids.length} orders final; ${missing.length} of ${rows.length} events not arrived (${missing.map((r) => `${String(r.type)}#${String(r.sequence)}`).join(', ')}); ${notResent.length} of ${seenBefore.size} in flight at the kill not sent again`;
+      return finalOrders === ids.length && missing.length === 0 && notResent.length === 0;
+    }, 60_000, 'every event written and delivered, those in flight at the kill again').catch(async (err: Error) => {
+      // What was left, to tell a stuck delivery from a stuck order.
+      const outbox = await fresh.sql.all('SELECT kind, topic, subject, attempts, next_attempt_at, last_error FROM outbox WHERE delivered_at IS NULL').catch((e: Error) => [{ error: e.message }]);
+      const open = await fresh.sql.all("SELECT id, status, lease_owner, lease_expires_at, attempts FROM orders WHERE status IN ('PENDING', 'HANDLING')").catch((e: Error) => [{ error: e.message }]);
+      const warnings = b.stdout().split('\n').filter((l) => /"level":(4|5|6)0/.test(l)).slice(-20);
+      throw new Error(`${err.message} at ${Date.now()}: ${state}; undelivered outbox rows: ${JSON.stringify(outbox)}; open orders: ${JSON.stringify(open)}; the restarted server's last warnings: ${warnings.join(' | ')}`);
+    });
     const rows = await written();
     expect(new Set(rows.map((r) => r.order_id))).toEqual(new Set(ids));
     for (const g of got) expect(verifyWebhook(g.body, g.headers, ep.data.secret!)).toMatchObject({ data: { _id: expect.any(String) } });
