@@ -14,9 +14,11 @@
  * server's user and kernel CPU per request (/proc), and the ratio of the spinning server to the plain
  * one in the same round.
  */
-import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BASELINE_SRC, ensureWrk, intArg, median, onCpu, printHeaderComment, procCpuSplit, round, runWrk, sleep } from './lib.mjs';
+import { ensureWrk, intArg, killChildrenNow, median, printHeaderComment, procCpuSplit, round, runWrk, startBaseline, stopChild } from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,28 +40,17 @@ if (!ensureWrk()) {
   process.exit(2);
 }
 
-// The baseline's source with a busy loop before the answer when SPIN_US is set.
-const SPIN_SRC = BASELINE_SRC.replace(
-  'req.resume();',
-  'req.resume(); if (SPIN > 0n) { const end = process.hrtime.bigint() + SPIN; while (process.hrtime.bigint() < end); }',
-).replace("import http from 'node:http';", "import http from 'node:http';\nconst SPIN = BigInt(Number(process.env.SPIN_US) * 1000);");
-if (!SPIN_SRC.includes('SPIN > 0n') || !SPIN_SRC.includes('const SPIN =')) throw new Error('the baseline source changed: the busy loop could not be put in');
 const BODY = JSON.stringify({ success: true, data: { id: '6a1f9a2b2b3c4d5e8f901234', status: 'FULFILLED', MSSIDN: '0770000001', topup_amount: 100 }, requestId: 'req_1764790000_0123456789ab' });
+const dir = mkdtempSync(join(tmpdir(), 'shahn-spin-'));
+const children = new Set();
+process.on('exit', () => {
+  killChildrenNow(children);
+  rmSync(dir, { recursive: true, force: true });
+});
 
+/** The baseline (pinned to CPU 0) with a busy loop of `spinUs` per request, under wrk (CPU 1): req/s and its CPU per request. */
 async function measure(spinUs) {
-  const child = spawn(...onCpu(0, process.execPath, ['--input-type=module', '-e', SPIN_SRC]), {
-    env: { PATH: process.env.PATH, BENCH_BODY: BODY, BENCH_REQID: 'req_1764790000_0123456789ab', SPIN_US: String(spinUs) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited ${code}`)));
-  });
+  const { child, url } = await startBaseline(BODY, 'req_1764790000_0123456789ab', { dir, children, cpu: 0, spinUs });
   try {
     await runWrk({ url, durationS: 2, cpu: 1 }); // warm-up
     const a = procCpuSplit(child.pid);
@@ -67,8 +58,7 @@ async function measure(spinUs) {
     const b = procCpuSplit(child.pid);
     return { spinUs, rps: r.rps, userUs: ((b.user - a.user) * 1e6) / r.requests, sysUs: ((b.system - a.system) * 1e6) / r.requests, cores: (b.user - a.user + b.system - a.system) / DURATION };
   } finally {
-    child.kill('SIGTERM');
-    await sleep(300);
+    await stopChild(children, child, 5_000);
   }
 }
 

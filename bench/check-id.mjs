@@ -352,7 +352,10 @@ async function buildStore(dbPath) {
   };
 }
 
-/** The cached store for these parameters, built when missing. Returns a private copy for this run. */
+/**
+ * The cached store for these parameters, built when missing. Returns a private copy for this run, and
+ * `resetStore()`, which makes that copy new again (with no WAL) while no server has it open.
+ */
 async function storeForRun() {
   const key = cacheKey();
   const cachedDb = join(CACHE_DIR, `${key}.db`);
@@ -390,8 +393,13 @@ async function storeForRun() {
   }
   tmpDir = mkdtempSync(join(os.tmpdir(), 'shahn-bench-'));
   const dbPath = join(tmpDir, 'shahn.db');
-  copyFileSync(cachedDb, dbPath, fsc.COPYFILE_FICLONE); // send writes: never touch the cached copy
-  return { dbPath, cachedDb, meta };
+  // send writes: never touch the cached copy
+  const resetStore = () => {
+    for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    copyFileSync(cachedDb, dbPath, fsc.COPYFILE_FICLONE);
+  };
+  resetStore();
+  return { dbPath, resetStore, meta };
 }
 
 // ---------------------------------------------------------------- processes
@@ -720,7 +728,7 @@ async function main() {
   const git = gitInfo();
   log(`shahn bench: ${git ? `commit ${git.commit}${git.srcChanged ? ' (with uncommitted changes in src/ or packages/)' : ''}, ` : ''}node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   if (LOADGEN_NOTE) log(`\n*** ${LOADGEN_NOTE}\n`);
-  const { dbPath, cachedDb, meta } = await storeForRun();
+  const { dbPath, resetStore, meta } = await storeForRun();
   // check-id rotates over the benchmarked merchant's FULFILLED production orders in the sample.
   const raw = new Database(dbPath, { readonly: true, fileMustExist: true });
   const statusOf = raw.prepare('SELECT status FROM orders WHERE id = ?');
@@ -845,16 +853,15 @@ async function main() {
   const rounds = [];
   for (let i = 1; i <= ROUNDS; i++) {
     if (ROUNDS > 1) log(`  round ${i} of ${ROUNDS}`);
-    if (i > 1) {
-      // Every round starts from the same store: a new copy of the cached one. Kept, the sends and open
-      // orders of the rounds before would leave later rounds a processor with a backlog and a larger store.
-      if (shahn) await stopShahn(shahn);
-      shahn = null;
-      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
-      copyFileSync(cachedDb, dbPath, fsc.COPYFILE_FICLONE);
-    }
+    // Every round starts from the same store: a new copy of the cached one (without the probe's send, in
+    // the first). Kept, the sends and open orders of the rounds before would leave later rounds a
+    // processor with a backlog and a larger store.
+    if (shahn) await stopShahn(shahn);
+    shahn = null;
+    resetStore();
     const r = {};
-    const needDefault = ['check-id', 'poll', 'sandbox-poll', 'send'].some((p) => ONLY.has(p));
+    // send starts the default server itself when the phases before it have stopped it.
+    const needDefault = ['check-id', 'poll', 'sandbox-poll'].some((p) => ONLY.has(p));
     if (!shahn && needDefault) shahn = await startShahn(dbPath, 'default');
     if (baseline) r.baseline = await phase('baseline', baselineTarget, checkIdLoad(lua.checkId, key, fulfilled));
     if (ONLY.has('check-id')) r['check-id'] = await phase('check-id', shahn, checkIdLoad(lua.checkId, key, fulfilled), primed(shahn, key, fulfilled.ids));

@@ -262,12 +262,19 @@ export async function startServeChild(root, env, children, timeoutMs = 30_000) {
   return { child, url: /listening on (http:\/\/\S+)/.exec(out)[1] };
 }
 
-/** The baseline: a plain node:http server answering every request with the same body (BENCH_BODY). */
+/**
+ * The baseline: a plain node:http server answering every request with the same body (BENCH_BODY). With
+ * BENCH_SPIN_US it first spins that many microseconds per request (bench/baseline-spin.mjs); the handler
+ * is chosen once, so the plain one has no test in it.
+ */
 export const BASELINE_SRC = `
 import http from 'node:http';
 const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
 const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'x-request-id': process.env.BENCH_REQID };
-const server = http.createServer((req, res) => { req.resume(); res.writeHead(200, headers); res.end(body); });
+const spin = BigInt(Math.round(Number(process.env.BENCH_SPIN_US ?? 0) * 1000));
+const server = http.createServer(spin > 0n
+  ? (req, res) => { req.resume(); const end = process.hrtime.bigint() + spin; while (process.hrtime.bigint() < end); res.writeHead(200, headers); res.end(body); }
+  : (req, res) => { req.resume(); res.writeHead(200, headers); res.end(body); });
 server.keepAliveTimeout = 72_000;
 server.listen(0, '127.0.0.1', () => process.stdout.write('listening on http://127.0.0.1:' + server.address().port + '\\n'));
 process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0); });
@@ -275,14 +282,14 @@ process.once('SIGTERM', () => { server.close(); server.closeAllConnections(); pr
 
 /**
  * Start the baseline as a child process (output in dir/baseline.out, added to `children`) and wait until it
- * listens; `nodeArgs` go to node before the script (--cpu-prof …).
+ * listens; `nodeArgs` go to node before the script (--cpu-prof …); `spinUs` slows each request by a busy loop.
  */
-export async function startBaseline(body, requestId, { dir, children, nodeArgs = [], cpu }) {
+export async function startBaseline(body, requestId, { dir, children, nodeArgs = [], cpu, spinUs = 0 }) {
   const out = join(dir, 'baseline.out');
   const fd = openSync(out, 'w');
   const child = spawn(...onCpu(cpu, process.execPath, [...nodeArgs, '--input-type=module', '-e', BASELINE_SRC]), {
     cwd: dir,
-    env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId },
+    env: { PATH: process.env.PATH, BENCH_BODY: body, BENCH_REQID: requestId, BENCH_SPIN_US: String(spinUs) },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

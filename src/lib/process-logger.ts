@@ -5,11 +5,11 @@
  * turn ends (setImmediate), with one asynchronous write at a time: the lines gathered while a write is
  * in flight go out together when it completes (two buffers take turns; a short write sends the rest).
  * Nothing is joined or encoded twice. pino's default stream (sonic-boom) measured and re-encoded the
- * pending text several times per write; an access line cost about twice as much through it, and
- * gathering lines as strings to join and encode them per write cost about half as much again in the
- * benchmark's server. The writes stay asynchronous: a
- * synchronous write blocks the event loop whenever the kernel holds writers back (dirty page write-back
- * of a busy log file), which the benchmark showed as a 19 ms p99 on check-id.
+ * pending text several times per write; an access line cost about twice as much through it. Gathering
+ * the lines as strings and joining and encoding them per write cost, measured alone, about twice what
+ * encoding each line as it is logged does. The writes stay asynchronous: a synchronous write blocks the
+ * event loop whenever the kernel holds writers back (dirty page write-back of a busy log file), which
+ * the benchmark showed as a 19 ms p99 on check-id.
  * The order of the lines is kept. At exit (process.exit after a signal, an uncaught error) what is
  * gathered is written synchronously; a write already in flight is the kernel's by then.
  * A full non-blocking pipe (EAGAIN) is tried again shortly; any other write error drops that write's
