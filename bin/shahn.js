@@ -8,5 +8,8 @@ if (!existsSync(main)) {
   console.error('shahn is not built yet: run `npm install` (or `npm run build`) in the repository root.');
   process.exit(2);
 }
+// Before the rest of the program loads: keep node's nextTick on V8's fast path (dist/lib/tick-shape.js says why).
+const { keepNextTickShape } = await import(new URL('../dist/lib/tick-shape.js', import.meta.url).href);
+keepNextTickShape();
 const { runCli } = await import(main);
 await runCli(process.argv);
