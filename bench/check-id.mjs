@@ -6,7 +6,7 @@
  *                                             [--rounds R] [--merchants M] [--poll-orders N] [--quiet-wait S]
  *                                             [--only baseline,check-id,poll,sandbox-poll,send,proxy,metrics,no-log]
  *                                             [--no-access-log] [--no-processor] [--check-id-cache N] [--trust-proxy V]
- *                                             [--pin] [--cpu-prof] [--profile-top N] [--load wrk|autocannon] [--rebuild]
+ *                                             [--pin] [--bracket S] [--cpu-prof] [--profile-top N] [--load wrk|autocannon] [--rebuild]
  *
  * One run: build (or reuse from bench/.cache/) a SQLite store of N orders, copy it to a temp dir,
  * start a baseline node:http server and `node bin/shahn.js serve` as child processes on loopback (shahn
@@ -21,15 +21,18 @@
  * and cores (/proc), wrk's cores, failures by status. A round whose baseline server used < 0.9 of a core
  * was limited by the client (or the machine), not the server: its ratios are shown but not counted.
  * Without wrk (after trying scripts/ensure-debian-packages.sh wrk) autocannon in this process is the
- * fallback, and its ratios may be client-bound. With --rounds R every phase runs R times in turn and the
- * medians are reported (ratios are taken within a round). Each round starts from a new copy of the cached
+ * fallback, and its ratios may be client-bound. Each shahn phase runs between two short baseline runs
+ * (--bracket S, 3 s each): its ratios are taken against their mean, and a phase whose two bracketing
+ * runs cost more than 20% apart per request is left out of the medians when steadier rounds exist.
+ * With --rounds R every phase runs R times in turn and the medians are reported (ratios are taken
+ * within a round). Each round starts from a new copy of the cached
  * store, and send runs last in it: the orders a send phase leaves open would otherwise be a backlog for
  * the order processor of every phase after it. Before each phase it waits up to --quiet-wait
  * seconds for other processes to go quiet; rounds in which others still used >= 0.25 cores are left out
  * of the medians when quiet rounds exist. The baseline runs again at the end of each round: a round whose
  * two baselines cost more than 20% apart per request ran on a machine that changed speed under it (a
- * neighbour on the host, a frequency change: nothing /proc shows as another process), and it is left out
- * of the medians the same way.
+ * neighbour on the host, a frequency change: nothing /proc shows as another process). With --bracket 0
+ * such a round is left out of the medians the same way; with bracketing it counts, phase by phase.
  * Exit code: 0 every target passes, 1 a target fails, 2 the run broke, 3 none failed but some could not be
  * counted (client-bound).
  */
@@ -117,6 +120,7 @@ const { values: args } = parseArgs({
     'check-id-cache': { type: 'string' },
     'no-processor': { type: 'boolean', default: false },
     pin: { type: 'boolean', default: false },
+    bracket: { type: 'string', default: '3' },
     'trust-proxy': { type: 'string', default: '1' },
     load: { type: 'string', default: 'wrk' },
     rebuild: { type: 'boolean', default: false },
@@ -161,6 +165,15 @@ const NO_PROCESSOR = args['no-processor'];
 const PIN = args.pin && os.cpus().length >= 2;
 const SERVER_CPU = PIN ? 0 : undefined;
 const LOAD_CPU = PIN ? 1 : undefined;
+/**
+ * --bracket S: the baseline measured for S seconds just before each shahn phase (before its preparation)
+ * and again just after its measured run; the phase's ratios are taken against the mean of the two. These
+ * shared machines change speed within minutes (the same build measured 27 and 43 µs per check-id in
+ * consecutive one-minute runs, every part of the profile slower by the same factor), so a baseline
+ * measured at the start of a ten-minute round is a poor partner for a phase at its end. 0: against the
+ * round's first baseline, as without it.
+ */
+const BRACKET = intArg(args, 'bracket', 0, 60);
 /** SHAHN_TRUST_PROXY of the proxy phase (config.ts refuses `true`: a number of proxies or their addresses). */
 const TRUST_PROXY = args['trust-proxy'];
 
@@ -642,9 +655,14 @@ async function runLoad(url, load, durationS) {
  * One phase on one server: wait for the machine to go quiet, `prepare()` (orders to poll), warm up,
  * measure (server CPU from /proc around the load run), then `after()` (what the polled orders were).
  */
-async function phase(name, target, load, { prepare, after } = {}) {
+async function phase(name, target, load, { prepare, after, bracket } = {}) {
   const idleOther = await waitQuiet(QUIET_WAIT);
   process.stdout.write(`  ${name.padEnd(12)} ${idleOther !== null && idleOther >= NOISY_CORES ? `(machine not quiet after ${QUIET_WAIT} s: ${idleOther} cores busy elsewhere) ` : ''}`);
+  const around = [];
+  if (bracket) {
+    process.stdout.write(`baseline ${BRACKET} s … `);
+    around.push(await baselineSlice(bracket, target));
+  }
   let prepared;
   if (prepare) {
     process.stdout.write('preparing … ');
@@ -668,6 +686,7 @@ async function phase(name, target, load, { prepare, after } = {}) {
   const me = process.cpuUsage(me0);
   const sys1 = sysCpu();
   const afterInfo = after ? await after(prepared) : undefined;
+  if (bracket) around.push(await baselineSlice(bracket, target));
 
   const serverCpuS = cpu0 === null || cpu1 === null ? null : cpu1.user + cpu1.system - cpu0.user - cpu0.system;
   const serverSysS = cpu0 === null || cpu1 === null ? null : cpu1.system - cpu0.system;
@@ -715,11 +734,55 @@ async function phase(name, target, load, { prepare, after } = {}) {
     profile: target.profile ?? null,
     ...(afterInfo ? { polled: afterInfo } : {}),
     ...(prepared?.primedIds ? { primed: prepared } : {}),
+    ...(bracket ? { bracket: bracketOf(around) } : {}),
   };
+  const b = out.bracket;
   log(`${out.requestsPerSec} req/s, p99 ${out.latencyMs.p99} ms, server ${out.serverCpuCores} cores, ${out.serverCpuUsPerRequest} µs/req`
+    + `${b ? `; baseline around it ${b.before.serverCpuUsPerRequest} → ${b.after.serverCpuUsPerRequest} µs/req${b.drifted ? ' (DRIFTED)' : ''}, ratio ${round(out.requestsPerSec / b.requestsPerSec, 2)}` : ''}`
+    + `${b && Math.max(b.before.shahnCores ?? 0, b.after.shahnCores ?? 0) >= 0.05 ? ` (the idle shahn used ${b.before.shahnCores} and ${b.after.shahnCores} cores beside it)` : ''}`
     + `${failed ? `  (FAILED ${failed}: status ${JSON.stringify(r.statusCodes)}, socket errors ${JSON.stringify(r.errors)})` : ''}`
     + `${afterInfo ? `  [${afterInfo.note}]` : ''}`);
   return out;
+}
+
+/**
+ * One bracketing slice: the baseline under its load for BRACKET seconds (it is always warm), with its CPU
+ * per request and, to see that the idle shahn server left it the core, that server's CPU meanwhile.
+ */
+async function baselineSlice({ target, load }, idle) {
+  const cpu0 = procCpuSplit(target.pid);
+  const idle0 = procCpuSplit(idle.pid);
+  const t0 = performance.now();
+  const r = await runLoad(target.url, load, BRACKET);
+  const wall = (performance.now() - t0) / 1000;
+  const cpu1 = procCpuSplit(target.pid);
+  const idle1 = procCpuSplit(idle.pid);
+  const used = (a, z) => (a === null || z === null ? null : z.user + z.system - a.user - a.system);
+  const cpuS = used(cpu0, cpu1);
+  const idleS = used(idle0, idle1);
+  return {
+    requestsPerSec: round(r.ok / r.seconds, 0),
+    p99Ms: round(r.latencyMs.p99, 3),
+    serverCpuCores: cpuS === null ? null : round(cpuS / wall, 2),
+    serverCpuUsPerRequest: cpuS === null ? null : round((cpuS * 1e6) / Math.max(1, r.requests), 1),
+    shahnCores: idleS === null ? null : round(idleS / wall, 2),
+    failed: r.non2xx + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
+  };
+}
+
+/** The two slices around a phase as its baseline: their mean, and whether the machine changed speed between them. */
+function bracketOf([before, after]) {
+  const drift = before.serverCpuUsPerRequest && after.serverCpuUsPerRequest ? round(after.serverCpuUsPerRequest / before.serverCpuUsPerRequest, 2) : null;
+  return {
+    before,
+    after,
+    requestsPerSec: round((before.requestsPerSec + after.requestsPerSec) / 2, 0),
+    p99Ms: round((before.p99Ms + after.p99Ms) / 2, 3),
+    serverCpuUsPerRequest: drift === null ? null : round((before.serverCpuUsPerRequest + after.serverCpuUsPerRequest) / 2, 1),
+    serverCpuCores: before.serverCpuCores === null || after.serverCpuCores === null ? null : round(Math.min(before.serverCpuCores, after.serverCpuCores), 2),
+    drift,
+    drifted: drift !== null && Math.abs(drift - 1) > TARGETS.maxBaselineDrift,
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -864,10 +927,13 @@ async function main() {
     const needDefault = ['check-id', 'poll', 'sandbox-poll'].some((p) => ONLY.has(p));
     if (!shahn && needDefault) shahn = await startShahn(dbPath, 'default');
     if (baseline) r.baseline = await phase('baseline', baselineTarget, checkIdLoad(lua.checkId, key, fulfilled));
-    if (ONLY.has('check-id')) r['check-id'] = await phase('check-id', shahn, checkIdLoad(lua.checkId, key, fulfilled), primed(shahn, key, fulfilled.ids));
-    if (ONLY.has('poll')) r.poll = await phase('poll', shahn, checkIdLoad(lua.checkId, key, pollSet), openOrders(pollSet, key, 'poll', i));
+    // Each shahn phase between two short baseline runs (--bracket): its ratios are taken against them.
+    const bracket = baseline && BRACKET > 0 ? { target: baselineTarget, load: checkIdLoad(lua.checkId, key, fulfilled) } : undefined;
+    const w = (options = {}) => ({ ...options, bracket });
+    if (ONLY.has('check-id')) r['check-id'] = await phase('check-id', shahn, checkIdLoad(lua.checkId, key, fulfilled), w(primed(shahn, key, fulfilled.ids)));
+    if (ONLY.has('poll')) r.poll = await phase('poll', shahn, checkIdLoad(lua.checkId, key, pollSet), w(openOrders(pollSet, key, 'poll', i)));
     if (ONLY.has('sandbox-poll')) {
-      r['sandbox-poll'] = await phase('sandbox-poll', shahn, checkIdLoad(lua.checkIdSandbox, sandboxKey, sandboxSet), openOrders(sandboxSet, sandboxKey, 'sandbox', i));
+      r['sandbox-poll'] = await phase('sandbox-poll', shahn, checkIdLoad(lua.checkIdSandbox, sandboxKey, sandboxSet), w(openOrders(sandboxSet, sandboxKey, 'sandbox', i)));
     }
     // One server at a time (they share the core and the store): the default one stops for the next three.
     if (shahn && ['proxy', 'metrics', 'no-log'].some((p) => ONLY.has(p))) {
@@ -877,26 +943,26 @@ async function main() {
     if (ONLY.has('proxy')) {
       // A server that trusts one proxy (loopback, here) to name the client in X-Forwarded-For.
       const proxied = await startShahn(dbPath, 'proxy', { SHAHN_TRUST_PROXY: TRUST_PROXY });
-      r.proxy = await phase('proxy', proxied, checkIdLoad(lua.checkId, key, fulfilled, true), primed(proxied, key, fulfilled.ids, true));
+      r.proxy = await phase('proxy', proxied, checkIdLoad(lua.checkId, key, fulfilled, true), w(primed(proxied, key, fulfilled.ids, true)));
       await stopShahn(proxied);
     }
     if (ONLY.has('metrics')) {
       // The same load on a server that serves metrics: every request is timed into the histogram.
       const metered = await startShahn(dbPath, 'metrics', { SHAHN_METRICS_PORT: '0' });
-      r.metrics = await phase('metrics', metered, checkIdLoad(lua.checkId, key, fulfilled), primed(metered, key, fulfilled.ids));
+      r.metrics = await phase('metrics', metered, checkIdLoad(lua.checkId, key, fulfilled), w(primed(metered, key, fulfilled.ids)));
       await stopShahn(metered);
     }
     if (ONLY.has('no-log')) {
       // The same load without the access line: its cost, measured against the check-id phase.
       const quiet = await startShahn(dbPath, 'no-log', { SHAHN_ACCESS_LOG: 'false' });
-      r['no-log'] = await phase('no-log', quiet, checkIdLoad(lua.checkId, key, fulfilled), primed(quiet, key, fulfilled.ids));
+      r['no-log'] = await phase('no-log', quiet, checkIdLoad(lua.checkId, key, fulfilled), w(primed(quiet, key, fulfilled.ids)));
       await stopShahn(quiet);
     }
     // send last: its tens of thousands of new orders would be a backlog for the processor of any
     // phase after it.
     if (ONLY.has('send')) {
       if (!shahn) shahn = await startShahn(dbPath, 'default');
-      r.send = await phase('send', shahn, sendLoad(lua.send, key));
+      r.send = await phase('send', shahn, sendLoad(lua.send, key), w());
     }
     // The baseline again: did the machine keep its speed through the round?
     if (baseline) {
@@ -910,8 +976,10 @@ async function main() {
     r.ratios = {};
     r.p99VsBaseline = {};
     for (const n of PHASES.filter((x) => x !== 'baseline')) {
-      r.ratios[n] = r.baseline && r[n] ? round(r[n].requestsPerSec / r.baseline.requestsPerSec, 3) : null;
-      r.p99VsBaseline[n] = r.baseline && r[n] ? round(r[n].latencyMs.p99 / r.baseline.latencyMs.p99, 2) : null;
+      // Against the baseline run around the phase (--bracket), else against the round's first one.
+      const partner = r[n]?.bracket ?? (r.baseline ? { requestsPerSec: r.baseline.requestsPerSec, p99Ms: r.baseline.latencyMs.p99 } : null);
+      r.ratios[n] = partner && r[n] ? round(r[n].requestsPerSec / partner.requestsPerSec, 3) : null;
+      r.p99VsBaseline[n] = partner && r[n] ? round(r[n].latencyMs.p99 / partner.p99Ms, 2) : null;
     }
     // The client-bound rule: a baseline server below 0.9 of a core was held back by the load generator
     // (or the machine), so its req/s understate what node:http does and every ratio of the round is inflated.
@@ -925,7 +993,14 @@ async function main() {
   if (baseline) await stopChild(children, baseline.child, 15_000);
 
   // Medians over the quiet, steady rounds when there are any (all rounds otherwise).
-  const clean = rounds.filter((r) => !r.noisy && !r.drifted);
+  /** A phase's ratio counts in a round when its baseline partner (the runs around it, else the round's first) used 0.9 of a core. */
+  const countedIn = (r, n) => {
+    const cores = r[n]?.bracket ? r[n].bracket.serverCpuCores : r.baselineCores;
+    return cores !== null && cores !== undefined && cores >= TARGETS.minBaselineCores;
+  };
+  // With --bracket each phase has its own baseline, so a round whose speed changed between its first and
+  // last baseline still counts; a phase whose two bracketing runs drifted apart is left out instead.
+  const clean = rounds.filter((r) => !r.noisy && (BRACKET > 0 || !r.drifted));
   const used = clean.length > 0 ? clean : rounds;
 
   for (const s of serverReports) {
@@ -964,14 +1039,19 @@ async function main() {
   const ratios = {};
   for (const n of PHASES.filter((x) => x !== 'baseline')) {
     if (!results[n] || !results.baseline) continue;
-    const counted = used.filter((r) => r.clientBound === false);
-    const from = counted.length > 0 ? counted : used;
+    const have = used.filter((r) => r[n]);
+    const counted = have.filter((r) => countedIn(r, n));
+    const steady = counted.filter((r) => !r[n].bracket?.drifted);
+    const from = steady.length > 0 ? steady : counted.length > 0 ? counted : have;
     ratios[n] = {
       ratio: round(median(from.map((r) => r.ratios[n])), 2),
-      p99VsBaseline: round(median(used.map((r) => r.p99VsBaseline[n])), 2),
+      p99VsBaseline: round(median(from.map((r) => r.p99VsBaseline[n])), 2),
+      /** The baseline p99 the phase was held to: its bracket's, else the round's first baseline's. */
+      partnerP99Ms: round(median(from.map((r) => r[n].bracket?.p99Ms ?? r.baseline?.latencyMs.p99)), 3),
       counted: counted.length > 0,
-      countedRounds: counted.length,
-      clientBoundRounds: used.filter((r) => r.clientBound === true).length,
+      countedRounds: from.length,
+      clientBoundRounds: have.length - counted.length,
+      driftedRounds: steady.length > 0 ? counted.length - steady.length : 0,
     };
   }
 
@@ -990,7 +1070,11 @@ async function main() {
       for (const name of PHASES) {
         if (!r[name]) continue;
         if (name === 'baseline') log(line(r[name], 1, 1, baseBound(r.baselineCores)));
-        else log(line(r[name], r.ratios[name], r.p99VsBaseline[name], r.clientBound ? 'not counted (client-bound)' : r.clientBound === false ? 'counted' : '-'));
+        else {
+          const b = r[name].bracket;
+          const label = !countedIn(r, name) ? 'not counted (client-bound)' : b?.drifted ? `drifted (baseline around it ${b.before.serverCpuUsPerRequest} → ${b.after.serverCpuUsPerRequest} µs/req)` : 'counted';
+          log(line(r[name], r.ratios[name], r.p99VsBaseline[name], label));
+        }
       }
     }
     log(clean.length > 0
@@ -1002,12 +1086,13 @@ async function main() {
     if (r.name === 'baseline') log(line(r, 1, 1, baseBound(r.serverCpuCores)));
     else {
       const q = ratios[r.name];
-      log(line(r, q?.ratio, q?.p99VsBaseline, !q ? '-' : q.counted ? `counted${q.clientBoundRounds ? ` (${q.clientBoundRounds} client-bound round(s) left out)` : ''}` : 'NOT COUNTED (client-bound)'));
+      const left = [q?.clientBoundRounds ? `${q.clientBoundRounds} client-bound` : '', q?.driftedRounds ? `${q.driftedRounds} drifted` : ''].filter(Boolean).join(', ');
+      log(line(r, q?.ratio, q?.p99VsBaseline, !q ? '-' : q.counted ? `counted${left ? ` (${left} round(s) left out)` : ''}` : 'NOT COUNTED (client-bound)'));
     }
   }
   log(`  ${USE_WRK ? 'wrk' : 'autocannon'} latency per request (µs resolution); srv cores: the server process's CPU (/proc utime+stime) over the measured run, in cores; µs/req: that CPU per request;`);
   log('  sys µs: the kernel (system time) part of µs/req;');
-  log(`  load cores: the load generator's CPU (${USE_WRK ? 'wrk' : 'autocannon, this process'}); p99 x: p99 over the baseline's p99 in the same round; failed: non-2xx + socket errors + timeouts;`);
+  log(`  load cores: the load generator's CPU (${USE_WRK ? 'wrk' : 'autocannon, this process'}); x base and p99 x: req/s and p99 over the baseline's${BRACKET > 0 ? ` in the ${BRACKET} s runs just before and after the phase (the mean of the two)` : ' in the same round'}; failed: non-2xx + socket errors + timeouts;`);
   log('  noise: cores busy outside the server, the load generator and this script during the phase (interrupt time, mostly the loopback traffic, left out)');
   for (const n of PHASES) if (results[n]) log(`  ${n.padEnd(13)} ${PHASE_INFO[n]}`);
   for (const n of ['poll', 'sandbox-poll']) {
@@ -1034,16 +1119,21 @@ async function main() {
     const r = results[n];
     const q = ratios[n];
     const target = `${n}: p99 <= ${TARGETS.p99VsBaseline} x baseline p99`;
-    const value = `${q.p99VsBaseline}x (${r.latencyMs.p99} ms vs ${results.baseline.latencyMs.p99} ms)`;
+    const value = `${q.p99VsBaseline}x (${r.latencyMs.p99} ms vs ${q.partnerP99Ms} ms)`;
     checks.push(r.failed > 0 ? { target, value, verdict: 'FAIL', why: failedWhy(r) } : { target, value, verdict: q.p99VsBaseline <= TARGETS.p99VsBaseline ? 'PASS' : 'FAIL' });
   }
   if (results.send && ratios.send) checks.push(ratioCheck('send', TARGETS.sendRatio));
   if (results.metrics && results['check-id']) {
-    // CPU per request, with metrics against without (the check-id phase of the same run): req/s ratios move with the machine.
-    const cost = results.metrics.serverCpuUsPerRequest / results['check-id'].serverCpuUsPerRequest - 1;
+    // CPU per request, with metrics against without (the check-id phase of the same run): req/s ratios move
+    // with the machine. With --bracket, each over the baseline's cost around it, round by round.
+    const relative = (r, n) => (r[n]?.bracket?.serverCpuUsPerRequest ? r[n].serverCpuUsPerRequest / r[n].bracket.serverCpuUsPerRequest : null);
+    const paired = used.map((r) => [relative(r, 'metrics'), relative(r, 'check-id')]).filter(([a, b]) => a !== null && b !== null);
+    const cost = paired.length > 0
+      ? median(paired.map(([a, b]) => a / b - 1))
+      : results.metrics.serverCpuUsPerRequest / results['check-id'].serverCpuUsPerRequest - 1;
     checks.push({
       target: `metrics: check-id CPU/req <= +${TARGETS.metricsCost * 100}%`,
-      value: `${cost >= 0 ? '+' : ''}${round(cost * 100, 1)}% (${results.metrics.serverCpuUsPerRequest} vs ${results['check-id'].serverCpuUsPerRequest} µs; req/s ${results.metrics.requestsPerSec} vs ${results['check-id'].requestsPerSec})`,
+      value: `${cost >= 0 ? '+' : ''}${round(cost * 100, 1)}% (${paired.length > 0 ? `each over its bracketing baseline, median of ${paired.length} round(s); ` : ''}${results.metrics.serverCpuUsPerRequest} vs ${results['check-id'].serverCpuUsPerRequest} µs; req/s ${results.metrics.requestsPerSec} vs ${results['check-id'].requestsPerSec})`,
       verdict: cost <= TARGETS.metricsCost ? 'PASS' : 'FAIL',
     });
   }
@@ -1091,7 +1181,7 @@ async function main() {
     loadgen: USE_WRK ? { tool: 'wrk', threads: THREADS, connections: CONNECTIONS } : { tool: 'autocannon', connections: CONNECTIONS, note: LOADGEN_NOTE },
     options: {
       orders: ORDERS, merchants: MERCHANTS, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, threads: THREADS, rounds: ROUNDS,
-      pollOrders: POLL_ORDERS, accessLog: ACCESS_LOG, processor: !NO_PROCESSOR, trustProxy: TRUST_PROXY, checkIdCache: CHECK_ID_CACHE ?? null, cpuProf: CPU_PROF, only: [...ONLY],
+      pollOrders: POLL_ORDERS, accessLog: ACCESS_LOG, processor: !NO_PROCESSOR, trustProxy: TRUST_PROXY, checkIdCache: CHECK_ID_CACHE ?? null, cpuProf: CPU_PROF, only: [...ONLY], pin: PIN, bracket: BRACKET,
     },
     server: { env: shahnEnv('<temp copy of the cached store>', ONLY.has('proxy') ? { SHAHN_TRUST_PROXY: `${TRUST_PROXY} (proxy phase only)` } : {}), reports: serverReports },
     store: { key: meta.key, orders: meta.orders, merchants: meta.merchants, counts: meta.counts, sampleIds: meta.sampleIds.length, fulfilledIds: fulfilledIds.length, dbBytes: meta.dbBytes, checkIdQueryPlan: meta.checkIdQueryPlan },
