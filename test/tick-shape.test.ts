@@ -28,6 +28,11 @@ for (let i = 0; i < 100; i++) await tick();
 %DebugPrint(process.nextTick);
 `;
 
+/** node's internal modules, for a child run with --expose-internals (an ES module has no require of its own). */
+const INTERNALS = `
+const require = (await import('node:module')).createRequire(import.meta.url);
+const { internalBinding } = require('internal/test/binding');`;
+
 let runs = 0;
 /**
  * The states of nextTick's DefineKeyedOwnPropertyInLiteral feedback slots (one per property of a queue
@@ -62,6 +67,43 @@ describe('keepNextTickShape', () => {
   it('with it, the feedback stays monomorphic through full collections', async () => {
     const script = `(await import(${JSON.stringify(TICK_SHAPE)})).keepNextTickShape();\n${EXERCISE}`;
     expect(await literalSlotStates(['--input-type=module', '-e', script])).toEqual(MONOMORPHIC);
+  });
+
+  it('leaves no async hook on and does not switch node to its callback trampoline', async () => {
+    const script = `${INTERNALS}
+const ah = require('internal/async_hooks');
+const { kUsesExecutionAsyncResource, kCheck } = internalBinding('async_wrap').constants;
+const [, fields] = ah.getHookArrays();
+const before = fields[kCheck];
+await (await import(${JSON.stringify(TICK_SHAPE)})).keepNextTickShape();
+await new Promise((resolve) => process.nextTick(resolve));
+console.log(JSON.stringify({ hooks: ah.getHookArrays()[0].length, init: ah.initHooksExist(), trampoline: fields[kUsesExecutionAsyncResource], check: fields[kCheck] - before }));
+`;
+    const out = join(dir, 'hooks.json');
+    const fd = openSync(out, 'w');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--expose-internals', '--no-warnings', '--input-type=module', '-e', script], {
+          cwd: ROOT,
+          stdio: ['ignore', fd, 'inherit'],
+        });
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exited with ${code}`))));
+      });
+    } finally {
+      closeSync(fd);
+    }
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ hooks: 0, init: false, trampoline: 0, check: 0 });
+  });
+
+  it('keeps the feedback monomorphic with async ids past the small-integer range', async () => {
+    // Ids count every async resource: a busy server passes 2^31 within hours.
+    const script = `${INTERNALS}
+const { async_id_fields, constants } = internalBinding('async_wrap');
+async_id_fields[constants.kAsyncIdCounter] = 2 ** 33;
+(await import(${JSON.stringify(TICK_SHAPE)})).keepNextTickShape();
+${EXERCISE}`;
+    expect(await literalSlotStates(['--expose-internals', '--no-warnings', '--input-type=module', '-e', script])).toEqual(MONOMORPHIC);
   });
 
   it('a process started by bin/shahn.js keeps it', async () => {
