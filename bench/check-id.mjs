@@ -738,7 +738,7 @@ async function phase(name, target, load, { prepare, after, bracket } = {}) {
   };
   const b = out.bracket;
   log(`${out.requestsPerSec} req/s, p99 ${out.latencyMs.p99} ms, server ${out.serverCpuCores} cores, ${out.serverCpuUsPerRequest} µs/req`
-    + `${b ? `; baseline around it ${b.before.serverCpuUsPerRequest} → ${b.after.serverCpuUsPerRequest} µs/req${b.drifted ? ' (DRIFTED)' : ''}, ratio ${round(out.requestsPerSec / b.requestsPerSec, 2)}` : ''}`
+    + `${b ? `; baseline around it ${b.before.serverCpuUsPerRequest} → ${b.after.serverCpuUsPerRequest} µs/req${b.used === 'both' ? '' : ` (only the run ${b.used} counted)`}${b.drifted ? ' (DRIFTED)' : ''}, ratio ${round(out.requestsPerSec / b.requestsPerSec, 2)}` : ''}`
     + `${b && Math.max(b.before.shahnCores ?? 0, b.after.shahnCores ?? 0) >= 0.05 ? ` (the idle shahn used ${b.before.shahnCores} and ${b.after.shahnCores} cores beside it)` : ''}`
     + `${failed ? `  (FAILED ${failed}: status ${JSON.stringify(r.statusCodes)}, socket errors ${JSON.stringify(r.errors)})` : ''}`
     + `${afterInfo ? `  [${afterInfo.note}]` : ''}`);
@@ -770,18 +770,29 @@ async function baselineSlice({ target, load }, idle) {
   };
 }
 
-/** The two slices around a phase as its baseline: their mean, and whether the machine changed speed between them. */
-function bracketOf([before, after]) {
-  const drift = before.serverCpuUsPerRequest && after.serverCpuUsPerRequest ? round(after.serverCpuUsPerRequest / before.serverCpuUsPerRequest, 2) : null;
+/**
+ * The two slices around a phase as its baseline: their mean, and whether the machine changed speed between
+ * them. A slice with failed requests, or during which the idle shahn used 0.05 of a core or more (its
+ * processor still settling what the phase left: it shares the baseline's core), is not used when the
+ * other one is clean; with neither clean the bracket counts as drifted.
+ */
+function bracketOf(slices) {
+  const clean = slices.filter((s) => s.failed === 0 && s.requestsPerSec > 0 && (s.shahnCores ?? 0) < 0.05);
+  const use = clean.length > 0 ? clean : slices;
+  const mean = (f) => use.reduce((a, s) => a + f(s), 0) / use.length;
+  const [before, after] = slices;
+  const drift = clean.length === 2 && before.serverCpuUsPerRequest && after.serverCpuUsPerRequest ? round(after.serverCpuUsPerRequest / before.serverCpuUsPerRequest, 2) : null;
+  const cores = use.map((s) => s.serverCpuCores);
   return {
     before,
     after,
-    requestsPerSec: round((before.requestsPerSec + after.requestsPerSec) / 2, 0),
-    p99Ms: round((before.p99Ms + after.p99Ms) / 2, 3),
-    serverCpuUsPerRequest: drift === null ? null : round((before.serverCpuUsPerRequest + after.serverCpuUsPerRequest) / 2, 1),
-    serverCpuCores: before.serverCpuCores === null || after.serverCpuCores === null ? null : round(Math.min(before.serverCpuCores, after.serverCpuCores), 2),
+    used: use.length === 2 ? 'both' : use[0] === before ? 'before' : 'after',
+    requestsPerSec: round(mean((s) => s.requestsPerSec), 0),
+    p99Ms: round(mean((s) => s.p99Ms), 3),
+    serverCpuUsPerRequest: use.every((s) => s.serverCpuUsPerRequest) ? round(mean((s) => s.serverCpuUsPerRequest), 1) : null,
+    serverCpuCores: cores.includes(null) ? null : round(Math.min(...cores), 2),
     drift,
-    drifted: drift !== null && Math.abs(drift - 1) > TARGETS.maxBaselineDrift,
+    drifted: clean.length === 0 || (drift !== null && Math.abs(drift - 1) > TARGETS.maxBaselineDrift),
   };
 }
 
@@ -978,8 +989,8 @@ async function main() {
     for (const n of PHASES.filter((x) => x !== 'baseline')) {
       // Against the baseline run around the phase (--bracket), else against the round's first one.
       const partner = r[n]?.bracket ?? (r.baseline ? { requestsPerSec: r.baseline.requestsPerSec, p99Ms: r.baseline.latencyMs.p99 } : null);
-      r.ratios[n] = partner && r[n] ? round(r[n].requestsPerSec / partner.requestsPerSec, 3) : null;
-      r.p99VsBaseline[n] = partner && r[n] ? round(r[n].latencyMs.p99 / partner.p99Ms, 2) : null;
+      r.ratios[n] = partner?.requestsPerSec > 0 && r[n] ? round(r[n].requestsPerSec / partner.requestsPerSec, 3) : null;
+      r.p99VsBaseline[n] = partner?.p99Ms > 0 && r[n] ? round(r[n].latencyMs.p99 / partner.p99Ms, 2) : null;
     }
     // The client-bound rule: a baseline server below 0.9 of a core was held back by the load generator
     // (or the machine), so its req/s understate what node:http does and every ratio of the round is inflated.
@@ -997,6 +1008,13 @@ async function main() {
   const countedIn = (r, n) => {
     const cores = r[n]?.bracket ? r[n].bracket.serverCpuCores : r.baselineCores;
     return cores !== null && cores !== undefined && cores >= TARGETS.minBaselineCores;
+  };
+  /** The rounds a phase's ratio is taken over: counted and steady; else counted; else all that ran it. */
+  const ratioRounds = (n) => {
+    const have = used.filter((r) => r[n]);
+    const counted = have.filter((r) => countedIn(r, n));
+    const steady = counted.filter((r) => !r[n].bracket?.drifted);
+    return steady.length > 0 ? steady : counted.length > 0 ? counted : have;
   };
   // With --bracket each phase has its own baseline, so a round whose speed changed between its first and
   // last baseline still counts; a phase whose two bracketing runs drifted apart is left out instead.
@@ -1039,19 +1057,22 @@ async function main() {
   const ratios = {};
   for (const n of PHASES.filter((x) => x !== 'baseline')) {
     if (!results[n] || !results.baseline) continue;
+    const from = ratioRounds(n);
     const have = used.filter((r) => r[n]);
     const counted = have.filter((r) => countedIn(r, n));
     const steady = counted.filter((r) => !r[n].bracket?.drifted);
-    const from = steady.length > 0 ? steady : counted.length > 0 ? counted : have;
     ratios[n] = {
       ratio: round(median(from.map((r) => r.ratios[n])), 2),
       p99VsBaseline: round(median(from.map((r) => r.p99VsBaseline[n])), 2),
-      /** The baseline p99 the phase was held to: its bracket's, else the round's first baseline's. */
+      /** The phase's p99 and the baseline p99 it was held to (its bracket's, else the round's first baseline's), over the same rounds as the ratio. */
+      p99Ms: round(median(from.map((r) => r[n].latencyMs.p99)), 3),
       partnerP99Ms: round(median(from.map((r) => r[n].bracket?.p99Ms ?? r.baseline?.latencyMs.p99)), 3),
       counted: counted.length > 0,
-      countedRounds: from.length,
+      countedRounds: counted.length,
       clientBoundRounds: have.length - counted.length,
-      driftedRounds: steady.length > 0 ? counted.length - steady.length : 0,
+      driftedRounds: counted.length - steady.length,
+      /** Every counted round of this phase drifted: the ratio rests on those rounds all the same. */
+      allDrifted: counted.length > 0 && steady.length === 0,
     };
   }
 
@@ -1086,8 +1107,9 @@ async function main() {
     if (r.name === 'baseline') log(line(r, 1, 1, baseBound(r.serverCpuCores)));
     else {
       const q = ratios[r.name];
-      const left = [q?.clientBoundRounds ? `${q.clientBoundRounds} client-bound` : '', q?.driftedRounds ? `${q.driftedRounds} drifted` : ''].filter(Boolean).join(', ');
-      log(line(r, q?.ratio, q?.p99VsBaseline, !q ? '-' : q.counted ? `counted${left ? ` (${left} round(s) left out)` : ''}` : 'NOT COUNTED (client-bound)'));
+      const left = [q?.clientBoundRounds ? `${q.clientBoundRounds} client-bound` : '', q?.driftedRounds && !q.allDrifted ? `${q.driftedRounds} drifted` : ''].filter(Boolean).join(', ');
+      const label = !q ? '-' : !q.counted ? 'NOT COUNTED (client-bound)' : q.allDrifted ? 'counted, but every round of it drifted' : `counted${left ? ` (${left} round(s) left out)` : ''}`;
+      log(line(r, q?.ratio, q?.p99VsBaseline, label));
     }
   }
   log(`  ${USE_WRK ? 'wrk' : 'autocannon'} latency per request (µs resolution); srv cores: the server process's CPU (/proc utime+stime) over the measured run, in cores; µs/req: that CPU per request;`);
@@ -1101,8 +1123,8 @@ async function main() {
 
   const checks = [];
   const failedWhy = (r) => `${r.failed} failed request(s): status ${JSON.stringify(r.statusCodes)}`;
-  const clientBoundWhy = () => {
-    const cores = used.map((r) => r.baselineCores).filter((c) => c !== null);
+  const clientBoundWhy = (n) => {
+    const cores = used.filter((r) => r[n]).map((r) => (r[n].bracket ? r[n].bracket.serverCpuCores : r.baselineCores)).filter((c) => c !== null && c !== undefined);
     return `the baseline server used ${cores.join(', ')} core(s) (< ${TARGETS.minBaselineCores}): the load generator or the machine, not node:http, set its pace, so its req/s is capped and the ratio inflated`;
   };
   const ratioCheck = (n, min) => {
@@ -1110,7 +1132,7 @@ async function main() {
     const q = ratios[n];
     const target = `${n}: req/s >= ${min} x baseline`;
     if (r.failed > 0) return { target, value: q.ratio, verdict: 'FAIL', why: failedWhy(r) };
-    if (!q.counted) return { target, value: q.ratio, verdict: 'NOT COUNTED', why: clientBoundWhy() };
+    if (!q.counted) return { target, value: q.ratio, verdict: 'NOT COUNTED', why: clientBoundWhy(n) };
     return { target, value: q.ratio, verdict: q.ratio >= min ? 'PASS' : 'FAIL' };
   };
   for (const n of CHECK_ID_PHASES) {
@@ -1119,7 +1141,7 @@ async function main() {
     const r = results[n];
     const q = ratios[n];
     const target = `${n}: p99 <= ${TARGETS.p99VsBaseline} x baseline p99`;
-    const value = `${q.p99VsBaseline}x (${r.latencyMs.p99} ms vs ${q.partnerP99Ms} ms)`;
+    const value = `${q.p99VsBaseline}x (${q.p99Ms} ms vs ${q.partnerP99Ms} ms)`;
     checks.push(r.failed > 0 ? { target, value, verdict: 'FAIL', why: failedWhy(r) } : { target, value, verdict: q.p99VsBaseline <= TARGETS.p99VsBaseline ? 'PASS' : 'FAIL' });
   }
   if (results.send && ratios.send) checks.push(ratioCheck('send', TARGETS.sendRatio));
@@ -1127,7 +1149,11 @@ async function main() {
     // CPU per request, with metrics against without (the check-id phase of the same run): req/s ratios move
     // with the machine. With --bracket, each over the baseline's cost around it, round by round.
     const relative = (r, n) => (r[n]?.bracket?.serverCpuUsPerRequest ? r[n].serverCpuUsPerRequest / r[n].bracket.serverCpuUsPerRequest : null);
-    const paired = used.map((r) => [relative(r, 'metrics'), relative(r, 'check-id')]).filter(([a, b]) => a !== null && b !== null);
+    const steadyIn = (r, n) => countedIn(r, n) && !r[n].bracket?.drifted;
+    const paired = used
+      .filter((r) => steadyIn(r, 'metrics') && steadyIn(r, 'check-id'))
+      .map((r) => [relative(r, 'metrics'), relative(r, 'check-id')])
+      .filter(([a, b]) => a !== null && b !== null);
     const cost = paired.length > 0
       ? median(paired.map(([a, b]) => a / b - 1))
       : results.metrics.serverCpuUsPerRequest / results['check-id'].serverCpuUsPerRequest - 1;
