@@ -24,14 +24,13 @@ import { createHook } from 'node:async_hooks';
 
 /** The entry kept: held here for the life of the process (the module is never unloaded). */
 const kept: object[] = [];
-let asked = false;
 
 export function keepNextTickShape(): void {
-  if (asked) return;
-  asked = true;
+  // The hook's init runs inside the nextTick call below, so an entry is kept once this has run.
+  if (kept.length > 0) return;
   const hook = createHook({
     init(_asyncId, type, _triggerAsyncId, resource) {
-      if (type === 'TickObject' && kept.length === 0) kept.push(resource);
+      if (type === 'TickObject') kept.push(resource);
     },
   });
   hook.enable();
