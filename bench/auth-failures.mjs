@@ -17,18 +17,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
-  dist, haveWrk, intArg, killChildrenNow, printHeaderComment, procCpu, round, ROOT, runMain, runWrk, startServeChild, stopChild, col,
+  benchArgs, dist, haveWrk, intArg, killChildrenNow, procCpu, round, ROOT, runMain, runWrk, startServeChild, stopChild, col,
 } from './lib.mjs';
 
-const { values: args } = parseArgs({
-  options: { rows: { type: 'string' }, calls: { type: 'string' }, duration: { type: 'string' }, 'no-http': { type: 'boolean' }, help: { type: 'boolean' } },
-});
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
+const args = benchArgs(import.meta.url, { rows: { type: 'string' }, calls: { type: 'string' }, duration: { type: 'string' }, 'no-http': { type: 'boolean' } });
 const ROWS = intArg(args, 'rows', 1000, 5_000_000, 100_000);
 const CALLS = intArg(args, 'calls', 100, 1_000_000, 2000);
 const DURATION = intArg(args, 'duration', 2, 600, 8);

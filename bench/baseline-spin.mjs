@@ -17,21 +17,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ensureWrk, intArg, killChildrenNow, median, printHeaderComment, procCpuSplit, round, runWrk, startBaseline, stopChild } from './lib.mjs';
+import { benchArgs, ensureWrk, intArg, killChildrenNow, median, procCpuSplit, round, runWrk, startBaseline, stopChild } from './lib.mjs';
 
-const { values: args } = parseArgs({
-  options: {
-    'spin-us': { type: 'string', default: '17' },
-    duration: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
-    help: { type: 'boolean', default: false },
-  },
+const args = benchArgs(import.meta.url, {
+  'spin-us': { type: 'string', default: '17' },
+  duration: { type: 'string', default: '10' },
+  rounds: { type: 'string', default: '2' },
 });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
 const SPIN_US = intArg(args, 'spin-us', 0, 10_000);
 const DURATION = intArg(args, 'duration', 1, 600);
 const ROUNDS = intArg(args, 'rounds', 1, 20);

@@ -46,11 +46,10 @@ import {
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import {
-  BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, WRK_LUA_REPORT, cannon, col, dist,
-  ensureWrk, envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, round,
+  benchArgs, BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, WRK_LUA_REPORT, cannon, col, dist,
+  ensureWrk, envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, round,
   onCpu, procCpuSplit, runMain, runWrk, startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
 } from './lib.mjs';
 import { formatSummary, profileFiles, summarizeProfile } from './profile-summary.mjs';
@@ -101,37 +100,29 @@ const PHASE_INFO = {
 
 // ---------------------------------------------------------------- arguments
 
-const { values: args } = parseArgs({
-  options: {
-    orders: { type: 'string', default: '1000000' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '64' },
-    threads: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '1' },
-    'quiet-wait': { type: 'string', default: '20' },
-    merchants: { type: 'string', default: '1000' },
-    only: { type: 'string', default: PHASES.join(',') },
-    'poll-orders': { type: 'string', default: '3000' },
-    'access-log': { type: 'boolean', default: true }, // the default; kept so older command lines still work
-    'no-access-log': { type: 'boolean', default: false },
-    'cpu-prof': { type: 'boolean', default: false },
-    'profile-top': { type: 'string', default: '15' },
-    'check-id-cache': { type: 'string' },
-    'no-processor': { type: 'boolean', default: false },
-    pin: { type: 'boolean', default: false },
-    bracket: { type: 'string', default: '3' },
-    'trust-proxy': { type: 'string', default: '1' },
-    load: { type: 'string', default: 'wrk' },
-    rebuild: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
+const args = benchArgs(import.meta.url, {
+  orders: { type: 'string', default: '1000000' },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  connections: { type: 'string', default: '64' },
+  threads: { type: 'string', default: '1' },
+  rounds: { type: 'string', default: '1' },
+  'quiet-wait': { type: 'string', default: '20' },
+  merchants: { type: 'string', default: '1000' },
+  only: { type: 'string', default: PHASES.join(',') },
+  'poll-orders': { type: 'string', default: '3000' },
+  'access-log': { type: 'boolean', default: true }, // the default; kept so older command lines still work
+  'no-access-log': { type: 'boolean', default: false },
+  'cpu-prof': { type: 'boolean', default: false },
+  'profile-top': { type: 'string', default: '15' },
+  'check-id-cache': { type: 'string' },
+  'no-processor': { type: 'boolean', default: false },
+  pin: { type: 'boolean', default: false },
+  bracket: { type: 'string', default: '3' },
+  'trust-proxy': { type: 'string', default: '1' },
+  load: { type: 'string', default: 'wrk' },
+  rebuild: { type: 'boolean', default: false },
 });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
 const ORDERS = intArg(args, 'orders', 1_000, 20_000_000);
 const DURATION = intArg(args, 'duration', 1, 600);
 const WARMUP = intArg(args, 'warmup', 0, 60);
@@ -1009,13 +1000,6 @@ async function main() {
     const cores = r[n]?.bracket ? r[n].bracket.serverCpuCores : r.baselineCores;
     return cores !== null && cores !== undefined && cores >= TARGETS.minBaselineCores;
   };
-  /** The rounds a phase's ratio is taken over: counted and steady; else counted; else all that ran it. */
-  const ratioRounds = (n) => {
-    const have = used.filter((r) => r[n]);
-    const counted = have.filter((r) => countedIn(r, n));
-    const steady = counted.filter((r) => !r[n].bracket?.drifted);
-    return steady.length > 0 ? steady : counted.length > 0 ? counted : have;
-  };
   // With --bracket each phase has its own baseline, so a round whose speed changed between its first and
   // last baseline still counts; a phase whose two bracketing runs drifted apart is left out instead.
   const clean = rounds.filter((r) => !r.noisy && (BRACKET > 0 || !r.drifted));
@@ -1057,10 +1041,11 @@ async function main() {
   const ratios = {};
   for (const n of PHASES.filter((x) => x !== 'baseline')) {
     if (!results[n] || !results.baseline) continue;
-    const from = ratioRounds(n);
     const have = used.filter((r) => r[n]);
     const counted = have.filter((r) => countedIn(r, n));
     const steady = counted.filter((r) => !r[n].bracket?.drifted);
+    // The rounds the ratio is taken over: counted and steady; else counted; else all that ran the phase.
+    const from = steady.length > 0 ? steady : counted.length > 0 ? counted : have;
     ratios[n] = {
       ratio: round(median(from.map((r) => r.ratios[n])), 2),
       p99VsBaseline: round(median(from.map((r) => r.p99VsBaseline[n])), 2),

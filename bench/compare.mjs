@@ -21,17 +21,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
-  col, envWithoutShahn, haveWrk, intArg, killChildrenNow, median, printHeaderComment, procCpu, round, ROOT, runMain, runWrk, sleep, startBaseline, startServeChild, stopChild,
+  benchArgs, col, envWithoutShahn, haveWrk, intArg, killChildrenNow, median, printHeaderComment, procCpu, round, ROOT, runMain, runWrk, sleep, startBaseline, startServeChild, stopChild,
 } from './lib.mjs';
 
-const { values: args } = parseArgs({
-  options: { other: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, orders: { type: 'string' }, help: { type: 'boolean' } },
-});
-if (args.help || !args.other) {
+const args = benchArgs(import.meta.url, { other: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, orders: { type: 'string' } });
+if (!args.other) {
   printHeaderComment(import.meta.url);
-  process.exit(args.help ? 0 : 2);
+  process.exit(2);
 }
 if (!haveWrk()) {
   console.error('compare: wrk is needed (scripts/ensure-debian-packages.sh wrk)');

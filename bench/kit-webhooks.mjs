@@ -47,9 +47,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, request as httpRequest, Agent } from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
-  ROOT, countBy, countingFetch, dist, envWithoutShahn, gitInfo, killChildrenNow, numArg, printHeaderComment, procCpu, round, sec, sleep, startServeChild, stats, stopChild,
+  benchArgs, ROOT, countBy, countingFetch, dist, envWithoutShahn, gitInfo, killChildrenNow, numArg, procCpu, round, sec, sleep, startServeChild, stats, stopChild,
 } from './lib.mjs';
 
 const FINAL = new Set(['FULFILLED', 'REFUNDED', 'UNKNOWN_ERROR']);
@@ -59,23 +58,16 @@ const AMOUNT = 100;
 
 // ---------------------------------------------------------------- arguments
 
-const { values: args } = parseArgs({
-  options: {
-    orders: { type: 'string' },
-    spread: { type: 'string' },
-    drop: { type: 'string' },
-    seed: { type: 'string' },
-    settle: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    out: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+const args = benchArgs(import.meta.url, {
+  orders: { type: 'string' },
+  spread: { type: 'string' },
+  drop: { type: 'string' },
+  seed: { type: 'string' },
+  settle: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  out: { type: 'string' },
+  keep: { type: 'boolean', default: false },
 });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
 const N = numArg(args, 'orders', 1, 10_000, args.quick ? 100 : 500);
 const SPREAD_MS = numArg(args, 'spread', 0, 600, args.quick ? 5 : 10, false) * 1000;
 const DROP = numArg(args, 'drop', 0, 0.9, 0.3, false);

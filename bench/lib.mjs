@@ -9,6 +9,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** The repository root (bench/..). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -45,6 +46,27 @@ export const orderId = (createdAt, i) =>
 /** Print the script's leading doc comment (up to the first `*` + `/`) for --help. */
 export function printHeaderComment(scriptUrl) {
   process.stdout.write(readFileSync(fileURLToPath(scriptUrl), 'utf8').split('*/')[0] + '*/\n');
+}
+
+/**
+ * A benchmark's command line (node:util parseArgs, strict, with -h/--help added): with --help, the
+ * script's header comment is printed and the process exits 0; an unknown option or a missing value is
+ * one line on stderr and exit 2. Returns the values.
+ */
+export function benchArgs(scriptUrl, options) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h', default: false } }, strict: true }));
+  } catch (err) {
+    if (!String(err?.code).startsWith('ERR_PARSE_ARGS')) throw err;
+    console.error(`${err.message} (--help lists the options)`);
+    process.exit(2);
+  }
+  if (values.help) {
+    printHeaderComment(scriptUrl);
+    process.exit(0);
+  }
+  return values;
 }
 
 /**

@@ -29,25 +29,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { dist, envWithoutShahn, intArg, killChildrenNow, printHeaderComment, procCpu, ROOT, round, sleep, startServeChild, stopChild, sysCpu } from './lib.mjs';
+import { benchArgs, dist, envWithoutShahn, intArg, killChildrenNow, procCpu, ROOT, round, sleep, startServeChild, stopChild, sysCpu } from './lib.mjs';
 
-const { values: args } = parseArgs({
-  options: {
-    orders: { type: 'string' },
-    sims: { type: 'string' },
-    latency: { type: 'string' },
-    concurrency: { type: 'string' },
-    'no-baseline': { type: 'boolean' },
-    quick: { type: 'boolean' },
-    out: { type: 'string' },
-    help: { type: 'boolean' },
-  },
+const args = benchArgs(import.meta.url, {
+  orders: { type: 'string' },
+  sims: { type: 'string' },
+  latency: { type: 'string' },
+  concurrency: { type: 'string' },
+  'no-baseline': { type: 'boolean' },
+  quick: { type: 'boolean' },
+  out: { type: 'string' },
 });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
 const N = intArg(args, 'orders', 1, 100_000, args.quick ? 120 : 1_000);
 const SIMS = intArg(args, 'sims', 1, 64, 8);
 const [LAT_MIN, LAT_MAX] = (args.latency ?? (args.quick ? '500,1200' : '5000,12000')).split(',').map(Number);

@@ -27,16 +27,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { dist, envWithoutShahn, intArg, killChildrenNow, printHeaderComment, procCpu, ROOT, round, sleep, startServeChild, stopChild } from './lib.mjs';
+import { benchArgs, dist, envWithoutShahn, intArg, killChildrenNow, procCpu, ROOT, round, sleep, startServeChild, stopChild } from './lib.mjs';
 
-const { values: args } = parseArgs({
-  options: { orders: { type: 'string' }, 'slow-orders': { type: 'string' }, concurrency: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' } },
-});
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
+const args = benchArgs(import.meta.url, { orders: { type: 'string' }, 'slow-orders': { type: 'string' }, concurrency: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } });
 const N = intArg(args, 'orders', 1, 100_000, args.quick ? 300 : 2_000);
 const M = intArg(args, 'slow-orders', 1, 10_000, args.quick ? 60 : 300);
 const CONCURRENCY = intArg(args, 'concurrency', 1, 100_000, 64);

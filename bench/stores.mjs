@@ -29,12 +29,12 @@ import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import {
-  BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, CLK_TCK, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, cannon, col, dist,
-  envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, printHeaderComment, procCpu, round, runMain,
+  benchArgs, BENCH_BALANCE_DZD, BENCH_SHARE, BENCH_USERNAME, CLK_TCK, MESSAGES, NOISY_CORES, ROOT, SAMPLE_IDS, SANDBOX_SHARE, cannon, col, dist,
+  envWithoutShahn, gitInfo, intArg, killChildrenNow, loadAutocannon, median, orderId, percentile, procCpu, round, runMain,
   startBaseline, stopChild, sysCpu, waitForFile, waitQuiet,
 } from './lib.mjs';
 
@@ -56,26 +56,18 @@ const PG_BATCH = 1_000; // rows per multi-row INSERT
 const DB_COMMENT = 'scratch database of shahn bench/stores.mjs; dropped at the end of a run';
 // ---------------------------------------------------------------- arguments
 
-const { values: args } = parseArgs({
-  options: {
-    orders: { type: 'string', default: '200000' },
-    merchants: { type: 'string', default: '1000' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '64' },
-    rounds: { type: 'string', default: '2' },
-    'quiet-wait': { type: 'string', default: '10' },
-    'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432' },
-    'pg-db': { type: 'string', default: 'shahn_bench' },
-    'pg-pool': { type: 'string', default: '' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
+const args = benchArgs(import.meta.url, {
+  orders: { type: 'string', default: '200000' },
+  merchants: { type: 'string', default: '1000' },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  connections: { type: 'string', default: '64' },
+  rounds: { type: 'string', default: '2' },
+  'quiet-wait': { type: 'string', default: '10' },
+  'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432' },
+  'pg-db': { type: 'string', default: 'shahn_bench' },
+  'pg-pool': { type: 'string', default: '' },
 });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
 const ORDERS = intArg(args, 'orders', 1_000, 5_000_000);
 const MERCHANTS = intArg(args, 'merchants', 1, 100_000);
 const DURATION = intArg(args, 'duration', 1, 300);

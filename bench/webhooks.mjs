@@ -23,14 +23,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { envWithoutShahn, intArg, killChildrenNow, percentile, printHeaderComment, procCpu, ROOT, round, sleep, startServeChild, stopChild } from './lib.mjs';
+import { benchArgs, envWithoutShahn, intArg, killChildrenNow, percentile, procCpu, ROOT, round, sleep, startServeChild, stopChild } from './lib.mjs';
 
-const { values: args } = parseArgs({ options: { orders: { type: 'string' }, quick: { type: 'boolean' }, third: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } } });
-if (args.help) {
-  printHeaderComment(import.meta.url);
-  process.exit(0);
-}
+const args = benchArgs(import.meta.url, { orders: { type: 'string' }, quick: { type: 'boolean' }, third: { type: 'string' }, out: { type: 'string' } });
 const N = intArg(args, 'orders', 1, 1_000_000, args.quick ? 500 : 5_000);
 const OUT = args.out ?? join(ROOT, 'bench', 'results', 'webhooks.json');
 const { verifyWebhook } = await import('@shahn/sdk');
