@@ -3,12 +3,14 @@
  * process writing to a pipe: every line arrives, in order, whether the process ends on its own, calls
  * process.exit in the turn that logged, or throws, and when the pipe is non-blocking and its reader
  * slow (full pipe, short writes); a pipe whose reader went away does not stop the process; the level
- * holds.
+ * holds; a line waits for others at most about FLUSH_MS while the process goes on, and lines logged
+ * turn after turn go out in a few writes.
  * Stores: SQLite only: nothing here touches a store (one run is enough).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FLUSH_MS } from '../src/lib/process-logger.js';
 
 const MODULE = join(__dirname, '..', 'dist', 'lib', 'process-logger.js');
 
@@ -19,6 +21,22 @@ const parseLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l
 function run(body: string): { lines: Array<Record<string, unknown>>; status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, childArgs(body), { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
   return { lines: parseLines(r.stdout), status: r.status, stderr: r.stderr };
+}
+
+/**
+ * `run` with the child's fs.write counted before the logger is loaded (its named import sees the
+ * counter): `writes`, `firstWriteAt` (performance.now()) and `report(value)`, which writes the value as
+ * JSON to stderr, are in scope of `body`.
+ */
+function runCounting(body: string): { lines: Array<Record<string, unknown>>; status: number | null; report: unknown } {
+  const script = `import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';
+    let writes = 0; let firstWriteAt; const write = fs.write;
+    fs.write = (...a) => { writes++; firstWriteAt ??= performance.now(); return write(...a); };
+    syncBuiltinESMExports();
+    const report = (value) => process.stderr.write(JSON.stringify(value));
+    const { processLogger } = await import(${JSON.stringify(MODULE)}); const log = processLogger('info');\n${body}`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  return { lines: parseLines(r.stdout), status: r.status, report: r.stderr ? JSON.parse(r.stderr) : undefined };
 }
 
 const inOrder = (lines: Array<Record<string, unknown>>, n: number) => expect(lines.map((l) => l.i)).toEqual(Array.from({ length: n }, (_, i) => i));
@@ -83,6 +101,29 @@ describe('the process logger', () => {
     expect(r.lines[1]!.s).toBe('ش'.repeat(50 * 1024) + '😀');
     expect((r.lines[6]!.s as string).length).toBe(1 << 20);
     expect(r.lines[7]!.s).toBe('نهاية');
+  });
+
+  it('writes a lone line while the process goes on, after waiting about FLUSH_MS for others', () => {
+    // The child reports, 300 ms after logging one line, when its first write started: the timer's
+    // write, since the exit's would come later.
+    const r = runCounting(`const at = performance.now(); log.info({ i: 0 }, 'line'); setTimeout(() => report({ waited: firstWriteAt === undefined ? null : firstWriteAt - at }), 300);`);
+    expect(r.status).toBe(0);
+    inOrder(r.lines, 1);
+    const { waited } = r.report as { waited: number | null };
+    expect(waited).not.toBeNull();
+    expect(waited).toBeGreaterThanOrEqual(FLUSH_MS - 2); // it waited for more lines (a timer may fire a little early)
+    expect(waited).toBeLessThan(300);
+  });
+
+  it('gathers lines logged turn after turn into a few writes', () => {
+    const r = runCounting(`let i = 0; const t = setInterval(() => log.info({ i: i++ }, 'line'), 1);
+      setTimeout(() => { clearInterval(t); setTimeout(() => report({ writes, lines: i }), 100); }, 400);`);
+    expect(r.status).toBe(0);
+    const { writes, lines } = r.report as { writes: number; lines: number };
+    inOrder(r.lines, lines);
+    expect(lines).toBeGreaterThanOrEqual(50); // each line in its own turn (a 1 ms interval)
+    expect(writes).toBeGreaterThan(0);
+    expect(writes * 4).toBeLessThanOrEqual(lines); // a write per turn would be one per line
   });
 
   it('honours the level', () => {
