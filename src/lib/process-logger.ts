@@ -2,10 +2,11 @@
  * The logger of a `shahn serve` or `shahn worker` process: pino, one JSON line per entry on stdout.
  *
  * Lines are encoded into a buffer as they are logged and written together, with one asynchronous write
- * at a time: a write starts once HIGH_WATER bytes are gathered, or FLUSH_MS after the oldest line still
- * waiting (two buffers take turns; a short write sends the rest). So a line reaches the log at most
- * about FLUSH_MS after it was logged, and a busy server's access lines go out in a few dozen writes a
- * second instead of one per event-loop turn: each write is a hand-off to libuv's threadpool, whose
+ * at a time: a write starts at the end of the event-loop turn in which HIGH_WATER bytes are gathered,
+ * or FLUSH_MS after the oldest line still waiting, or, for lines logged while a write was in flight,
+ * FLUSH_MS after that write ends (two buffers take turns; a short write sends the rest). So a line
+ * reaches the log about FLUSH_MS after it was logged (more when it waited for a slow write), and a busy
+ * server's access lines go out in a few dozen writes a second instead of one per event-loop turn: each write is a hand-off to libuv's threadpool, whose
  * thread wakes beside the event loop (on a server pinned to one core it takes that core from the
  * requests). Under a steady check-id load that was a write every 30 requests and 0.08 context
  * switches per request; with the wait, a write every 200 and 0.025 (the server's /proc counters).
@@ -17,7 +18,8 @@
  * the benchmark showed as a 19 ms p99 on check-id.
  * The order of the lines is kept. At exit (process.exit after a signal, an uncaught error, the event
  * loop running out of work: the wait never holds the process) what is gathered is written
- * synchronously; a write already in flight is the kernel's by then.
+ * synchronously, after the bytes a full pipe refused, if any. A write the threadpool is doing at
+ * that moment is not waited for: behind a full pipe its bytes may be cut short.
  * A full non-blocking pipe (EAGAIN) is tried again shortly; any other write error drops that write's
  * lines and is reported once on stderr: a broken log destination does not stop the service.
  */
@@ -54,6 +56,10 @@ export function batchedDestination(fd = 1): BatchedStream {
   /** The wait for more lines (FLUSH_MS), armed while lines are gathered and no write is in flight; never holds the process. */
   let timer: NodeJS.Timeout | undefined;
   let armed = false;
+  /** A write of HIGH_WATER bytes waits for the end of the turn, so that a process.exit later in the turn still finds every line of it gathered. */
+  let full = false;
+  /** Bytes a full non-blocking pipe refused, waiting RETRY_FULL_MS to be tried again (written first at exit). */
+  let parked: Buffer | undefined;
   let reported = false;
   let waiting: Array<(err?: Error | null) => void> = [];
   /** Room for `bytes` more in `fill`, keeping what it holds. */
@@ -80,7 +86,18 @@ export function batchedDestination(fd = 1): BatchedStream {
     write(fd, bytes, 0, bytes.length, null, (err, n) => {
       if (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          setTimeout(() => send(bytes, owner), RETRY_FULL_MS);
+          parked = bytes;
+          setTimeout(() => {
+            if (parked === undefined) {
+              // flushSync wrote them meanwhile
+              release(owner);
+              writing = false;
+              next();
+              return;
+            }
+            parked = undefined;
+            send(bytes, owner);
+          }, RETRY_FULL_MS);
           return;
         }
         if (!reported) {
@@ -119,6 +136,10 @@ export function batchedDestination(fd = 1): BatchedStream {
     armed = false;
     next();
   };
+  const writeFull = () => {
+    full = false;
+    next();
+  };
   const arm = () => {
     if (armed) return;
     armed = true;
@@ -130,8 +151,12 @@ export function batchedDestination(fd = 1): BatchedStream {
       // A UTF-16 code unit takes at most 3 bytes of UTF-8.
       if (used + line.length * 3 > fill.length) grow(line.length * 3);
       used += fill.write(line, used, 'utf8');
-      if (used >= HIGH_WATER) next();
-      else if (!writing) arm();
+      if (used >= HIGH_WATER) {
+        if (!full) {
+          full = true;
+          setImmediate(writeFull);
+        }
+      } else if (!writing) arm();
       return true;
     },
     flush(cb) {
@@ -139,19 +164,22 @@ export function batchedDestination(fd = 1): BatchedStream {
       next();
     },
     flushSync() {
-      if (used === 0) return;
-      let [rest] = take();
-      let full = 0;
-      while (rest.length > 0) {
-        try {
-          rest = rest.subarray(writeSync(fd, rest));
-        } catch (err) {
-          // A full non-blocking pipe: wait for its reader a little (at most about a second in all).
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && ++full <= 100) {
-            Atomics.wait(PAUSE, 0, 0, RETRY_FULL_MS);
-            continue;
+      // What a full pipe refused goes first, then what is gathered: in the order they were logged.
+      const pending = [parked, used > 0 ? take()[0] : undefined];
+      parked = undefined;
+      let waits = 0;
+      for (let rest of pending) {
+        while (rest !== undefined && rest.length > 0) {
+          try {
+            rest = rest.subarray(writeSync(fd, rest));
+          } catch (err) {
+            // A full non-blocking pipe: wait for its reader a little (at most about a second in all).
+            if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && ++waits <= 100) {
+              Atomics.wait(PAUSE, 0, 0, RETRY_FULL_MS);
+              continue;
+            }
+            return; // stdout is gone (a closed pipe): nothing more can be written
           }
-          return; // stdout is gone (a closed pipe): nothing more can be written
         }
       }
     },
