@@ -14,12 +14,16 @@ import { FLUSH_MS } from '../src/lib/process-logger.js';
 
 const MODULE = join(__dirname, '..', 'dist', 'lib', 'process-logger.js');
 
-/** node's arguments for a child running `body` with `log`, a process logger at level info. */
-const childArgs = (body: string) => ['--input-type=module', '-e', `import { processLogger } from ${JSON.stringify(MODULE)};\nconst log = processLogger('info');\n${body}`];
+/** node's arguments for a child running `preamble`, then `body` with `log`, a process logger at level info (loaded after the preamble). */
+const childArgs = (body: string, preamble = '') => [
+  '--input-type=module',
+  '-e',
+  `${preamble}\nconst { processLogger } = await import(${JSON.stringify(MODULE)});\nconst log = processLogger('info');\n${body}`,
+];
 const parseLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
-function run(body: string): { lines: Array<Record<string, unknown>>; status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, childArgs(body), { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+function run(body: string, preamble = ''): { lines: Array<Record<string, unknown>>; status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, childArgs(body, preamble), { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
   return { lines: parseLines(r.stdout), status: r.status, stderr: r.stderr };
 }
 
@@ -29,15 +33,16 @@ function run(body: string): { lines: Array<Record<string, unknown>>; status: num
  * JSON to stderr, are in scope of `body`.
  */
 function runCounting(body: string): { lines: Array<Record<string, unknown>>; status: number | null; report: unknown } {
-  const script = `import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';
+  const r = run(
+    body,
+    `import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module';
     let writes = 0; let firstWriteAt; const write = fs.write;
     fs.write = (...a) => { writes++; firstWriteAt ??= performance.now(); return write(...a); };
     syncBuiltinESMExports();
-    const report = (value) => process.stderr.write('\\n' + JSON.stringify(value) + '\\n');
-    const { processLogger } = await import(${JSON.stringify(MODULE)}); const log = processLogger('info');\n${body}`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const report = (value) => process.stderr.write('\\n' + JSON.stringify(value) + '\\n');`,
+  );
   const last = r.stderr.trim().split('\n').at(-1);
-  return { lines: parseLines(r.stdout), status: r.status, report: last ? JSON.parse(last) : undefined };
+  return { lines: r.lines, status: r.status, report: last ? JSON.parse(last) : undefined };
 }
 
 const inOrder = (lines: Array<Record<string, unknown>>, n: number) => expect(lines.map((l) => l.i)).toEqual(Array.from({ length: n }, (_, i) => i));

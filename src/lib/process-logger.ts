@@ -30,8 +30,6 @@ export interface BatchedStream {
   write(line: string): boolean;
   /** Write the gathered lines now and call back once nothing is left to write (lines logged meanwhile included). */
   flush(cb?: (err?: Error | null) => void): void;
-  /** Write everything gathered now (used at exit). */
-  flushSync(): void;
 }
 
 /** How long to wait before writing again to a full non-blocking pipe. */
@@ -88,13 +86,6 @@ export function batchedDestination(fd = 1): BatchedStream {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
           parked = bytes;
           setTimeout(() => {
-            if (parked === undefined) {
-              // flushSync wrote them meanwhile
-              release(owner);
-              writing = false;
-              next();
-              return;
-            }
             parked = undefined;
             send(bytes, owner);
           }, RETRY_FULL_MS);
@@ -163,28 +154,27 @@ export function batchedDestination(fd = 1): BatchedStream {
       if (cb) waiting.push(cb);
       next();
     },
-    flushSync() {
-      // What a full pipe refused goes first, then what is gathered: in the order they were logged.
-      const pending = [parked, used > 0 ? take()[0] : undefined];
-      parked = undefined;
-      let waits = 0;
-      for (let rest of pending) {
-        while (rest !== undefined && rest.length > 0) {
-          try {
-            rest = rest.subarray(writeSync(fd, rest));
-          } catch (err) {
-            // A full non-blocking pipe: wait for its reader a little (at most about a second in all).
-            if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && ++waits <= 100) {
-              Atomics.wait(PAUSE, 0, 0, RETRY_FULL_MS);
-              continue;
-            }
-            return; // stdout is gone (a closed pipe): nothing more can be written
+  };
+  /** At exit (no timer or callback runs after it): what a full pipe refused, then what is gathered, in the order they were logged. */
+  const writeAllSync = () => {
+    const pending = [parked, used > 0 ? take()[0] : undefined];
+    let waits = 0;
+    for (let rest of pending) {
+      while (rest !== undefined && rest.length > 0) {
+        try {
+          rest = rest.subarray(writeSync(fd, rest));
+        } catch (err) {
+          // A full non-blocking pipe: wait for its reader a little (at most about a second in all).
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && ++waits <= 100) {
+            Atomics.wait(PAUSE, 0, 0, RETRY_FULL_MS);
+            continue;
           }
+          return; // stdout is gone (a closed pipe): nothing more can be written
         }
       }
-    },
+    }
   };
-  process.on('exit', () => stream.flushSync());
+  process.on('exit', writeAllSync);
   return stream;
 }
 
