@@ -155,6 +155,16 @@ describe('POST /v3/mobile/send', () => {
     expect(byRef.body.data._id).toBe(s.body.data.topupId);
   });
 
+  it('generated refs of one millisecond never collide: each ends with its order id\'s counter', async () => {
+    // The test clock stands still: every send below is in the same millisecond.
+    const replies = await Promise.all(Array.from({ length: 300 }, () => send(ctx.merchant.sandboxKey, { plan_code: 'PREPAID_DJEZZY', MSSIDN: '0778037340', amount: 100 })));
+    for (const r of replies) {
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.data.topupRef.slice(-6)).toBe(r.body.data.topupId.slice(-6));
+    }
+    expect(new Set(replies.map((r) => r.body.data.topupRef)).size).toBe(300);
+  });
+
   describe('validation (ERR_VALIDATION, Ajv-style messages)', () => {
     const cases: [string, unknown, string, string][] = [
       ['bad MSSIDN pattern', { plan_code: 'PREPAID_DJEZZY', MSSIDN: '778037340', amount: 500 }, 'body/MSSIDN must match pattern "^0[567][0-9]{8}$"', 'MSSIDN'],

@@ -4,7 +4,7 @@
  */
 import { AppError, validationError } from '@shahn/contract/core';
 import type { SendBodyInput, SendDataOut } from '@shahn/contract';
-import { newObjectId, randomToken } from '../lib/ids.js';
+import { newObjectId } from '../lib/ids.js';
 import { chargeCentimes, centimesToDzd, dzdToCentimes } from '../lib/money.js';
 import type { KeyRecord, OrderRecord } from '../store/store.js';
 import type { Deps } from './deps.js';
@@ -49,7 +49,10 @@ export async function sendTopup(
 
   const now = deps.clock.now();
   const id = newObjectId(now);
-  const ref = body.ref ?? `API-${key.username}-${sandbox ? 'test-' : ''}${now}-${randomToken(3)}`;
+  // A generated ref ends with the order id's last 6 hex digits (its per-process counter), not 6 random
+  // ones: the sends of one millisecond then never collide in this process, where 24 random bits gave a
+  // send without a ref DUPLICATED_REF about once in 200 batches of 400 sends in one millisecond.
+  const ref = body.ref ?? `API-${key.username}-${sandbox ? 'test-' : ''}${now}-${id.slice(-6)}`;
   const topupAmount = dzdToCentimes(amountDzd);
   const charge = chargeCentimes(topupAmount, plan.costPpm);
   const scenario = sandbox ? sandboxScenarioFor(body.MSSIDN, plan) : null;

@@ -59,8 +59,3 @@ export function newApiKey(): string {
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
-
-/** A short random token (hex). */
-export function randomToken(bytes = 4): string {
-  return randomBytes(bytes).toString('hex');
-}
