@@ -108,6 +108,20 @@ describe('check-id hot path', () => {
     expect(normalise(resolved)).toEqual(normalise(await get(`/v3/mobile/check-id/${unsure}?via=fastify`, key)));
   });
 
+  it("makes an open order's kept answer again when the order changes, even where its status does not", async () => {
+    const key = ctx.merchant.productionKey;
+    const [open, other] = [await send(key, '0778037340'), await send(key, '0778037341')];
+    const first = await get(`/v3/mobile/check-id/${open}`, key);
+    expect((first.body.data as { status: string }).status).toBe('PENDING');
+    expect(first.body.data).not.toHaveProperty('follow_orderid');
+    expect(normalise(await get(`/v3/mobile/check-id/${open}`, key))).toEqual(normalise(first)); // the kept answer
+    await ctx.sql.run(`UPDATE orders SET follow_orderid = ? WHERE id = ?`, [other, open]);
+    await new Promise((r) => setTimeout(r, ORDER_CACHE_OTHERS_MS + 2));
+    const changed = await get(`/v3/mobile/check-id/${open}`, key);
+    expect((changed.body.data as { status: string; follow_orderid?: string }).follow_orderid).toBe(other);
+    expect(normalise(changed)).toEqual(normalise(await get(`/v3/mobile/check-id/${open}?via=fastify`, key)));
+  });
+
   it('mirrors every global per-request hook of the app: a new one fails here until the hot path does it too', async () => {
     const hooksSymbol = Object.getOwnPropertySymbols(ctx.app).find((s) => s.description === 'fastify.hooks');
     expect(hooksSymbol).toBeDefined();

@@ -41,26 +41,44 @@ function envelope(data: Buffer, requestId: string): Buffer {
 }
 
 /**
- * FULFILLED production orders, as presented and serialized (the envelope's `data`), by id: a check-id
- * of one is answered without reading the store or serializing the order again. Safe across processes
- * because such an order never changes again: FULFILLED is final (the lifecycle trigger refuses any
- * status change from it), its presentation does not depend on the clock (only sandbox orders' does),
- * and the only later write to an order's other columns,
- * retry_orderid, is for REFUNDED and sandbox orders (a resend). UNKNOWN_ERROR and REFUNDED orders are
- * not cached: support resolution, a late gateway answer and a resend change them. Orders are never
- * deleted. Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first.
+ * An order's presented JSON (the envelope's `data`) with what it was made from, kept by order id.
+ *
+ * A FULFILLED production order is kept `final` (`order` null): a check-id of it is answered without
+ * reading the store or serializing the order again. Safe across processes because such an order
+ * never changes again: FULFILLED is final (the lifecycle trigger refuses any status change from it),
+ * its presentation does not depend on the clock (only sandbox orders' does), and the only later write
+ * to an order's other columns, retry_orderid, is for REFUNDED and sandbox orders (a resend).
+ * UNKNOWN_ERROR and REFUNDED orders are not final here: support resolution, a late gateway answer
+ * and a resend change them.
+ *
+ * Any other order is kept with the record its JSON was made from, on SQLite only, whose order cache
+ * hands out the same frozen record until the order changes (PostgreSQL reads make a new record every
+ * time). Its JSON is used again while the store still hands out that record and, for a sandbox order,
+ * while the status and refund message the sandbox derives from the time (domain/sandbox.ts) are the
+ * ones it was made with; else it is made again and replaces the entry. One map for both: the
+ * open orders merchants poll cost one lookup here and one in the store's cache.
  */
-class FulfilledOrders {
-  private readonly entries = new Map<string, { merchantId: string; json: Buffer }>();
+interface Kept {
+  readonly merchantId: string;
+  readonly env: OrderRecord['env'];
+  /** The record the JSON was made from; null for a final (FULFILLED production) order. */
+  readonly order: OrderRecord | null;
+  readonly status: string;
+  readonly refund: string | null;
+  readonly json: Buffer;
+}
+
+/** Bounded (SHAHN_CHECK_ID_CACHE entries, 0 = off): the oldest entry goes first. Orders are never deleted. */
+class KeptAnswers {
+  private readonly entries = new Map<string, Kept>();
   constructor(private readonly max: number) {}
-  get(id: string, merchantId: string): Buffer | undefined {
-    const e = this.entries.get(id);
-    return e !== undefined && e.merchantId === merchantId ? e.json : undefined;
+  get(id: string): Kept | undefined {
+    return this.entries.get(id);
   }
-  put(id: string, merchantId: string, json: Buffer): void {
-    if (this.max === 0 || this.entries.has(id)) return;
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(id, { merchantId, json });
+  put(id: string, kept: Kept): void {
+    if (this.max === 0) return;
+    if (this.entries.size >= this.max && !this.entries.has(id)) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(id, kept);
   }
 }
 
@@ -70,30 +88,14 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
 
   const write = makeAnswer(options, ROUTE, 'GET');
 
-  /** `offset`: the merchant's sandbox clock offset for a sandbox order (domain/sandbox-clock.ts), else 0. */
-  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, offset: number, at: Admitted) => {
-    if (!order) {
-      const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
-      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), at);
-      return;
-    }
-    const json = presentJson(order, deps.clock.now() + offset);
-    if (order.env === 'PRODUCTION' && order.status === 'FULFILLED') fulfilled.put(order.id, order.merchantId, json);
-    write(req, res, 200, requestId, envelope(json, requestId), at);
-  };
-
-  const fulfilled = new FulfilledOrders(deps.config.checkIdCacheSize);
+  const kept = new KeptAnswers(deps.config.checkIdCacheSize);
   const reads = deps.store.orders.syncReads;
 
   /**
-   * An order's JSON, kept beside the record it was made from while that record is the store's cached
-   * one (SQLite's order cache hands out the same frozen record until the order changes). A record's
-   * presentation depends on nothing but the record and, for a sandbox order, the status and message
-   * the sandbox derives from the time (domain/sandbox.ts), so the JSON is kept with that view and
-   * made again when the view moves on.
+   * The order's JSON: the kept one while it was made from this record and, for a sandbox order, the
+   * same view of it at `now`; else made now and kept (see KeptAnswers).
    */
-  const jsonOf = new WeakMap<OrderRecord, { status: string; refund: string | null; json: Buffer }>();
-  const presentJson = (order: OrderRecord, now: number): Buffer => {
+  const presentJson = (order: OrderRecord, now: number, was: Kept | undefined): Buffer => {
     let status: string = order.status;
     let refund = order.refundMessage;
     if (order.env === 'SANDBOX') {
@@ -101,11 +103,24 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
       status = view.status;
       refund = view.refundMessage;
     }
-    const kept = jsonOf.get(order);
-    if (kept !== undefined && kept.status === status && kept.refund === refund) return kept.json;
+    if (was !== undefined && was.order === order && was.status === status && was.refund === refund) return was.json;
     const json = Buffer.from(topupJson(presentTopup(order, now, deps.config.sandbox)), 'utf8');
-    if (reads) jsonOf.set(order, { status, refund, json });
+    const final = order.env === 'PRODUCTION' && order.status === 'FULFILLED';
+    if (final || reads) kept.put(order.id, { merchantId: order.merchantId, env: order.env, order: final ? null : order, status, refund, json });
     return json;
+  };
+
+  /**
+   * `offset`: the merchant's sandbox clock offset for a sandbox order (domain/sandbox-clock.ts), else 0;
+   * `was`: what is kept for this id.
+   */
+  const answer = (req: IncomingMessage, res: ServerResponse, requestId: string, id: string, order: OrderRecord | undefined, offset: number, was: Kept | undefined, at: Admitted) => {
+    if (!order) {
+      const err = new AppError('NOT_FOUND', `Top-up with id '${id}' not found`);
+      write(req, res, err.status, requestId, failure(errorBody(requestId, err)), at);
+      return;
+    }
+    write(req, res, 200, requestId, envelope(presentJson(order, deps.clock.now() + offset, was), requestId), at);
   };
 
   const stats = { answered: 0 };
@@ -128,9 +143,9 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     // of leaving node to drain it after the answer (a chain of listeners and ticks per request).
     req.resume();
     const requestId = newRequestId();
-    const cached = key.type === 'PRODUCTION' ? fulfilled.get(id, key.merchantId) : undefined;
-    if (cached) {
-      write(req, res, 200, requestId, envelope(cached, requestId), at);
+    const was = kept.get(id);
+    if (was !== undefined && was.order === null && was.merchantId === key.merchantId && was.env === key.type) {
+      write(req, res, 200, requestId, envelope(was.json, requestId), at);
       return true;
     }
     if (reads) {
@@ -151,11 +166,11 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
           return false;
         }
       }
-      answer(req, res, requestId, id, order, offset, at);
+      answer(req, res, requestId, id, order, offset, was, at);
       return true;
     }
     Promise.all([deps.store.orders.findOrderById(key.merchantId, key.type, id), key.type === 'SANDBOX' ? deps.store.sandboxClocks.offset(key.merchantId) : 0]).then(
-      ([order, offset]) => answer(req, res, requestId, id, order, offset, at),
+      ([order, offset]) => answer(req, res, requestId, id, order, offset, was, at),
       () => {
         fallBack(key.id);
         if (!res.destroyed) next();
