@@ -50,8 +50,8 @@ export async function sendTopup(
   const now = deps.clock.now();
   const id = newObjectId(now);
   // A generated ref ends with the order id's last 6 hex digits (its per-process counter), not 6 random
-  // ones: the sends of one millisecond then never collide in this process, where 24 random bits gave a
-  // send without a ref DUPLICATED_REF about once in 200 batches of 400 sends in one millisecond.
+  // ones: the sends of one millisecond never collide in this process (with 24 random bits, 400 sends
+  // in one millisecond would refuse one DUPLICATED_REF about once in 200 batches).
   const ref = body.ref ?? `API-${key.username}-${sandbox ? 'test-' : ''}${now}-${id.slice(-6)}`;
   const topupAmount = dzdToCentimes(amountDzd);
   const charge = chargeCentimes(topupAmount, plan.costPpm);

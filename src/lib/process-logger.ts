@@ -5,11 +5,12 @@
  * at a time: a write starts at the end of the event-loop turn in which HIGH_WATER bytes are gathered,
  * or FLUSH_MS after the oldest line still waiting, or, for lines logged while a write was in flight,
  * FLUSH_MS after that write ends (two buffers take turns; a short write sends the rest). So a line
- * reaches the log about FLUSH_MS after it was logged (more when it waited for a slow write), and a busy
- * server's access lines go out in a few dozen writes a second instead of one per event-loop turn: each write is a hand-off to libuv's threadpool, whose
- * thread wakes beside the event loop (on a server pinned to one core it takes that core from the
- * requests). Under a steady check-id load that was a write every 30 requests and 0.08 context
- * switches per request; with the wait, a write every 200 and 0.025 (the server's /proc counters).
+ * reaches the log about FLUSH_MS after it was logged (more when it waited for a slow write), and a
+ * busy server's access lines go out in a few dozen writes a second rather than one per event-loop
+ * turn. Each write is a hand-off to libuv's threadpool, whose thread wakes beside the event loop (on a
+ * server pinned to one core it takes that core from the requests): under a steady check-id load,
+ * writing every turn comes to a write every 30 requests and 0.08 context switches per request, and
+ * waiting to a write every 200 and 0.025 (the server's /proc counters).
  * Nothing is joined or encoded twice. pino's default stream (sonic-boom) measured and re-encoded the
  * pending text several times per write; an access line cost about twice as much through it. Gathering
  * the lines as strings and joining and encoding them per write cost, measured alone, about twice what

@@ -60,7 +60,6 @@ function envelope(data: Buffer, requestId: string): Buffer {
  */
 interface Kept {
   readonly merchantId: string;
-  readonly env: OrderRecord['env'];
   /** The record the JSON was made from; null for a final (FULFILLED production) order. */
   readonly order: OrderRecord | null;
   readonly status: string;
@@ -106,7 +105,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     if (was !== undefined && was.order === order && was.status === status && was.refund === refund) return was.json;
     const json = Buffer.from(topupJson(presentTopup(order, now, deps.config.sandbox)), 'utf8');
     const final = order.env === 'PRODUCTION' && order.status === 'FULFILLED';
-    if (final || reads) kept.put(order.id, { merchantId: order.merchantId, env: order.env, order: final ? null : order, status, refund, json });
+    if (final || reads) kept.put(order.id, { merchantId: order.merchantId, order: final ? null : order, status, refund, json });
     return json;
   };
 
@@ -144,7 +143,7 @@ export function makeFastCheckId(deps: Deps, options: FastPathOptions) {
     req.resume();
     const requestId = newRequestId();
     const was = kept.get(id);
-    if (was !== undefined && was.order === null && was.merchantId === key.merchantId && was.env === key.type) {
+    if (was !== undefined && was.order === null && key.type === 'PRODUCTION' && was.merchantId === key.merchantId) {
       write(req, res, 200, requestId, envelope(was.json, requestId), at);
       return true;
     }
